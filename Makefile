@@ -1,0 +1,54 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# Both create .venv and install into it; a second run reinstalls nothing unless pyproject.toml changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# torch must come first and pinned: it installs the CPU build from the local wheel.
+TORCH := torch==2.13.0
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test install install-dev index lint eval bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+## Build the index of corpus/ (no-op when it is up to date).
+index: install
+	$(BIN)/verbatim ingest
+
+## Install, build the index if missing or stale, and serve on http://$(HOST):$(PORT).
+run: index
+	$(BIN)/verbatim serve --host $(HOST) --port $(PORT)
+
+## Install with dev extras and run the whole test suite.
+test: install-dev
+	$(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+eval: index
+	$(BIN)/verbatim eval
+
+bench: index
+	$(BIN)/verbatim bench
+
+clean:
+	rm -rf $(VENV) index/builds index/cache index/CURRENT .pytest_cache

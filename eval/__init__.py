@@ -1,0 +1,1 @@
+"""Offline evaluation: the question set, the runner, reports, calibration and benchmarks."""

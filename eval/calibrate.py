@@ -1,0 +1,145 @@
+"""Fit the answer ranker and the abstention model on the dev split (``verbatim eval --calibrate``).
+
+Both are L2-regularised logistic regressions fitted by Newton's method on standardised
+features (numpy only):
+
+* the ranker learns, over the candidate sentences of each answerable dev question, which ones
+  contain a gold fact;
+* the abstention model then learns, over all dev questions (answers chosen with the new
+  ranker), which ones the sources answer; its threshold is the highest that keeps false
+  abstentions on dev within ``max_false_abstention``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from eval.dataset import EvalQuestion, contains_gold
+from qa.abstention import FEATURES as ABSTENTION_FEATURES
+from qa.calibration import Calibration, LinearModel
+from qa.extractor import RANKER_FEATURES
+from qa.pipeline import RETRIEVAL_DEPTH, Answerer
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, iterations: int = 50) -> tuple[float, np.ndarray]:
+    """L2-regularised logistic regression (Newton-Raphson on standardised features).
+
+    Args:
+        features: ``(n, d)`` matrix.
+        labels: ``(n,)`` array of 0/1.
+        l2: Ridge penalty on the standardised weights (the intercept is not penalised).
+        iterations: Newton steps at most.
+
+    Returns:
+        Intercept and weights on the original feature scale.
+    """
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    standard = (features - mean) / scale
+    design = np.hstack([np.ones((len(standard), 1)), standard])
+    theta = np.zeros(design.shape[1])
+    penalty = np.full(design.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(iterations):
+        logits = np.clip(design @ theta, -30, 30)
+        probabilities = 1 / (1 + np.exp(-logits))
+        gradient = design.T @ (probabilities - labels) + penalty * theta
+        hessian = (design * (probabilities * (1 - probabilities))[:, None]).T @ design + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    weights = theta[1:] / scale
+    intercept = theta[0] - float((theta[1:] * mean / scale).sum())
+    return float(intercept), weights
+
+
+@dataclass
+class CalibrationReport:
+    """Summary of a calibration run (printed by the CLI)."""
+
+    calibration: Calibration
+    ranker_examples: int
+    ranker_positives: int
+    abstention_examples: int
+    dev_false_abstention: float
+    dev_abstention_recall: float
+
+
+def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> tuple[np.ndarray, np.ndarray]:
+    components = answerer._require()
+    rows, labels = [], []
+    for question in questions:
+        if question.abstain or not question.gold:
+            continue
+        query = answerer.prepare(question.question)
+        retrieved = components.retriever.run(query, top_k=RETRIEVAL_DEPTH)
+        sentences, _, chunk_scores, chunk_dense = components.extractor.candidates(retrieved)
+        if len(sentences) == 0:
+            continue
+        matrix = components.extractor.features(query, sentences, chunk_scores, chunk_dense)
+        positive = np.array([contains_gold(answerer.store.sentence_text(int(s)), question.gold) for s in sentences])
+        if not positive.any():
+            continue  # retrieval missed: nothing for the ranker to learn here
+        rows.append(matrix)
+        labels.append(positive.astype(np.float64))
+    return np.vstack(rows), np.concatenate(labels)
+
+
+def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abstention: float = 0.015) -> CalibrationReport:
+    """Fit ranker and abstention model on ``questions`` (the dev split) and install them.
+
+    Args:
+        answerer: A warm answerer; its calibration is replaced in place.
+        questions: Dev questions.
+        max_false_abstention: Highest share of answerable dev questions allowed to abstain.
+
+    Returns:
+        The report; ``report.calibration`` is ready to be written with ``to_toml``.
+    """
+    features, labels = _ranker_data(answerer, questions)
+    intercept, weights = fit_logistic(features, labels)
+    ranker = LinearModel(intercept, {name: float(w) for name, w in zip(RANKER_FEATURES, weights, strict=True)})
+    answerer.calibration = Calibration(ranker, answerer.calibration.abstention, answerer.calibration.threshold)
+    answerer.reload()
+
+    rows, answerable = [], []
+    for question in questions:
+        _, trace = answerer.trace(answerer.prepare(question.question))
+        values = trace.decision.features.values()
+        rows.append([values[name] for name in ABSTENTION_FEATURES])
+        answerable.append(0.0 if question.abstain else 1.0)
+    matrix, target = np.array(rows), np.array(answerable)
+    intercept, weights = fit_logistic(matrix, target)
+    abstention = LinearModel(intercept, {name: float(w) for name, w in zip(ABSTENTION_FEATURES, weights, strict=True)})
+    probabilities = np.array([abstention.probability(dict(zip(ABSTENTION_FEATURES, row, strict=True))) for row in matrix])
+    positives = probabilities[target == 1]
+    negatives = probabilities[target == 0]
+    # Highest threshold whose false abstentions stay within the budget.
+    allowed = int(np.floor(max_false_abstention * len(positives)))
+    threshold = float(np.sort(positives)[allowed]) - 1e-6 if len(positives) else 0.5
+    threshold = min(max(threshold, 0.05), 0.95)
+    calibration = Calibration(
+        ranker=ranker,
+        abstention=abstention,
+        threshold=threshold,
+        provenance={
+            "command": "verbatim eval --calibrate",
+            "data": f"dev split, {len(questions)} questions",
+            "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    answerer.calibration = calibration
+    answerer.reload()
+    return CalibrationReport(
+        calibration=calibration,
+        ranker_examples=len(labels),
+        ranker_positives=int(labels.sum()),
+        abstention_examples=len(target),
+        dev_false_abstention=float((positives < threshold).mean()) if len(positives) else 0.0,
+        dev_abstention_recall=float((negatives < threshold).mean()) if len(negatives) else 0.0,
+    )

@@ -1,0 +1,79 @@
+"""Search structures built from chunks: a FAISS vector index and a BM25 index."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from verbatim.textutil import bm25_terms, words
+
+# Exact search is fast enough up to here; beyond it HNSW keeps a query under a millisecond.
+FLAT_LIMIT = 20_000
+HNSW_NEIGHBOURS = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 96
+
+
+def build_vector_index(vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    """Inner-product FAISS index over normalised vectors, chosen by size.
+
+    Args:
+        vectors: Float32 ``(n, d)`` unit vectors.
+
+    Returns:
+        The index and a description for the manifest (kind and search parameters).
+    """
+    import faiss
+
+    dimensions = vectors.shape[1]
+    if len(vectors) <= FLAT_LIMIT:
+        index = faiss.IndexFlatIP(dimensions)
+        description: dict[str, Any] = {"kind": "flat"}
+    else:
+        index = faiss.IndexHNSWFlat(dimensions, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        description = {"kind": "hnsw", "M": HNSW_NEIGHBOURS, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index, description
+
+
+def build_bm25(texts: Sequence[str]) -> Any:
+    """BM25 (Lucene variant) over stemmed chunk terms.
+
+    Args:
+        texts: Chunk texts as embedded (heading included).
+
+    Returns:
+        A ``bm25s.BM25`` index whose document ids are chunk numbers.
+    """
+    import bm25s
+
+    index = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    index.index([bm25_terms(text) for text in texts], show_progress=False)
+    return index
+
+
+def build_vocabulary(texts: Iterable[str]) -> dict[str, list[int]]:
+    """Every folded word of the corpus with its document frequency and number of occurrences.
+
+    Query time uses it to tell whether a question's key terms exist in the sources at all
+    (with typo tolerance) and what the corpus is mainly about; both feed abstention.
+
+    Args:
+        texts: Canonical document texts.
+
+    Returns:
+        Word -> ``[documents containing it, occurrences]``.
+    """
+    documents: Counter[str] = Counter()
+    occurrences: Counter[str] = Counter()
+    for text in texts:
+        found = words(text)
+        occurrences.update(found)
+        documents.update(set(found))
+    return {word: [documents[word], occurrences[word]] for word in sorted(documents)}

@@ -1,0 +1,490 @@
+"""Run ingest end to end: read, parse, chunk, tag, embed, index, and commit atomically.
+
+``run_ingest`` is what ``verbatim ingest`` and ``verbatim serve`` call. It is a no-op when the
+live build already matches the sources and the code (the fingerprint), and it never touches the
+live build until a complete new one has been written and verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest import chunker, cleaner, parse, sentences, structure
+from ingest.chunker import chunk_document
+from ingest.embed_cache import EmbeddingCache
+from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
+from ingest.loader import SkippedSource, SourceText, discover, read_sources
+from ingest.parse import ParsedDocument, parse_source
+from qa.safety_policy import SafetyPolicy
+from verbatim import index_format
+from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weights_hash
+from verbatim.index_format import BlockKind, IndexContents
+from verbatim.settings import Settings
+
+# Any change to how text is cut changes the index, so the code itself is part of the fingerprint.
+_PIPELINE_MODULES = (cleaner, structure, sentences, chunker, parse)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did, for the terminal summary and for callers.
+
+    Attributes:
+        status: ``built``, ``up-to-date`` or ``failed``.
+        index_dir: Index folder.
+        documents: Documents in the live build after the run.
+        sections: Sections in it.
+        sentences: Sentences in it.
+        chunks: Chunks in it.
+        seconds: Wall time of the run.
+        skipped: Inputs not ingested, each with its reason.
+        embedded: Texts embedded in this run.
+        reused: Texts whose vectors came from the previous build or a resumed run.
+        message: One-line explanation.
+        timings: Seconds per stage.
+    """
+
+    status: str
+    index_dir: Path
+    documents: int = 0
+    sections: int = 0
+    sentences: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    skipped: list[SkippedSource] = field(default_factory=list)
+    embedded: int = 0
+    reused: int = 0
+    message: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether a usable index exists after the run."""
+        return self.status in ("built", "up-to-date")
+
+    def summary(self) -> str:
+        """Human-readable summary printed by the CLI."""
+        lines = [
+            f"{self.message}",
+            f"  index      {self.index_dir}",
+            f"  documents  {self.documents}",
+            f"  sections   {self.sections}",
+            f"  sentences  {self.sentences}",
+            f"  chunks     {self.chunks}",
+        ]
+        if self.status == "built":
+            lines.append(f"  embedded   {self.embedded} texts ({self.reused} reused from earlier runs)")
+        lines.append(f"  seconds    {self.seconds:.1f}")
+        if self.skipped:
+            lines.append(f"  skipped    {len(self.skipped)}")
+            lines.extend(f"    - {item.source}: {item.reason}" for item in self.skipped)
+        return "\n".join(lines)
+
+
+def pipeline_hash() -> str:
+    """Hash of the code that turns sources into text spans (part of the fingerprint)."""
+    digest = hashlib.sha256()
+    for module in _PIPELINE_MODULES:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(
+    documents: Sequence[tuple[str, str]], settings: Settings, model_hash: str, policy: SafetyPolicy
+) -> str:
+    """Everything a build depends on, hashed: equal fingerprints mean the build is up to date.
+
+    Args:
+        documents: ``(doc_id, content_hash)`` of every source document.
+        settings: Chunking settings are included.
+        model_hash: Weights hash of the embedding model.
+        policy: Safety policy (evidence tags depend on it).
+
+    Returns:
+        Hex digest.
+    """
+    payload = {
+        "format": index_format.FORMAT_VERSION,
+        "pipeline": pipeline_hash(),
+        "model": [MODEL_NAME, model_hash],
+        "chunking": vars(settings.chunking),
+        "policy": policy.content_hash,
+        "documents": sorted(documents),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def ingest_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's ingest lock; a second ingest waits for the first to finish."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with index_format.lock_path(index_dir).open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Another ingest is writing {index_dir}; waiting for it to finish...", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class _Tables:
+    """Flat tables of every document, in the layout of :mod:`verbatim.index_format`."""
+
+    blocks: dict[str, list[int]]
+    sentences: dict[str, list[int]]
+    chunks: dict[str, list[int]]
+    sentence_texts: list[str]
+    chunk_texts: list[str]
+
+
+def chunk_embedding_text(document: index_format.Document, section: int, start: int, end: int) -> str:
+    """Text embedded and BM25-indexed for a chunk: the section heading is prepended when the
+    chunk does not already start with it (a later chunk of a long section)."""
+    info = document.sections[section]
+    has_heading = document.text.startswith(info.title, info.start)
+    if has_heading and start > info.start:
+        return f"{info.title}\n{document.text[start:end]}"
+    return document.text[start:end]
+
+
+def _lead_ins(blocks: list[structure.BlockSpan]) -> list[int | None]:
+    """For each block, the index of the lead-in line its list hangs from (None if not in a list)."""
+    result: list[int | None] = []
+    current: int | None = None
+    for number, block in enumerate(blocks):
+        if block.kind == BlockKind.LEAD_IN:
+            current = number
+            result.append(None)
+        elif block.kind == BlockKind.LIST_ITEM:
+            result.append(current)
+        else:
+            current = None
+            result.append(None)
+    return result
+
+
+def _faq_questions(blocks: list[structure.BlockSpan]) -> list[int | None]:
+    """For each block, the FAQ question it answers (the question directly above it)."""
+    result: list[int | None] = []
+    for number, block in enumerate(blocks):
+        above = blocks[number - 1] if number else None
+        answers = above is not None and above.kind == BlockKind.FAQ_QUESTION and block.kind == BlockKind.PARAGRAPH
+        result.append(number - 1 if answers else None)
+    return result
+
+
+def build_tables(
+    parsed: list[ParsedDocument], embedder: Embedder, settings: Settings, policy: SafetyPolicy
+) -> _Tables:
+    """Chunk every document and tag its sentences, producing the flat index tables.
+
+    Args:
+        parsed: Parsed documents.
+        embedder: Warm embedder (its tokenizer measures chunk sizes).
+        settings: Chunking settings.
+        policy: Safety policy for evidence tags.
+
+    Returns:
+        The tables and the texts to embed.
+    """
+    blocks = {name: [] for name in index_format.BLOCK_COLUMNS}
+    sentence_table = {name: [] for name in index_format.SENTENCE_COLUMNS}
+    chunk_table = {name: [] for name in index_format.CHUNK_COLUMNS}
+    sentence_texts: list[str] = []
+    chunk_texts: list[str] = []
+    for doc_number, item in enumerate(parsed):
+        text = item.document.text
+        block_offset = len(blocks["doc"])
+        sentence_offset = len(sentence_texts)
+        for block in item.blocks:
+            for name, value in zip(
+                index_format.BLOCK_COLUMNS, (doc_number, block.start, block.end, int(block.kind), block.section), strict=True
+            ):
+                blocks[name].append(value)
+        lead_ins = _lead_ins(item.blocks)
+        faqs = _faq_questions(item.blocks)
+        spans = [(sentence.start, sentence.end) for sentence in item.sentences]
+        kinds = [item.blocks[sentence.block].kind for sentence in item.sentences]
+        sections = [item.blocks[sentence.block].section for sentence in item.sentences]
+        own_texts = [text[start:end] for start, end in spans]
+        token_counts = [count - chunker.SPECIAL_TOKENS for count in embedder.count_tokens(own_texts)] if own_texts else []
+        headings = {
+            number: section.title
+            for number, section in enumerate(item.document.sections)
+            if text.startswith(section.title, section.start)
+        }
+        heading_tokens = dict(zip(headings, (c - 2 for c in embedder.count_tokens(list(headings.values()))), strict=True)) if headings else {}
+        first_sentence_of_block: dict[int, int] = {}
+        for number, sentence in enumerate(item.sentences):
+            first_sentence_of_block.setdefault(sentence.block, sentence_offset + number)
+        heading_sentence = {
+            item.blocks[sentence.block].section: sentence_offset + number
+            for number, sentence in enumerate(item.sentences)
+            if item.blocks[sentence.block].kind in (BlockKind.HEADING, BlockKind.TITLE)
+        }
+        for sentence, sentence_text, section in zip(item.sentences, own_texts, sections, strict=True):
+            block = item.blocks[sentence.block]
+            lead = lead_ins[sentence.block]
+            faq = faqs[sentence.block]
+            topics = policy.evidence_topics(
+                sentence=sentence_text,
+                block_text=text[block.content_start : block.end],
+                block_kind=block.kind,
+                section_title=item.document.sections[section].title,
+                lead_in=text[item.blocks[lead].start : item.blocks[lead].end] if lead is not None else None,
+                faq_question=text[item.blocks[faq].start : item.blocks[faq].end] if faq is not None else None,
+            )
+            pointer_block = faq if faq is not None else lead
+            row = (
+                doc_number,
+                sentence.start,
+                sentence.end,
+                block_offset + sentence.block,
+                section,
+                policy.to_bits(topics),
+                heading_sentence.get(section, -1),
+                first_sentence_of_block.get(pointer_block, -1) if pointer_block is not None else -1,
+            )
+            for name, value in zip(index_format.SENTENCE_COLUMNS, row, strict=True):
+                sentence_table[name].append(value)
+            sentence_texts.append(sentence_text)
+        for chunk in chunk_document(sections, spans, kinds, token_counts, heading_tokens, settings.chunking):
+            row = (
+                doc_number, chunk.start, chunk.end, chunk.section,
+                sentence_offset + chunk.first_sentence, sentence_offset + chunk.last_sentence,
+            )
+            for name, value in zip(index_format.CHUNK_COLUMNS, row, strict=True):
+                chunk_table[name].append(value)
+            chunk_texts.append(chunk_embedding_text(item.document, chunk.section, chunk.start, chunk.end))
+    return _Tables(blocks, sentence_table, chunk_table, sentence_texts, chunk_texts)
+
+
+def _as_arrays(table: dict[str, list[int]]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(values, dtype=np.int32) for name, values in table.items()}
+
+
+class _Progress:
+    """A tqdm bar on a terminal, silence otherwise."""
+
+    def __init__(self, total: int, label: str, enabled: bool) -> None:
+        self._bar = None
+        if enabled and total:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=label, unit="text", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def run_ingest(
+    paths: Sequence[Path] | None = None,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    policy: SafetyPolicy | None = None,
+    force: bool = False,
+    show_progress: bool | None = None,
+) -> IngestReport:
+    """Build (or confirm up to date) the index of the given sources.
+
+    Args:
+        paths: Files or folders; defaults to ``settings.corpus_dir``.
+        settings: Settings (index folder, size limits, chunking).
+        embedder: A shared embedder; created (and warmed up) only if a build is needed.
+        policy: Safety policy; defaults to ``qa/safety_policy.toml``.
+        force: Rebuild even when the index is up to date.
+        show_progress: Progress bars; default: only when stderr is a terminal.
+
+    Returns:
+        The report. The live build is unchanged unless ``status == "built"``.
+    """
+    started = time.perf_counter()
+    settings = settings or Settings.from_env()
+    policy = policy or SafetyPolicy.load()
+    index_dir = Path(settings.index_dir)
+    paths = [Path(path) for path in (paths or [settings.corpus_dir])]
+    progress = sys.stderr.isatty() if show_progress is None else show_progress
+    timings: dict[str, float] = {}
+
+    with ingest_lock(index_dir):
+        index_format.remove_stale_temporaries(index_dir)
+        stage = time.perf_counter()
+        files, skipped = discover(paths)
+        sources: list[SourceText] = []
+        for item in read_sources(files, settings.max_file_bytes):
+            (sources if isinstance(item, SourceText) else skipped).append(item)
+        parsed: list[ParsedDocument] = []
+        for source in sources:
+            try:
+                document = parse_source(source, settings.chunking.max_sentence_chars)
+            except Exception as error:  # one bad document must not stop the others
+                skipped.append(SkippedSource(source.source, f"could not be parsed: {type(error).__name__}: {error}"))
+                continue
+            if not document.sentences:
+                skipped.append(SkippedSource(source.source, "no text left after cleaning"))
+                continue
+            parsed.append(document)
+        timings["read_and_parse"] = time.perf_counter() - stage
+
+        previous = index_format.read_manifest(index_dir)
+        if not parsed:
+            kept = "the previous index is unchanged" if previous else "no index was written"
+            return IngestReport(
+                status="failed", index_dir=index_dir, skipped=skipped, seconds=time.perf_counter() - started,
+                message=f"Nothing could be ingested from {', '.join(map(str, paths))}; {kept}.",
+                **_counts(previous),
+            )
+
+        model_hash = embedder.weights_hash if embedder and embedder.weights_hash else weights_hash(
+            embedder.model_path if embedder and embedder.model_path else packaged_model_path()
+        )
+        wanted = fingerprint(
+            [(item.document.doc_id, item.document.content_hash) for item in parsed], settings, model_hash, policy
+        )
+        if not force and previous and previous.get("fingerprint") == wanted:
+            try:
+                index_format.verify_files(index_dir, index_format.current_build(index_dir), previous)
+            except index_format.IndexInvalidError:
+                pass  # damaged: fall through and rebuild
+            else:
+                return IngestReport(
+                    status="up-to-date", index_dir=index_dir, skipped=skipped, seconds=time.perf_counter() - started,
+                    message="Index up to date; nothing to do.", **_counts(previous),
+                )
+
+        stage = time.perf_counter()
+        embedder = embedder or Embedder()
+        embedder.warm_up()
+        timings["model_load"] = time.perf_counter() - stage
+
+        stage = time.perf_counter()
+        tables = build_tables(parsed, embedder, settings, policy)
+        timings["chunk_and_tag"] = time.perf_counter() - stage
+
+        stage = time.perf_counter()
+        cache = EmbeddingCache(index_format.cache_dir(index_dir) / model_hash.replace(":", "-")[:23], embedder.dimensions)
+        _seed_from_live_build(cache, index_dir, embedder)
+        cache.load_shards()
+        total_missing = cache.count_missing(tables.sentence_texts + tables.chunk_texts)
+        bar = _Progress(total_missing, "embedding", progress)
+        try:
+            sentence_vectors = cache.embed(tables.sentence_texts, embedder.encode_passages, on_progress=bar.update)
+            chunk_vectors = cache.embed(tables.chunk_texts, embedder.encode_passages, on_progress=bar.update)
+        finally:
+            bar.close()
+        timings["embed"] = time.perf_counter() - stage
+
+        stage = time.perf_counter()
+        faiss_index, faiss_description = build_vector_index(chunk_vectors)
+        bm25 = build_bm25(tables.chunk_texts)
+        vocabulary = build_vocabulary(item.document.text for item in parsed)
+        timings["index"] = time.perf_counter() - stage
+
+        stage = time.perf_counter()
+        manifest: dict[str, Any] = {
+            "fingerprint": wanted,
+            "pipeline": pipeline_hash(),
+            "model": {
+                "name": embedder.name,
+                "weights_hash": embedder.weights_hash,
+                "dimensions": embedder.dimensions,
+                "max_tokens": embedder.max_tokens,
+            },
+            "chunking": vars(settings.chunking),
+            "faiss": faiss_description,
+            "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "snowball-english"},
+            "safety_policy": {"hash": policy.content_hash, "topics": policy.topic_ids},
+            "documents": [
+                {
+                    "doc_id": item.document.doc_id,
+                    "title": item.document.title,
+                    "source": item.document.source,
+                    "content_hash": item.document.content_hash,
+                    "encoding": item.document.encoding,
+                    "length": len(item.document.text),
+                }
+                for item in parsed
+            ],
+            "skipped": [{"source": item.source, "reason": item.reason} for item in skipped],
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        contents = IndexContents(
+            manifest=manifest,
+            documents=[item.document for item in parsed],
+            blocks=_as_arrays(tables.blocks),
+            sentences=_as_arrays(tables.sentences),
+            chunks=_as_arrays(tables.chunks),
+            sentence_vectors=sentence_vectors,
+            chunk_vectors=chunk_vectors,
+            faiss_index=faiss_index,
+            bm25=bm25,
+            vocabulary=vocabulary,
+        )
+        manifest["build_seconds"] = round(time.perf_counter() - started, 3)
+        temp = index_format.new_temp_build(index_dir)
+        index_format.write_build(temp, contents)
+        index_format.commit_build(index_dir, temp)
+        cache.clear_shards()
+        timings["write"] = time.perf_counter() - stage
+
+        counts = contents.manifest["counts"]
+        return IngestReport(
+            status="built",
+            index_dir=index_dir,
+            documents=counts["documents"],
+            sections=counts["sections"],
+            sentences=counts["sentences"],
+            chunks=counts["chunks"],
+            seconds=time.perf_counter() - started,
+            skipped=skipped,
+            embedded=cache.embedded,
+            reused=cache.reused,
+            message=f"Built index of {counts['documents']} document(s).",
+            timings=timings,
+        )
+
+
+def _counts(manifest: dict[str, Any] | None) -> dict[str, int]:
+    counts = (manifest or {}).get("counts", {})
+    return {name: int(counts.get(name, 0)) for name in ("documents", "sections", "sentences", "chunks")}
+
+
+def _seed_from_live_build(cache: EmbeddingCache, index_dir: Path, embedder: Embedder) -> None:
+    """Offer the live build's vectors for reuse (ignored if it is unreadable or another model's)."""
+    try:
+        contents = index_format.load_build(index_dir, embedder.name, embedder.weights_hash)
+    except index_format.IndexError_:
+        return
+    sentence_texts = [
+        contents.documents[doc].text[start:end]
+        for doc, start, end in zip(contents.sentences["doc"], contents.sentences["start"], contents.sentences["end"], strict=True)
+    ]
+    cache.seed(sentence_texts, contents.sentence_vectors)
+    chunk_texts = [
+        chunk_embedding_text(contents.documents[doc], section, start, end)
+        for doc, start, end, section in zip(
+            contents.chunks["doc"], contents.chunks["start"], contents.chunks["end"], contents.chunks["section"], strict=True
+        )
+    ]
+    cache.seed(chunk_texts, contents.chunk_vectors)

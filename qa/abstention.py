@@ -1,0 +1,183 @@
+"""Abstention: decide whether the sources answer the question at all, and how confidently.
+
+Signals (none needs a model call beyond the question embedding):
+  * dense_top: cosine similarity of the best chunk;
+  * sentence_top: cosine similarity of the winning answer sentence;
+  * ranker_top: the answer ranker's probability for that sentence;
+  * lexical: share of the question's term weight found in that sentence;
+  * coverage: share of the question's key words that occur in the corpus (typos allowed;
+    words of a safety topic the corpus discusses count as covered);
+  * covered_specific / uncovered_specific: summed general-English specificity of the key words
+    the corpus does / does not use ("creatine" and "trimester" weigh much more than "better");
+  * subject_mentioned: the question names what the corpus is about (e.g. "glutamine");
+  * foreign_subject: the most specific unknown word when the subject is not named ("what's the
+    typical dose of creatine?" swaps the subject for another);
+  * unsupported_safety: the question raises a safety topic the corpus never discusses
+    (pregnancy, for the seed corpus).
+A logistic model over these gives the confidence; the question is answered when the confidence
+reaches the threshold. Coefficients and threshold live in ``qa/calibration.toml``, fitted on the
+dev split by ``verbatim eval --calibrate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from qa.calibration import Calibration, sigmoid
+from qa.extractor import Extraction
+from qa.safety_policy import SafetyPolicy
+from qa.store import IndexStore
+from qa.types import Query, RetrievedChunk
+from qa.word_specificity import specificity
+from verbatim.textutil import words
+
+FEATURES = (
+    "dense_top",
+    "sentence_top",
+    "ranker_top",
+    "lexical",
+    "coverage",
+    "covered_specific",
+    "uncovered_specific",
+    "subject_mentioned",
+    "foreign_subject",
+    "unsupported_safety",
+)
+
+
+@dataclass
+class AbstentionFeatures:
+    """The signals of one question (also reported by the eval runner)."""
+
+    dense_top: float = 0.0
+    sentence_top: float = 0.0
+    ranker_top: float = 0.0
+    lexical: float = 0.0
+    coverage: float = 0.0
+    covered_specific: float = 0.0
+    uncovered_specific: float = 0.0
+    subject_mentioned: float = 0.0
+    foreign_subject: float = 0.0
+    unsupported_safety: float = 0.0
+    uncovered: list[str] = field(default_factory=list)
+
+    def values(self) -> dict[str, float]:
+        """Feature values by name."""
+        return {name: float(value) for name, value in asdict(self).items() if name in FEATURES}
+
+
+@dataclass
+class AbstentionDecision:
+    """Outcome of the abstention check."""
+
+    abstain: bool
+    confidence: float
+    features: AbstentionFeatures
+    reason: str | None
+
+
+class AbstentionPolicy:
+    """Computes the signals and applies the calibrated decision.
+
+    Args:
+        store: The loaded index (vocabulary, subject words, topics with evidence).
+        policy: Safety policy (its terms count as known when the corpus discusses the topic).
+        calibration: Model and threshold.
+    """
+
+    def __init__(self, store: IndexStore, policy: SafetyPolicy, calibration: Calibration) -> None:
+        self.store = store
+        self.policy = policy
+        self.calibration = calibration
+
+    def _term_features(self, query: Query, question_topics: dict[str, list[str]]) -> dict[str, object]:
+        vocabulary = self.store.vocabulary
+        supported_safety_words = {
+            word
+            for match in self.policy.match_terms(query.text)
+            if match.topic in self.store.supported_topics
+            for word in words(match.term)
+        }
+        subject_mentioned = False
+        covered_specific = uncovered_specific = 0.0
+        uncovered: list[str] = []
+        for term in query.key_terms:
+            known = vocabulary.correction(term)
+            if known is not None and (known in self.store.subject_words or term in self.store.subject_words):
+                subject_mentioned = True
+            elif known is not None or term in supported_safety_words:
+                covered_specific += specificity(term)
+            else:
+                uncovered.append(term)
+                uncovered_specific += specificity(term)
+        total = len(query.key_terms)
+        foreign = 0.0 if subject_mentioned else max((specificity(term) for term in uncovered), default=0.0)
+        unsupported = any(topic not in self.store.supported_topics for topic in question_topics)
+        return {
+            "coverage": (total - len(uncovered)) / total if total else 0.0,
+            "covered_specific": covered_specific,
+            "uncovered_specific": uncovered_specific,
+            "subject_mentioned": float(subject_mentioned),
+            "foreign_subject": foreign,
+            "unsupported_safety": float(unsupported),
+            "uncovered": uncovered,
+        }
+
+    def features(
+        self,
+        query: Query,
+        retrieved: list[RetrievedChunk],
+        extraction: Extraction | None,
+        question_topics: dict[str, list[str]],
+    ) -> AbstentionFeatures:
+        """Signals for one question.
+
+        Args:
+            query: The prepared question.
+            retrieved: Hybrid retrieval results.
+            extraction: The chosen answer, if any.
+            question_topics: Safety topics the question itself raises.
+
+        Returns:
+            The features.
+        """
+        features = AbstentionFeatures(**self._term_features(query, question_topics))
+        if retrieved:
+            features.dense_top = max(item.dense for item in retrieved)
+        if extraction is not None:
+            features.sentence_top = extraction.best.dense
+            features.ranker_top = sigmoid(extraction.best.score)
+            features.lexical = extraction.best.lexical
+        return features
+
+    def run(
+        self,
+        query: Query,
+        retrieved: list[RetrievedChunk],
+        extraction: Extraction | None,
+        question_topics: dict[str, list[str]],
+    ) -> AbstentionDecision:
+        """Decide whether to answer.
+
+        Args:
+            query: The prepared question.
+            retrieved: Hybrid retrieval results.
+            extraction: The chosen answer, if any.
+            question_topics: Safety topics the question itself raises.
+
+        Returns:
+            The decision with its confidence and a reason when abstaining.
+        """
+        features = self.features(query, retrieved, extraction, question_topics)
+        if extraction is None:
+            return AbstentionDecision(True, 0.0, features, "no passage in the sources matches the question")
+        confidence = self.calibration.abstention.probability(features.values())
+        if confidence >= self.calibration.threshold:
+            return AbstentionDecision(False, confidence, features, None)
+        if features.unsupported_safety:
+            reason = "the sources do not discuss this safety topic"
+        elif features.uncovered:
+            reason = "the sources never mention: " + ", ".join(features.uncovered[:5])
+        else:
+            reason = "no passage in the sources answers the question closely enough"
+        return AbstentionDecision(True, confidence, features, reason)

@@ -1,0 +1,99 @@
+"""Fitted numbers of the QA path: the answer ranker's weights and the abstention model.
+
+They live in ``calibration.toml`` next to this module, written by ``verbatim eval --calibrate``
+from the dev split only, so a change of features or data is one command away from new numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CALIBRATION_PATH = Path(__file__).with_name("calibration.toml")
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """``intercept + sum(weight * feature)``, read as log-odds."""
+
+    intercept: float
+    weights: dict[str, float]
+
+    def logit(self, values: dict[str, float]) -> float:
+        """Log-odds for named feature values (missing features count as 0)."""
+        return self.intercept + sum(weight * values.get(name, 0.0) for name, weight in self.weights.items())
+
+    def probability(self, values: dict[str, float]) -> float:
+        """Logistic of :meth:`logit`."""
+        return sigmoid(self.logit(values))
+
+
+def sigmoid(value: float) -> float:
+    """Numerically safe logistic function."""
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, value))))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The fitted models.
+
+    Attributes:
+        ranker: Scores candidate answer sentences (log-odds that a sentence holds the answer).
+        abstention: Probability that the sources answer the question.
+        threshold: The question is answered when that probability reaches this value.
+        provenance: How the numbers were produced (command, data, date).
+    """
+
+    ranker: LinearModel
+    abstention: LinearModel
+    threshold: float
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Calibration:
+        """Read a calibration file.
+
+        Args:
+            path: TOML file; defaults to ``qa/calibration.toml``.
+
+        Returns:
+            The calibration.
+        """
+        raw = tomllib.loads(Path(path or DEFAULT_CALIBRATION_PATH).read_text(encoding="utf-8"))
+
+        def model(section: dict) -> LinearModel:
+            return LinearModel(float(section["intercept"]), {k: float(v) for k, v in section["weights"].items()})
+
+        return cls(
+            ranker=model(raw["ranker"]),
+            abstention=model(raw["abstention"]),
+            threshold=float(raw["abstention"]["threshold"]),
+            provenance={k: str(v) for k, v in raw.get("provenance", {}).items()},
+        )
+
+    def to_toml(self) -> str:
+        """Serialise in the format :meth:`load` reads."""
+        lines = [
+            "# Fitted by `verbatim eval --calibrate` on the dev split of eval/questions.jsonl.",
+            "# Do not edit by hand: change features or data, then re-run the command.",
+            "",
+            "[provenance]",
+            *(f'{key} = "{value}"' for key, value in self.provenance.items()),
+            "",
+            "[ranker]",
+            f"intercept = {self.ranker.intercept:.6f}",
+            "",
+            "[ranker.weights]",
+            *(f"{name} = {weight:.6f}" for name, weight in self.ranker.weights.items()),
+            "",
+            "[abstention]",
+            f"intercept = {self.abstention.intercept:.6f}",
+            f"threshold = {self.threshold:.6f}",
+            "",
+            "[abstention.weights]",
+            *(f"{name} = {weight:.6f}" for name, weight in self.abstention.weights.items()),
+            "",
+        ]
+        return "\n".join(lines)

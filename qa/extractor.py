@@ -1,0 +1,357 @@
+"""Answer extraction: pick the verbatim sentence(s) that answer the question.
+
+Every sentence of the top chunks is a candidate. A linear ranker scores it from features that
+need no model call (the sentence vectors were stored at ingest): its similarity to the
+question, the similarity of its context (section heading, the FAQ question it answers or the
+list lead-in it hangs from, its neighbours), lexical overlap, its chunk's retrieval score and
+its structural kind. The ranker's weights are fitted on the dev split
+(``verbatim eval --calibrate``) and stored in ``calibration.toml``.
+
+Structure then turns the winning sentence into a readable answer unit: a FAQ answer is quoted
+whole (the FAQ question itself is never the answer), a list item or "Label: value" line whole,
+a list whole when the question is about the list rather than one item, and a sentence that
+leans on the one before it ("This can lead to...") together with that sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.calibration import LinearModel
+from qa.store import IndexStore
+from qa.types import Query, RetrievedChunk
+from verbatim.index_format import BlockKind
+from verbatim.textutil import bm25_terms
+
+RANKER_FEATURES = (
+    "dense",
+    "lexical",
+    "lexical_context",
+    "label_lexical",
+    "heading_sim",
+    "pointer_sim",
+    "neighbour_sim",
+    "chunk_score",
+    "chunk_dense",
+    "is_label",
+    "is_list_item",
+    "is_faq_answer",
+    "is_table_row",
+    "is_short",
+    "log_chars",
+    "first_in_block",
+)
+
+_LEANS_BACK = re.compile(
+    r"^(this|that|these|those|it|its|it's|they|their|them|he|she|his|her|such|here|there|which|both|"
+    r"similar|the same|also|but|and|or|however|so|because|still|yet|then|otherwise|instead|in these|"
+    r"in this|for this|some|others|each|either)\b",
+    re.IGNORECASE,
+)
+_LABEL_PREFIX = re.compile(r"^([^:.!?\n]{2,45}):\s")
+# Lines that frame content but never answer by themselves.
+NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION, BlockKind.LEAD_IN})
+
+
+@dataclass(frozen=True)
+class ExtractorConfig:
+    """Answer extraction parameters.
+
+    Attributes:
+        chunks_considered: Top retrieved chunks whose sentences compete.
+        short_sentence_chars: Sentences shorter than this bring their predecessor along.
+        max_unit_chars: Longest FAQ answer, list item or label line quoted whole.
+        max_list_chars: Longest list (lead-in and items) quoted whole.
+        list_margin: A list is quoted whole when a sibling item scores within this margin.
+    """
+
+    chunks_considered: int = 8
+    short_sentence_chars: int = 45
+    max_unit_chars: int = 600
+    max_list_chars: int = 1500
+    list_margin: float = 0.5
+
+
+@dataclass
+class ScoredSentence:
+    """A candidate answer sentence.
+
+    Attributes:
+        sentence: Sentence number in the index.
+        score: Ranker score (log-odds that the sentence holds the answer).
+        dense: Cosine similarity to the question.
+        lexical: Share of the question's term weight the sentence contains.
+        context: Retrieval score of its best chunk.
+        chunk: That chunk.
+    """
+
+    sentence: int
+    score: float
+    dense: float
+    lexical: float
+    context: float
+    chunk: int
+
+
+@dataclass
+class Extraction:
+    """The chosen answer unit.
+
+    Attributes:
+        doc: Document number.
+        start: Answer start offset in the canonical text.
+        end: Answer end offset.
+        first_sentence: First sentence of the answer.
+        last_sentence: Last sentence of the answer.
+        best: The winning sentence.
+        chunk: Retrieved chunk the answer is quoted from.
+        ranked: All scored candidates, best first (for supporting passages and abstention).
+    """
+
+    doc: int
+    start: int
+    end: int
+    first_sentence: int
+    last_sentence: int
+    best: ScoredSentence
+    chunk: int
+    ranked: list[ScoredSentence]
+
+
+class AnswerExtractor:
+    """Chooses the answer sentences from retrieved chunks.
+
+    Args:
+        store: The loaded index.
+        ranker: Fitted sentence ranker (from ``qa/calibration.toml``).
+        config: Answer-unit parameters.
+    """
+
+    def __init__(self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None) -> None:
+        self.store = store
+        self.config = config or ExtractorConfig()
+        self.ranker = ranker
+        self._weights = np.array([ranker.weights.get(name, 0.0) for name in RANKER_FEATURES], dtype=np.float64)
+
+    # -- candidates and features ------------------------------------------------------------
+
+    def candidates(self, retrieved: list[RetrievedChunk]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Answerable sentences of the top chunks with their best chunk.
+
+        Returns:
+            Sentence numbers, their chunk, that chunk's fused score and its dense score.
+        """
+        store = self.store
+        best: dict[int, RetrievedChunk] = {}
+        for item in retrieved[: self.config.chunks_considered]:
+            first, last = int(store.chunk_first_sentence[item.chunk]), int(store.chunk_last_sentence[item.chunk])
+            for sentence in range(first, last + 1):
+                if sentence not in best or item.score > best[sentence].score:
+                    best[sentence] = item
+        sentences = np.array(
+            [s for s in best if BlockKind(int(store.sentence_kind[s])) not in NOT_ANSWERS], dtype=np.int64
+        )
+        chunks = np.array([best[s].chunk for s in sentences], dtype=np.int64)
+        scores = np.array([best[s].score for s in sentences], dtype=np.float64)
+        dense = np.array([best[s].dense for s in sentences], dtype=np.float64)
+        return sentences, chunks, scores, dense
+
+    def features(
+        self, query: Query, sentences: np.ndarray, chunk_scores: np.ndarray, chunk_dense: np.ndarray
+    ) -> np.ndarray:
+        """Feature matrix (one row per sentence, columns in :data:`RANKER_FEATURES` order).
+
+        Args:
+            query: The prepared question.
+            sentences: Candidate sentence numbers.
+            chunk_scores: Fused retrieval score of each candidate's chunk.
+            chunk_dense: Dense score of that chunk.
+
+        Returns:
+            Float64 matrix ``(len(sentences), len(RANKER_FEATURES))``.
+        """
+        store = self.store
+        count = len(sentences)
+        features = np.zeros((count, len(RANKER_FEATURES)), dtype=np.float64)
+        if count == 0:
+            return features
+        vector = query.vector
+        column = {name: position for position, name in enumerate(RANKER_FEATURES)}
+
+        features[:, column["dense"]] = store.sentence_vectors[sentences] @ vector
+        for name, related in (("heading_sim", store.sentence_heading), ("pointer_sim", store.sentence_pointer)):
+            others = related[sentences]
+            present = others >= 0
+            if present.any():
+                features[present, column[name]] = store.sentence_vectors[others[present]] @ vector
+        blocks = store.sentence_block[sentences]
+        neighbour = np.zeros(count)
+        total = len(store.sentence_block)
+        for step in (-1, 1):
+            others = sentences + step
+            valid = (others >= 0) & (others < total)
+            valid[valid] &= store.sentence_block[others[valid]] == blocks[valid]
+            if valid.any():
+                neighbour[valid] = np.maximum(neighbour[valid], store.sentence_vectors[others[valid]] @ vector)
+        features[:, column["neighbour_sim"]] = neighbour
+        features[:, column["chunk_score"]] = chunk_scores
+        features[:, column["chunk_dense"]] = chunk_dense
+
+        weights = {term: store.idf(term) for term in set(query.terms)}
+        total_weight = sum(weights.values()) or 1.0
+        kinds = store.sentence_kind[sentences]
+        for row, sentence in enumerate(map(int, sentences)):
+            terms = store.sentence_terms(sentence)
+            context_terms = set(terms)
+            for related in (int(store.sentence_heading[sentence]), int(store.sentence_pointer[sentence])):
+                if related >= 0:
+                    context_terms |= store.sentence_terms(related)
+            features[row, column["lexical"]] = sum(w for t, w in weights.items() if t in terms) / total_weight
+            features[row, column["lexical_context"]] = sum(w for t, w in weights.items() if t in context_terms) / total_weight
+            text = store.sentence_text(sentence)
+            label = _LABEL_PREFIX.match(text)
+            if label:
+                label_terms = set(bm25_terms(label.group(1)))
+                features[row, column["label_lexical"]] = sum(w for t, w in weights.items() if t in label_terms) / total_weight
+                features[row, column["is_label"]] = 1.0
+            block = int(blocks[row])
+            kind = BlockKind(int(kinds[row]))
+            features[row, column["is_list_item"]] = float(kind == BlockKind.LIST_ITEM)
+            features[row, column["is_table_row"]] = float(kind == BlockKind.TABLE_ROW)
+            features[row, column["is_faq_answer"]] = float(self.is_faq_answer(block))
+            features[row, column["is_short"]] = float(len(text) < self.config.short_sentence_chars)
+            features[row, column["log_chars"]] = math.log(1 + len(text))
+            features[row, column["first_in_block"]] = float(sentence == 0 or int(store.sentence_block[sentence - 1]) != block)
+        return features
+
+    def score_sentences(self, query: Query, retrieved: list[RetrievedChunk]) -> list[ScoredSentence]:
+        """Score every candidate sentence of the top chunks.
+
+        Args:
+            query: The prepared question.
+            retrieved: Chunks from the retriever, best first.
+
+        Returns:
+            Candidates, best first.
+        """
+        sentences, chunks, chunk_scores, chunk_dense = self.candidates(retrieved)
+        if len(sentences) == 0:
+            return []
+        matrix = self.features(query, sentences, chunk_scores, chunk_dense)
+        scores = matrix @ self._weights + self.ranker.intercept
+        dense = matrix[:, RANKER_FEATURES.index("dense")]
+        lexical = matrix[:, RANKER_FEATURES.index("lexical")]
+        order = np.argsort(-scores, kind="stable")
+        return [
+            ScoredSentence(
+                sentence=int(sentences[i]), score=float(scores[i]), dense=float(dense[i]),
+                lexical=float(lexical[i]), context=float(chunk_scores[i]), chunk=int(chunks[i]),
+            )
+            for i in order
+        ]
+
+    def run(self, query: Query, retrieved: list[RetrievedChunk]) -> Extraction | None:
+        """Pick the answer unit.
+
+        Args:
+            query: The prepared question.
+            retrieved: Chunks from the retriever, best first.
+
+        Returns:
+            The extraction, or None when there is nothing to quote.
+        """
+        ranked = self.score_sentences(query, retrieved)
+        if not ranked:
+            return None
+        best = ranked[0]
+        first, last = self._unit(best, ranked)
+        store = self.store
+        return Extraction(
+            doc=int(store.sentence_doc[first]),
+            start=int(store.sentence_start[first]),
+            end=int(store.sentence_end[last]),
+            first_sentence=first,
+            last_sentence=last,
+            best=best,
+            chunk=self._chunk_for(retrieved, first, best.chunk),
+            ranked=ranked,
+        )
+
+    # -- answer units ------------------------------------------------------------------------
+
+    def _chunk_for(self, retrieved: list[RetrievedChunk], first: int, fallback: int) -> int:
+        """The best-ranked retrieved chunk holding the answer's first sentence."""
+        store = self.store
+        for item in retrieved:
+            if store.chunk_first_sentence[item.chunk] <= first <= store.chunk_last_sentence[item.chunk]:
+                return item.chunk
+        return fallback
+
+    def _chars(self, first: int, last: int) -> int:
+        return int(self.store.sentence_end[last] - self.store.sentence_start[first])
+
+    def is_faq_answer(self, block: int) -> bool:
+        """Whether a block is the answer paragraph directly under a FAQ question."""
+        store = self.store
+        return (
+            store.same_doc(block - 1, block)
+            and store.block_kind_of(block - 1) == BlockKind.FAQ_QUESTION
+            and store.block_kind_of(block) == BlockKind.PARAGRAPH
+        )
+
+    def _whole_block(self, block: int, sentence: int) -> tuple[int, int]:
+        """The whole block when short enough, else its start up to the winning sentence."""
+        members = self.store.block_sentences(block)
+        first, last = members.start, members.stop - 1
+        if self._chars(first, last) <= self.config.max_unit_chars:
+            return first, last
+        return first, sentence
+
+    def _list_unit(self, lead_in: int) -> tuple[int, int]:
+        """The lead-in sentence and as many of its list items as fit ``max_list_chars``."""
+        store = self.store
+        lead_block = int(store.sentence_block[lead_in])
+        first = last = lead_in
+        block = lead_block + 1
+        while store.same_doc(lead_block, block) and store.block_kind_of(block) == BlockKind.LIST_ITEM:
+            item_last = store.block_sentences(block).stop - 1
+            if block > lead_block + 1 and self._chars(first, item_last) > self.config.max_list_chars:
+                break
+            last = item_last
+            block += 1
+        return first, last
+
+    def _unit(self, best: ScoredSentence, ranked: list[ScoredSentence]) -> tuple[int, int]:
+        """Expand the winning sentence into the span to quote."""
+        store, config = self.store, self.config
+        sentence = best.sentence
+        block = int(store.sentence_block[sentence])
+        kind = store.block_kind_of(block)
+        if kind == BlockKind.LIST_ITEM:
+            lead_in = int(store.sentence_pointer[sentence])
+            runner_up = next((c for c in ranked[1:] if int(store.sentence_block[c.sentence]) != block), None)
+            if (
+                lead_in >= 0
+                and runner_up is not None
+                and int(store.sentence_pointer[runner_up.sentence]) == lead_in
+                and best.score - runner_up.score <= config.list_margin
+            ):
+                return self._list_unit(lead_in)
+            return self._whole_block(block, sentence)
+        if kind in (BlockKind.LABEL_VALUE, BlockKind.TABLE_ROW) or self.is_faq_answer(block):
+            return self._whole_block(block, sentence)
+        first = last = sentence
+        members = store.block_sentences(block)
+        text = store.sentence_text(sentence)
+        if first > members.start and (len(text) < config.short_sentence_chars or _LEANS_BACK.match(text)):
+            first -= 1
+        # A run-in heading ("Gut lining integrity.") stays with the sentence it introduces.
+        if first == members.start + 1 and len(store.sentence_text(members.start)) < config.short_sentence_chars:
+            first = members.start
+        if store.sentence_text(last).endswith(":") and last + 1 < members.stop:
+            last += 1
+        return first, last

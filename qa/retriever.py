@@ -1,0 +1,142 @@
+"""Hybrid retrieval: dense (FAISS over chunk vectors) and BM25, fused into one ranking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from qa.store import IndexStore
+from qa.types import Query, RetrievedChunk
+
+
+class RetrievalMode(StrEnum):
+    """Which retrievers rank the chunks."""
+
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    BM25 = "bm25"
+
+
+class Fusion(StrEnum):
+    """How dense and BM25 rankings are combined in hybrid mode."""
+
+    MINMAX = "minmax"  # weighted sum of scores normalised over the candidates
+    RRF = "rrf"  # reciprocal rank fusion
+
+
+@dataclass(frozen=True)
+class RetrieverConfig:
+    """Retrieval parameters (chosen on the dev split; see README "Evaluation").
+
+    Attributes:
+        candidates: Chunks taken from each retriever before fusion.
+        fusion: Fusion method for hybrid mode.
+        dense_weight: Weight of the dense score in min-max fusion (BM25 gets the rest).
+        rrf_k: Rank offset of reciprocal rank fusion.
+    """
+
+    candidates: int = 50
+    fusion: Fusion = Fusion.MINMAX
+    dense_weight: float = 0.7
+    rrf_k: int = 60
+
+
+class HybridRetriever:
+    """Ranks chunks for a query.
+
+    Args:
+        store: The loaded index.
+        config: Retrieval parameters.
+    """
+
+    def __init__(self, store: IndexStore, config: RetrieverConfig | None = None) -> None:
+        self.store = store
+        self.config = config or RetrieverConfig()
+
+    def _dense(self, query: Query, count: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self.store.faiss_index.search(query.vector.reshape(1, -1), count)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def _bm25_all(self, query: Query) -> np.ndarray:
+        if not query.terms:
+            return np.zeros(len(self.store.chunk_doc), dtype=np.float32)
+        return np.asarray(self.store.bm25.get_scores(list(query.terms)), dtype=np.float32)
+
+    @staticmethod
+    def _top(scores: np.ndarray, count: int) -> np.ndarray:
+        if count >= len(scores):
+            return np.argsort(-scores, kind="stable")
+        top = np.argpartition(-scores, count - 1)[:count]
+        return top[np.argsort(-scores[top], kind="stable")]
+
+    def run(self, query: Query, top_k: int = 10, mode: RetrievalMode = RetrievalMode.HYBRID) -> list[RetrievedChunk]:
+        """Retrieve chunks for a query.
+
+        Args:
+            query: The prepared question.
+            top_k: Chunks to return.
+            mode: Hybrid, dense only, or BM25 only.
+
+        Returns:
+            Up to ``top_k`` chunks, best first, each with its dense, BM25 and fused scores.
+        """
+        total = len(self.store.chunk_doc)
+        if total == 0:
+            return []
+        count = min(total, max(top_k, self.config.candidates))
+        bm25_scores = self._bm25_all(query)
+        dense_ids, _ = self._dense(query, count)
+        bm25_ids = self._top(bm25_scores, count)
+        bm25_ids = bm25_ids[bm25_scores[bm25_ids] > 0]
+        if mode == RetrievalMode.DENSE:
+            candidates = dense_ids
+        elif mode == RetrievalMode.BM25:
+            candidates = bm25_ids if len(bm25_ids) else dense_ids[:0]
+        else:
+            candidates = np.unique(np.concatenate([dense_ids, bm25_ids]))
+        if len(candidates) == 0:
+            return []
+        # Exact dense scores for every candidate (HNSW returns approximate ones, BM25 none).
+        dense = self.store.chunk_vectors[candidates] @ query.vector
+        lexical = bm25_scores[candidates]
+        fused = self._fuse(candidates, dense, lexical, dense_ids, bm25_ids, mode)
+        order = np.argsort(-fused, kind="stable")[:top_k]
+        return [
+            RetrievedChunk(chunk=int(candidates[i]), dense=float(dense[i]), bm25=float(lexical[i]), score=float(fused[i]))
+            for i in order
+        ]
+
+    def _fuse(
+        self,
+        candidates: np.ndarray,
+        dense: np.ndarray,
+        lexical: np.ndarray,
+        dense_ids: np.ndarray,
+        bm25_ids: np.ndarray,
+        mode: RetrievalMode,
+    ) -> np.ndarray:
+        if mode == RetrievalMode.DENSE:
+            return dense.astype(np.float32)
+        lexical_top = float(lexical.max()) if len(lexical) else 0.0
+        lexical_norm = lexical / lexical_top if lexical_top > 0 else np.zeros_like(lexical)
+        if mode == RetrievalMode.BM25:
+            return lexical_norm.astype(np.float32)
+        if self.config.fusion == Fusion.RRF:
+            ranks_dense = {int(chunk): rank for rank, chunk in enumerate(dense_ids)}
+            ranks_bm25 = {int(chunk): rank for rank, chunk in enumerate(bm25_ids)}
+            k = self.config.rrf_k
+            return np.array(
+                [
+                    (1 / (k + ranks_dense[c]) if c in ranks_dense else 0.0)
+                    + (1 / (k + ranks_bm25[c]) if c in ranks_bm25 else 0.0)
+                    for c in map(int, candidates)
+                ],
+                dtype=np.float32,
+            ) * (k / 2)
+        low, high = float(dense.min()), float(dense.max())
+        dense_norm = (dense - low) / (high - low) if high > low else np.ones_like(dense)
+        weight = self.config.dense_weight
+        return (weight * dense_norm + (1 - weight) * lexical_norm).astype(np.float32)

@@ -1,0 +1,273 @@
+"""The safety policy file and its term matching (shared by ingest tagging and query time).
+
+The disclaimer and every topic live in ``safety_policy.toml``; this module only reads it and
+matches text against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from verbatim.index_format import BlockKind
+from verbatim.textutil import edit_distance_at_most, stem, typo_budget, words
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("safety_policy.toml")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A contraindication topic of the policy."""
+
+    id: str
+    label: str
+    terms: tuple[tuple[str, ...], ...]
+    context_terms: tuple[tuple[str, ...], ...]
+    exclude: tuple[tuple[str, ...], ...]
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    """A topic term found in a text, with the word positions it covers."""
+
+    topic: str
+    term: str
+    first_word: int
+    last_word: int
+
+
+def _phrase(text: str) -> tuple[str, ...]:
+    return tuple(words(text))
+
+
+@dataclass
+class SafetyPolicy:
+    """Disclaimer text, topics, cues and evidence markers, as loaded from the policy file.
+
+    Attributes:
+        disclaimer: The fixed disclaimer (the only copy in the code base lives in the file).
+        topics: Topics in file order (their order defines the evidence bit of each topic).
+        cues: Phrases that turn a context term into a safety question.
+        markers: Patterns that mark contraindication content in documents.
+        semantic_threshold: Similarity to a topic example that fires the topic.
+        content_hash: SHA-256 of the file (recorded in index manifests).
+    """
+
+    disclaimer: str
+    topics: list[Topic]
+    cues: tuple[tuple[str, ...], ...]
+    markers: list[re.Pattern[str]]
+    semantic_threshold: float
+    content_hash: str
+    evidence_topic: str
+    source: str = ""
+    _by_id: dict[str, Topic] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> SafetyPolicy:
+        """Read and validate a policy file.
+
+        Args:
+            path: Policy TOML; defaults to ``qa/safety_policy.toml``.
+
+        Returns:
+            The policy.
+
+        Raises:
+            ValueError: When a required field is missing or a topic id repeats.
+        """
+        path = Path(path or DEFAULT_POLICY_PATH)
+        data = path.read_bytes()
+        raw = tomllib.loads(data.decode("utf-8"))
+        disclaimer = str(raw.get("disclaimer", "")).strip()
+        if not disclaimer:
+            raise ValueError(f"{path}: 'disclaimer' is required")
+        topics = []
+        for entry in raw.get("topics", []):
+            topics.append(
+                Topic(
+                    id=entry["id"],
+                    label=entry.get("label", entry["id"]),
+                    terms=tuple(_phrase(term) for term in entry.get("terms", []) if _phrase(term)),
+                    context_terms=tuple(_phrase(term) for term in entry.get("context_terms", []) if _phrase(term)),
+                    exclude=tuple(_phrase(term) for term in entry.get("exclude", []) if _phrase(term)),
+                    examples=tuple(entry.get("examples", [])),
+                )
+            )
+        ids = [topic.id for topic in topics]
+        if len(set(ids)) != len(ids) or not ids:
+            raise ValueError(f"{path}: topic ids must be present and unique")
+        evidence_topic = raw.get("evidence", {}).get("topic")
+        if evidence_topic is not None and evidence_topic not in ids:
+            raise ValueError(f"{path}: [evidence] topic '{evidence_topic}' is not a topic id")
+        if len(ids) > 31:
+            raise ValueError(f"{path}: at most 31 topics (they are stored as bits)")
+        policy = cls(
+            disclaimer=disclaimer,
+            topics=topics,
+            cues=tuple(_phrase(cue) for cue in raw.get("cues", {}).get("phrases", []) if _phrase(cue)),
+            markers=[re.compile(pattern, re.IGNORECASE) for pattern in raw.get("evidence", {}).get("markers", [])],
+            semantic_threshold=float(raw.get("semantic_threshold", 1.01)),
+            content_hash=hashlib.sha256(data).hexdigest(),
+            evidence_topic=str(raw.get("evidence", {}).get("topic", ids[0])),
+            source=str(path),
+        )
+        policy._by_id = {topic.id: topic for topic in topics}
+        return policy
+
+    # -- topics as bits (the index stores a bitmask per sentence) ---------------------------
+
+    @property
+    def topic_ids(self) -> list[str]:
+        """Topic ids in bit order."""
+        return [topic.id for topic in self.topics]
+
+    def label(self, topic_id: str) -> str:
+        """Human-readable label of a topic."""
+        topic = self._by_id.get(topic_id)
+        return topic.label if topic else topic_id
+
+    def to_bits(self, topic_ids: set[str] | frozenset[str]) -> int:
+        """Encode topic ids as a bitmask."""
+        return sum(1 << position for position, topic in enumerate(self.topics) if topic.id in topic_ids)
+
+    def from_bits(self, bits: int) -> list[str]:
+        """Decode a bitmask into topic ids, in policy order."""
+        return [topic.id for position, topic in enumerate(self.topics) if bits >> position & 1]
+
+    # -- term matching ------------------------------------------------------------------------
+
+    @cached_property
+    def _phrase_roles(self) -> dict[tuple[str, ...], list[tuple[str, str]]]:
+        """Every phrase of the policy -> the (topic, role) pairs it plays; role is term/context/exclude/cue."""
+        roles: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        for topic in self.topics:
+            for role, phrases in (("term", topic.terms), ("context", topic.context_terms), ("exclude", topic.exclude)):
+                for phrase in phrases:
+                    roles.setdefault(phrase, []).append((topic.id, role))
+        for cue in self.cues:
+            roles.setdefault(cue, []).append(("", "cue"))
+        return roles
+
+    @cached_property
+    def _by_first_stem(self) -> dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]]:
+        """First-word stem -> (phrase, phrase stems), so a scan looks only at plausible phrases."""
+        index: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+        for phrase in self._phrase_roles:
+            stems = tuple(stem(word) for word in phrase)
+            index.setdefault(stems[0], []).append((phrase, stems))
+        return index
+
+    @cached_property
+    def _fuzzy_first_words(self) -> list[tuple[str, str]]:
+        """(first word, its stem) of phrases long enough to be matched despite a typo."""
+        seen = {(phrase[0], stems[0]) for entries in self._by_first_stem.values() for phrase, stems in entries}
+        return sorted(pair for pair in seen if len(pair[0]) >= 5)
+
+    @staticmethod
+    def _word_matches(word: str, word_stem: str, term_word: str, term_stem: str, fuzzy: bool) -> bool:
+        if word == term_word or word_stem == term_stem:
+            return True
+        if not fuzzy or len(term_word) < 5 or len(word) < 5 or word[0] != term_word[0]:
+            return False
+        return edit_distance_at_most(word, term_word, typo_budget(term_word))
+
+    def _scan(self, text: str, fuzzy: bool) -> list[tuple[tuple[str, ...], int, int]]:
+        """All policy phrases occurring in ``text`` as (phrase, first word, last word)."""
+        tokens = words(text)
+        stems = [stem(token) for token in tokens]
+        found = []
+        for first, (token, token_stem) in enumerate(zip(tokens, stems, strict=True)):
+            candidates = list(self._by_first_stem.get(token_stem, ()))
+            if fuzzy and len(token) >= 5:
+                for word, word_stem in self._fuzzy_first_words:
+                    if word_stem != token_stem and self._word_matches(token, token_stem, word, word_stem, True):
+                        candidates.extend(self._by_first_stem[word_stem])
+            for phrase, phrase_stems in candidates:
+                last = first + len(phrase) - 1
+                if last >= len(tokens):
+                    continue
+                if all(
+                    self._word_matches(tokens[first + k], stems[first + k], phrase[k], phrase_stems[k], fuzzy)
+                    for k in range(1, len(phrase))
+                ):
+                    found.append((phrase, first, last))
+        return found
+
+    def match_terms(self, text: str, with_context: bool = False, fuzzy: bool = True) -> list[TermMatch]:
+        """Find topic terms in a text.
+
+        Args:
+            text: A question or a passage.
+            with_context: Count context terms without a cue (used inside contraindication
+                content, where the safety sense is given).
+            fuzzy: Tolerate small typos (for user questions; off for documents).
+
+        Returns:
+            Every term occurrence not covered by one of its topic's exclusions.
+        """
+        found = self._scan(text, fuzzy)
+        roles = self._phrase_roles
+        has_cue = with_context or any(role == "cue" for phrase, _, _ in found for _, role in roles[phrase])
+        excluded: dict[str, list[tuple[int, int]]] = {}
+        for phrase, first, last in found:
+            for topic, role in roles[phrase]:
+                if role == "exclude":
+                    excluded.setdefault(topic, []).append((first, last))
+        matches = []
+        for phrase, first, last in found:
+            for topic, role in roles[phrase]:
+                if role == "term" or (role == "context" and has_cue):
+                    if not any(low <= first and last <= high for low, high in excluded.get(topic, ())):
+                        matches.append(TermMatch(topic, " ".join(phrase), first, last))
+        return matches
+
+    def question_topics(self, question: str) -> set[str]:
+        """Topics whose terms a question uses (typo-tolerant)."""
+        return {match.topic for match in self.match_terms(question)}
+
+    # -- evidence tagging (ingest time) -------------------------------------------------------
+
+    def is_contraindication_marker(self, text: str) -> bool:
+        """Whether a heading, lead-in, label or sentence marks contraindication content."""
+        return any(pattern.search(text) for pattern in self.markers)
+
+    def evidence_topics(
+        self,
+        sentence: str,
+        block_text: str,
+        block_kind: BlockKind,
+        section_title: str,
+        lead_in: str | None,
+        faq_question: str | None,
+    ) -> set[str]:
+        """Topics a document sentence is evidence for.
+
+        Args:
+            sentence: The sentence.
+            block_text: The whole block (list item, paragraph) containing it.
+            block_kind: Its block's kind.
+            section_title: Title of its section.
+            lead_in: The lead-in line of the list it belongs to, if any.
+            faq_question: The FAQ question it answers, if any.
+
+        Returns:
+            Topic ids (empty for ordinary content).
+        """
+        # A list item or "Label: value" line is one unit; a paragraph is judged sentence by sentence.
+        own_text = block_text if block_kind in (BlockKind.LABEL_VALUE, BlockKind.LIST_ITEM) else sentence
+        in_region = any(
+            self.is_contraindication_marker(text) for text in (section_title, lead_in or "", own_text) if text
+        )
+        topics: set[str] = set()
+        if in_region:
+            topics.add(self.evidence_topic)
+            topics |= {match.topic for match in self.match_terms(block_text, with_context=True, fuzzy=False)}
+        if faq_question:
+            topics |= self.question_topics(faq_question)
+        return topics & set(self.topic_ids)

@@ -1,0 +1,107 @@
+"""Dataclasses exchanged by the question-answering components (and returned to callers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question prepared once for every component.
+
+    Attributes:
+        text: The question as asked (trimmed).
+        vector: Its normalised embedding (the only model call per question).
+        terms: Stemmed BM25 terms.
+        key_terms: Folded content words (for coverage of the corpus vocabulary).
+    """
+
+    text: str
+    vector: np.ndarray
+    terms: tuple[str, ...]
+    key_terms: tuple[str, ...]
+
+
+@dataclass
+class RetrievedChunk:
+    """A chunk found by retrieval, with the scores of each retriever.
+
+    Attributes:
+        chunk: Chunk number in the index.
+        dense: Cosine similarity of the chunk to the question.
+        bm25: Raw BM25 score.
+        score: Fused score used for ranking (0..1 for hybrid).
+    """
+
+    chunk: int
+    dense: float
+    bm25: float
+    score: float
+
+
+@dataclass
+class Passage:
+    """A verbatim span of one document shown as evidence.
+
+    Attributes:
+        doc_id: Document identifier.
+        title: Document title.
+        section: Title of the section the passage starts in.
+        quote: ``text[start:end]`` of the document's canonical text, exactly.
+        start: Start offset in the canonical text.
+        end: End offset in the canonical text.
+        score: Retrieval score of the passage (0..1).
+        highlight_start: Start of the best-matching span inside the passage (the answer for
+            the first passage).
+        highlight_end: End of that span.
+    """
+
+    doc_id: str
+    title: str
+    section: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    highlight_start: int
+    highlight_end: int
+
+
+@dataclass
+class Answer:
+    """The answer to one question (what the API and the CLI return).
+
+    Invariants: every passage's ``quote`` equals its document's canonical text at
+    ``[start:end]``; when not abstained, ``answer`` is a substring of ``passages[0].quote``
+    (at ``answer_start``..``answer_end`` of that document); when abstained, ``answer`` is
+    empty and ``passages`` is empty.
+
+    Attributes:
+        question: The question as received.
+        answer: Verbatim answer text, or "" when abstained.
+        abstained: True when the sources do not answer the question.
+        confidence: Calibrated 0..1 estimate that the answer is right.
+        passages: Evidence, best first; supporting passages from other documents follow.
+        disclaimer: The fixed safety disclaimer, or None.
+        safety_topics: Ids of the safety topics that fired.
+        answer_doc_id: Document of the answer (None when abstained).
+        answer_start: Offset of the answer in that document's canonical text.
+        answer_end: End offset of the answer.
+        reason: Short machine-readable reason for an abstention.
+        timings_ms: Milliseconds spent per stage.
+    """
+
+    question: str
+    answer: str
+    abstained: bool
+    confidence: float
+    passages: list[Passage]
+    disclaimer: str | None = None
+    safety_topics: list[str] = field(default_factory=list)
+    answer_doc_id: str | None = None
+    answer_start: int | None = None
+    answer_end: int | None = None
+    reason: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,194 @@
+"""The ``verbatim`` command: ingest, serve, ask, eval, bench.
+
+Every subcommand that reads or writes an index takes ``--index DIR`` (default: ``index/`` or
+``$VERBATIM_INDEX``), so several indexes can live side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from verbatim.settings import Settings, force_offline
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "index_dir": getattr(args, "index", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+    if getattr(args, "max_file_mb", None) is not None:
+        overrides["max_file_bytes"] = int(args.max_file_mb * 1024 * 1024)
+    return Settings.from_env(**overrides)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Build the index of the given paths (or the default corpus); no-op when up to date."""
+    from ingest.pipeline import run_ingest
+
+    settings = _settings(args)
+    report = run_ingest(paths=args.paths or None, settings=settings, force=args.force)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def ensure_index(settings: Settings) -> bool:
+    """Build the default corpus's index when the index folder has none (first run).
+
+    Returns:
+        Whether an index is available afterwards.
+    """
+    from ingest.pipeline import run_ingest
+    from verbatim.index_format import read_manifest
+
+    if read_manifest(settings.index_dir) is not None:
+        return True
+    print(f"No index in {settings.index_dir}; building it from {settings.corpus_dir} ...", file=sys.stderr)
+    report = run_ingest(settings=settings)
+    print(report.summary(), file=sys.stderr)
+    return report.ok
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the web app and API (building the default index first if there is none)."""
+    import uvicorn
+
+    from web.app import create_app
+
+    settings = _settings(args)
+    if not ensure_index(settings):
+        return 1
+    app = create_app(settings)
+    print(f"Verbatim on http://{settings.host}:{settings.port}  (API docs at /docs)", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=args.access_log)
+    return 0
+
+
+def format_answer(answer) -> str:
+    """Readable terminal rendering of an answer."""
+    lines = [f"Q: {answer.question}", ""]
+    if answer.abstained:
+        lines.append("I couldn't find this in my sources.")
+        if answer.reason:
+            lines.append(f"({answer.reason})")
+    else:
+        lines.append(f"A: {answer.answer}")
+        lines.append("")
+        lines.append(f"Confidence: {answer.confidence:.2f}")
+        for number, passage in enumerate(answer.passages, start=1):
+            label = "Source" if number == 1 else "Also"
+            lines.append(f"{label}: {passage.title} — {passage.section} [{passage.doc_id} {passage.start}:{passage.end}]")
+    if answer.disclaimer:
+        lines.append("")
+        lines.append(f"Note ({', '.join(answer.safety_topics)}): {answer.disclaimer}")
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer one question in the terminal."""
+    from qa.pipeline import Answerer
+    from verbatim.index_format import IndexError_
+
+    question = " ".join(args.question).strip()
+    if not question or len(question) > 1000:
+        print("error: the question must be 1 to 1000 characters", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    answerer = Answerer(settings)
+    try:
+        answerer.warm_up()
+    except IndexError_ as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    answer = answerer.run(question, top_k=args.top_k)
+    if args.json:
+        from web.service import answer_to_response
+
+        print(json.dumps(answer_to_response(answer).model_dump(), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score the QA pipeline on the eval set (or fit the calibration on its dev split)."""
+    from eval.cli import run_eval_command
+
+    return run_eval_command(args, _settings(args))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure latency, throughput, ingest speed and scale against their floors."""
+    from eval.bench.cli import run_bench_command
+
+    return run_bench_command(args, _settings(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``verbatim`` command."""
+    parser = argparse.ArgumentParser(prog="verbatim", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def index_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--index", type=Path, help="index folder (default: $VERBATIM_INDEX or index/)")
+
+    ingest = commands.add_parser("ingest", help="build the index of PATHs (default: corpus/)")
+    ingest.add_argument("paths", nargs="*", type=Path, help=".txt, .md, .html or .jsonl files or folders")
+    index_option(ingest)
+    ingest.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
+    ingest.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 20)")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    serve = commands.add_parser("serve", help="serve the chat page and the JSON API")
+    index_option(serve)
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.set_defaults(handler=cmd_serve)
+
+    ask = commands.add_parser("ask", help="answer one question in the terminal")
+    ask.add_argument("question", nargs="+", help="the question")
+    index_option(ask)
+    ask.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
+    ask.add_argument("--top-k", type=int, default=3, choices=range(1, 11), metavar="1-10", help="passages (default 3)")
+    ask.set_defaults(handler=cmd_ask)
+
+    evaluate = commands.add_parser("eval", help="score answers on the eval set; see eval/README")
+    index_option(evaluate)
+    try:
+        from eval.cli import add_eval_arguments
+
+        add_eval_arguments(evaluate)
+    except ImportError:  # pragma: no cover - the eval package is part of the install
+        pass
+    evaluate.set_defaults(handler=cmd_eval)
+
+    bench = commands.add_parser("bench", help="latency, throughput, ingest and scale benchmark")
+    index_option(bench)
+    try:
+        from eval.bench.cli import add_bench_arguments
+
+        add_bench_arguments(bench)
+    except ImportError:
+        pass
+    bench.set_defaults(handler=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``verbatim`` console script."""
+    force_offline()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

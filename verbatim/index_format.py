@@ -1,0 +1,429 @@
+"""The on-disk index format: the only module that knows how an index is laid out.
+
+An index folder holds immutable builds and a pointer to the live one::
+
+    INDEX/
+      CURRENT                  name of the live build (replaced atomically)
+      builds/<build-id>/       one complete build, never modified after it is committed
+        manifest.json          format, model, chunking, documents, counts, file checksums
+        documents.json         canonical text, title and sections of every document
+        blocks.npz             lines/paragraphs with their structural kind
+        sentences.npz          sentence spans, their block, section and safety topics
+        chunks.npz             retrieval passages (whole sentences within one section)
+        sentence_vectors.npy   normalised MiniLM vectors, one per sentence
+        chunk_vectors.npy      normalised MiniLM vectors, one per chunk
+        chunks.faiss           inner-product FAISS index over chunk vectors
+        vocabulary.json        every word of the canonical texts: [document frequency, occurrences]
+        bm25/                  bm25s index over chunk terms
+      builds/.tmp-*            a build being written (removed if a writer died)
+      cache/                   embeddings kept between builds (reuse and resume)
+      ingest.lock              held by the one ingest allowed at a time
+
+A build is written into ``.tmp-*``, fsynced, renamed into place and only then named in
+``CURRENT``; a reader therefore sees either the old or the new build, never a partial one.
+Loading verifies the manifest (format, model, counts) and every file's size and SHA-256, and
+refuses anything else with a message that says what to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+BUILDS_DIR = "builds"
+CACHE_DIR = "cache"
+LOCK_FILE = "ingest.lock"
+TEMP_PREFIX = ".tmp-"
+BUILDS_KEPT = 2  # the live build and the one before it
+
+BLOCK_COLUMNS = ("doc", "start", "end", "kind", "section")
+# heading: sentence of the section's heading; pointer: the FAQ question a sentence answers or
+# the lead-in of its list (-1 when none); both are global sentence numbers.
+SENTENCE_COLUMNS = ("doc", "start", "end", "block", "section", "topics", "heading", "pointer")
+CHUNK_COLUMNS = ("doc", "start", "end", "section", "first_sentence", "last_sentence")
+
+
+class BlockKind(IntEnum):
+    """Structural role of a line or paragraph of canonical text."""
+
+    PARAGRAPH = 0
+    TITLE = 1
+    HEADING = 2
+    LEAD_IN = 3  # a line ending with ":" that introduces a list
+    LIST_ITEM = 4
+    FAQ_QUESTION = 5
+    LABEL_VALUE = 6  # "Typical dose: 5-15 grams daily, divided"
+    TABLE_HEADER = 7
+    TABLE_ROW = 8
+
+
+class IndexError_(Exception):
+    """Base class for index problems; the message always says what to run."""
+
+
+class IndexMissingError(IndexError_):
+    """No committed build exists in the folder."""
+
+
+class IndexInvalidError(IndexError_):
+    """A build exists but is corrupt, partial, outdated or made by another model."""
+
+
+@dataclass
+class Section:
+    """A heading and the text under it, as a span of the canonical text."""
+
+    title: str
+    start: int
+    end: int
+
+
+@dataclass
+class Document:
+    """One source document after cleaning.
+
+    Attributes:
+        doc_id: Stable identifier (file name stem, or the record id of a JSONL corpus).
+        title: Human-readable title.
+        source: Where it was read from.
+        content_hash: SHA-256 of the source bytes (decides whether a rebuild is needed).
+        text: The canonical text; every offset in the system indexes into it.
+        sections: Sections in order; together they cover the text.
+        encoding: How the bytes were decoded.
+    """
+
+    doc_id: str
+    title: str
+    source: str
+    content_hash: str
+    text: str
+    sections: list[Section] = field(default_factory=list)
+    encoding: str = "utf-8"
+
+
+@dataclass
+class IndexContents:
+    """Everything a build holds, in memory.
+
+    The three tables are column dicts of equal-length int32 arrays (see ``*_COLUMNS``).
+    """
+
+    manifest: dict[str, Any]
+    documents: list[Document]
+    blocks: dict[str, np.ndarray]
+    sentences: dict[str, np.ndarray]
+    chunks: dict[str, np.ndarray]
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray
+    faiss_index: Any
+    bm25: Any
+    vocabulary: dict[str, list[int]]
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file as hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """SHA-256 of bytes as hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def builds_dir(index_dir: Path) -> Path:
+    """Folder of committed builds."""
+    return Path(index_dir) / BUILDS_DIR
+
+
+def cache_dir(index_dir: Path) -> Path:
+    """Folder of the embedding cache kept between builds."""
+    return Path(index_dir) / CACHE_DIR
+
+
+def lock_path(index_dir: Path) -> Path:
+    """File locked by a running ingest."""
+    return Path(index_dir) / LOCK_FILE
+
+
+def current_build(index_dir: Path) -> Path | None:
+    """The live build folder, or None when nothing was ever committed."""
+    pointer = Path(index_dir) / CURRENT_FILE
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if not name or "/" in name or name.startswith("."):
+        raise IndexInvalidError(
+            f"{pointer} is damaged. Rebuild the index with: verbatim ingest --index {index_dir}"
+        )
+    return builds_dir(index_dir) / name
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The live build's manifest without loading anything else (None if there is no build)."""
+    build = current_build(index_dir)
+    if build is None:
+        return None
+    try:
+        return json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb+") as handle:
+                os.fsync(handle.fileno())
+    for path in sorted({p.parent for p in root.rglob("*")} | {root}):
+        _fsync_dir(path)
+
+
+def remove_stale_temporaries(index_dir: Path) -> list[Path]:
+    """Delete half-written builds left by a writer that died (call with the ingest lock held).
+
+    Args:
+        index_dir: Index folder.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    folder = builds_dir(index_dir)
+    if folder.exists():
+        for path in folder.iterdir():
+            if path.name.startswith(TEMP_PREFIX):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
+
+
+def new_temp_build(index_dir: Path) -> Path:
+    """Create an empty temporary build folder to write into."""
+    folder = builds_dir(index_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    return path
+
+
+def write_build(temp: Path, contents: IndexContents) -> None:
+    """Write every file of a build into ``temp``, manifest (with checksums) last.
+
+    Args:
+        temp: Folder from :func:`new_temp_build`.
+        contents: The build; its manifest gains ``files`` and ``counts``.
+    """
+    import faiss
+
+    documents = [asdict(document) for document in contents.documents]
+    (temp / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
+    np.savez(temp / "blocks.npz", **{name: contents.blocks[name] for name in BLOCK_COLUMNS})
+    np.savez(temp / "sentences.npz", **{name: contents.sentences[name] for name in SENTENCE_COLUMNS})
+    np.savez(temp / "chunks.npz", **{name: contents.chunks[name] for name in CHUNK_COLUMNS})
+    np.save(temp / "sentence_vectors.npy", contents.sentence_vectors)
+    np.save(temp / "chunk_vectors.npy", contents.chunk_vectors)
+    faiss.write_index(contents.faiss_index, str(temp / "chunks.faiss"))
+    contents.bm25.save(str(temp / "bm25"), show_progress=False)
+    (temp / "vocabulary.json").write_text(json.dumps(contents.vocabulary, ensure_ascii=False), encoding="utf-8")
+
+    manifest = dict(contents.manifest)
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["counts"] = {
+        "documents": len(contents.documents),
+        "sections": sum(len(document.sections) for document in contents.documents),
+        "blocks": int(len(contents.blocks["doc"])),
+        "sentences": int(len(contents.sentences["doc"])),
+        "chunks": int(len(contents.chunks["doc"])),
+    }
+    manifest["files"] = {
+        str(path.relative_to(temp)): {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        for path in sorted(temp.rglob("*"))
+        if path.is_file()
+    }
+    (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    contents.manifest = manifest
+
+
+def commit_build(index_dir: Path, temp: Path) -> Path:
+    """Make a fully written temporary build the live one, atomically.
+
+    Args:
+        index_dir: Index folder.
+        temp: A folder filled by :func:`write_build`.
+
+    Returns:
+        The committed build folder.
+    """
+    _fsync_tree(temp)
+    name = time.strftime("build-%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    final = builds_dir(index_dir) / name
+    os.rename(temp, final)
+    _fsync_dir(final.parent)
+    pointer = Path(index_dir) / CURRENT_FILE
+    staging = Path(index_dir) / (CURRENT_FILE + ".tmp")
+    with staging.open("w", encoding="utf-8") as handle:
+        handle.write(name + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staging, pointer)
+    _fsync_dir(Path(index_dir))
+    _prune_old_builds(index_dir, keep=final)
+    return final
+
+
+def _prune_old_builds(index_dir: Path, keep: Path) -> None:
+    committed = sorted(
+        (path for path in builds_dir(index_dir).iterdir() if not path.name.startswith(TEMP_PREFIX)),
+        key=lambda path: path.name,
+    )
+    stale = [path for path in committed if path != keep][: max(0, len(committed) - BUILDS_KEPT)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _refuse(index_dir: Path, problem: str) -> IndexInvalidError:
+    return IndexInvalidError(f"{problem}. Rebuild the index with: verbatim ingest --index {index_dir}")
+
+
+def verify_files(index_dir: Path, build: Path, manifest: dict[str, Any]) -> None:
+    """Check that every file listed in the manifest exists with its size and checksum.
+
+    Raises:
+        IndexInvalidError: On any missing, truncated or altered file.
+    """
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise _refuse(index_dir, f"the manifest of {build} lists no files")
+    for name, expected in files.items():
+        path = build / name
+        if not path.is_file():
+            raise _refuse(index_dir, f"index file {path} is missing")
+        if path.stat().st_size != expected.get("bytes"):
+            raise _refuse(index_dir, f"index file {path} is truncated or altered (size differs)")
+        if sha256_file(path) != expected.get("sha256"):
+            raise _refuse(index_dir, f"index file {path} is corrupted (checksum differs)")
+
+
+def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> IndexContents:
+    """Load and verify the live build.
+
+    Args:
+        index_dir: Index folder.
+        model_name: Name of the embedding model in this process.
+        weights_hash: Hash of its weights; the index must have been built with the same.
+
+    Returns:
+        The verified contents.
+
+    Raises:
+        IndexMissingError: Nothing was ever built there.
+        IndexInvalidError: The build is partial, corrupt, outdated or from another model.
+    """
+    import bm25s
+    import faiss
+
+    index_dir = Path(index_dir)
+    build = current_build(index_dir)
+    if build is None or not build.is_dir():
+        raise IndexMissingError(f"No index in {index_dir}. Build it with: verbatim ingest --index {index_dir}")
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise _refuse(index_dir, f"the manifest of {build} is unreadable ({error})") from error
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise _refuse(
+            index_dir,
+            f"the index uses format {manifest.get('format_version')}, this code reads format {FORMAT_VERSION}",
+        )
+    model = manifest.get("model", {})
+    if model.get("name") != model_name or (weights_hash and model.get("weights_hash") != weights_hash):
+        raise _refuse(
+            index_dir,
+            f"the index was built with model {model.get('name')} ({model.get('weights_hash')}), "
+            f"but this process uses {model_name} ({weights_hash})",
+        )
+    verify_files(index_dir, build, manifest)
+    try:
+        documents = [
+            Document(**{**raw, "sections": [Section(**section) for section in raw["sections"]]})
+            for raw in json.loads((build / "documents.json").read_text(encoding="utf-8"))
+        ]
+        with np.load(build / "blocks.npz") as data:
+            blocks = {name: data[name] for name in BLOCK_COLUMNS}
+        with np.load(build / "sentences.npz") as data:
+            sentences = {name: data[name] for name in SENTENCE_COLUMNS}
+        with np.load(build / "chunks.npz") as data:
+            chunks = {name: data[name] for name in CHUNK_COLUMNS}
+        sentence_vectors = np.load(build / "sentence_vectors.npy")
+        chunk_vectors = np.load(build / "chunk_vectors.npy")
+        faiss_index = faiss.read_index(str(build / "chunks.faiss"))
+        bm25 = bm25s.BM25.load(str(build / "bm25"), show_progress=False)
+        vocabulary = json.loads((build / "vocabulary.json").read_text(encoding="utf-8"))
+    except Exception as error:  # any parse failure means the build cannot be trusted
+        raise _refuse(index_dir, f"the build {build} cannot be read ({type(error).__name__}: {error})") from error
+
+    counts = manifest.get("counts", {})
+    observed = {
+        "documents": len(documents),
+        "blocks": len(blocks["doc"]),
+        "sentences": len(sentences["doc"]),
+        "chunks": len(chunks["doc"]),
+        "sentence vectors": len(sentence_vectors),
+        "chunk vectors": len(chunk_vectors),
+        "FAISS vectors": int(faiss_index.ntotal),
+        "BM25 passages": int(bm25.scores["num_docs"]),
+    }
+    expected = {
+        "documents": counts.get("documents"),
+        "blocks": counts.get("blocks"),
+        "sentences": counts.get("sentences"),
+        "chunks": counts.get("chunks"),
+        "sentence vectors": counts.get("sentences"),
+        "chunk vectors": counts.get("chunks"),
+        "FAISS vectors": counts.get("chunks"),
+        "BM25 passages": counts.get("chunks"),
+    }
+    for name, value in observed.items():
+        if value != expected[name]:
+            raise _refuse(index_dir, f"the build {build} has {value} {name} but its manifest says {expected[name]}")
+    if sentence_vectors.shape[1:] != (model.get("dimensions"),):
+        raise _refuse(index_dir, f"the sentence vectors of {build} do not have {model.get('dimensions')} dimensions")
+    return IndexContents(
+        manifest=manifest,
+        documents=documents,
+        blocks=blocks,
+        sentences=sentences,
+        chunks=chunks,
+        sentence_vectors=sentence_vectors,
+        chunk_vectors=chunk_vectors,
+        faiss_index=faiss_index,
+        bm25=bm25,
+        vocabulary=vocabulary,
+    )

@@ -1,0 +1,152 @@
+"""Word-level text handling shared by ingest (BM25, vocabulary) and qa (queries, overlap).
+
+One tokenizer for both sides guarantees a question and a passage are cut the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+# Lucene's English stop words: dropped from the BM25 index and from queries.
+BM25_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then "
+    "there these they this to was will with".split()
+)
+
+# Words that carry no topic of their own in a question: question words, auxiliaries,
+# pronouns, fillers of casual speech. Used to find a question's key terms.
+FUNCTION_WORDS = frozenset(
+    """
+    a about above after again against all also am an and any anybody anyone anything are aren't
+    around as at be because been before being below between both but by can can't cannot could
+    couldn't did didn't do does doesn't doing don't down during each either else ever every few for
+    from further get gets getting give go goes going gonna got had hadn't has hasn't have haven't
+    having he her here hers herself him himself his how i i'd i'll i'm i've if in into is isn't it
+    it's its itself just kind know let let's like lol lot lots may maybe me might mine more most much
+    must my myself need needs no nor not now of off ok okay on once one only or other ought our ours
+    ourselves out over own please pls really same say says shall she should shouldn't so some
+    something sort still stuff such tell than thank thanks that that's the their theirs them
+    themselves then there there's these they they're thing things this those though through thx to
+    too u under until up ur us use used using very via wanna want was wasn't way we well were weren't
+    what what's whats when where whether which while who who's whom whose why will with won't would
+    wouldn't ya yeah yes yet you you'd you'll you're you've your yours yourself yourselves hey hi
+    hello guys doc dr anyway actually basically bit im ive dont doesnt isnt cant wont whats hows
+    wondering wonder curious question questions nah yo tbh ngl ppl kinda tho haha hmm lowkey legit
+    wat wats 411 dumb idk imo imho btw omg fr rn ty tysm pls plz bruh dude man yall y'all gonna
+    gotta lemme sorta lots totally literally honestly seriously ok okay anyone someone somebody
+    everyone everybody thing stuff
+    """.split()
+)
+
+_stemmer_local = None
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    global _stemmer_local
+    if _stemmer_local is None:
+        _stemmer_local = Stemmer.Stemmer("english")
+    return _stemmer_local
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents so "Crohn’s" and "crohn's" compare equal."""
+    text = text.lower().replace("’", "'")
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    """Split text into folded word tokens (letters and digits; inner apostrophes kept).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The words, lower-cased, in order.
+    """
+    return _WORD.findall(fold(text))
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Snowball-stem one folded word (cached: vocabularies repeat)."""
+    return _stemmer().stemWord(word.replace("'", ""))
+
+
+def bm25_terms(text: str) -> list[str]:
+    """Terms indexed by BM25: stemmed words without Lucene stop words.
+
+    Args:
+        text: A passage or a question.
+
+    Returns:
+        Stemmed terms in order (duplicates kept, as BM25 counts them).
+    """
+    return [stem(word) for word in words(text) if word not in BM25_STOPWORDS]
+
+
+def key_terms(text: str) -> list[str]:
+    """The content words of a question (no function words, no one-letter tokens).
+
+    Args:
+        text: A question.
+
+    Returns:
+        Folded, unstemmed words that carry its topic, in order, without repeats.
+    """
+    seen: dict[str, None] = {}
+    for word in words(text):
+        if len(word) < 2 and not word.isdigit():
+            continue
+        if word in FUNCTION_WORDS:
+            continue
+        seen.setdefault(word, None)
+    return list(seen)
+
+
+def edit_distance_at_most(a: str, b: str, limit: int) -> bool:
+    """Whether ``a`` and ``b`` are within ``limit`` edits, counting a swap of two adjacent
+    letters as one edit (optimal string alignment distance), as typists make them.
+
+    Args:
+        a: First word.
+        b: Second word.
+        limit: Largest distance accepted.
+
+    Returns:
+        True when ``b`` can be reached from ``a`` with ``limit`` edits or fewer.
+    """
+    if abs(len(a) - len(b)) > limit:
+        return False
+    if a == b:
+        return True
+    width = len(b) + 1
+    before_previous: list[int] | None = None
+    previous = list(range(width))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, width):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if before_previous is not None and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, before_previous[j - 2] + 1)
+            current[j] = value
+        if min(current) > limit:
+            return False
+        before_previous, previous = previous, current
+    return previous[-1] <= limit
+
+
+def typo_budget(word: str) -> int:
+    """Edits tolerated when matching a word typed by a user (none for short words)."""
+    if len(word) <= 3:
+        return 0
+    if len(word) <= 7:
+        return 1
+    return 2

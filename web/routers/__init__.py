@@ -1,0 +1,1 @@
+"""One small router per capability: ask, documents, health, pages, admin."""
