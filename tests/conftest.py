@@ -1,0 +1,63 @@
+"""Shared fixtures: the real packaged model and real FAISS, on small data.
+
+The model is loaded once per test session; the seed corpus index is built once into a
+temporary folder (never into the repository's index/).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from verbatim.settings import Settings, force_offline
+
+force_offline()
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The packaged MiniLM, warm."""
+    from verbatim.embedding import Embedder
+
+    model = Embedder()
+    model.warm_up()
+    return model
+
+
+@pytest.fixture(scope="session")
+def corpus_settings(tmp_path_factory, embedder) -> Settings:
+    """Settings whose index is a fresh build of the seed corpus."""
+    from ingest.pipeline import run_ingest
+
+    settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("index"), corpus_dir=CORPUS)
+    report = run_ingest(settings=settings, embedder=embedder, show_progress=False)
+    assert report.status == "built", report.summary()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def answerer(corpus_settings, embedder):
+    """A warm answerer over the seed corpus index."""
+    from qa.pipeline import Answerer
+
+    instance = Answerer(corpus_settings, embedder=embedder)
+    instance.warm_up()
+    return instance
+
+
+@pytest.fixture(scope="session")
+def client(corpus_settings, answerer):
+    """An HTTP client of the app serving the seed corpus (lifespan run once)."""
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    with TestClient(create_app(corpus_settings, answerer=answerer)) as test_client:
+        yield test_client

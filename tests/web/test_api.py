@@ -1,0 +1,78 @@
+"""The JSON API: invariants of answers, validation errors, documents and health."""
+
+from __future__ import annotations
+
+import pytest
+
+QUESTIONS = [
+    "How much glutamine should I take for gut health?",
+    "Who should avoid glutamine?",
+    "What did the 2023 systematic review find?",
+    "How long until I see results for gut issues?",
+    "What is the capital of France?",
+]
+
+
+@pytest.fixture(scope="module")
+def documents(client):
+    return {d["id"]: client.get(f"/api/documents/{d['id']}").json() for d in client.get("/api/documents").json()}
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_answers_are_verbatim_slices(client, documents, question):
+    response = client.post("/api/ask", json={"question": question})
+    assert response.status_code == 200
+    body = response.json()
+    if body["abstained"]:
+        assert body["answer"] == "" and body["passages"] == []
+        return
+    assert body["passages"], "an answer always has its passage"
+    for passage in body["passages"]:
+        assert documents[passage["doc_id"]]["text"][passage["start"] : passage["end"]] == passage["quote"]
+    assert body["answer"] in body["passages"][0]["quote"]
+    assert 0.0 <= body["confidence"] <= 1.0
+
+
+def test_dosing_question_quotes_the_dose(client):
+    body = client.post("/api/ask", json={"question": "How much glutamine should I take for gut health?"}).json()
+    assert not body["abstained"]
+    assert "5 grams twice daily" in body["answer"] or "5-15 grams daily" in body["answer"]
+
+
+def test_out_of_domain_question_abstains(client):
+    body = client.post("/api/ask", json={"question": "What is the capital of France?"}).json()
+    assert body["abstained"] is True
+    assert body["answer"] == "" and body["passages"] == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"question": ""},
+        {"question": "   "},
+        {"question": "x" * 1001},
+        {"question": "ok", "top_k": 0},
+        {"question": "ok", "top_k": 11},
+        {"question": 42},
+        {"question": "ok", "top_k": "three"},
+    ],
+)
+def test_invalid_requests_are_422_with_a_message(client, payload):
+    response = client.post("/api/ask", json=payload)
+    assert response.status_code == 422
+    assert response.json()["error"]
+
+
+def test_unknown_document_is_404(client):
+    response = client.get("/api/documents/no-such-document")
+    assert response.status_code == 404
+    assert "no-such-document" in response.json()["error"]
+
+
+def test_health_reports_the_index(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["documents"] == 2
+    assert body["chunks"] > 0
+    assert body["model"] == "sentence-transformers/all-MiniLM-L6-v2"
