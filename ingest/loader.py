@@ -155,7 +155,7 @@ def read_sources(
         try:
             size = path.stat().st_size
             if size > max_bytes:
-                yield SkippedSource(source, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+                yield SkippedSource(source, f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit (--max-file-mb)")
                 continue
             data = path.read_bytes()
         except OSError as error:
