@@ -83,3 +83,22 @@ def serve(app, startup_timeout: float = 120.0) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def ask(page, question: str):
+    """Type a question in the chat, press Enter and wait for its reply.
+
+    Args:
+        page: A Playwright page showing the chat.
+        question: The question.
+
+    Returns:
+        The locator of the new turn.
+    """
+    turns = page.locator("#conversation .turn")
+    before = turns.count()
+    page.locator("#question").fill(question)
+    page.locator("#question").press("Enter")
+    turn = turns.nth(before)
+    turn.locator(".reply:not(.reply--thinking)").wait_for()
+    return turn

@@ -19,7 +19,7 @@ from verbatim.settings import Settings
 HOSTILE_MARKUP = """<img src=x onerror=alert('title')> Zorblax <script>alert("title")</script> tonic guide
 
 Zorblax tonic basics
-Zorblax tonic is a made-up drink used only to test this page <script>alert(1)</script> safely.
+Zorblax tonic is a made-up drink (\U0001d6c2-grade) used only to test this page <script>alert(1)</script> safely.
 \U0001d40d\U0001d428\U0001d42d\U0001d41e \U0001d430\U0001d41e\U0001d425\U0001d425: The usual zorblax tonic dose is three drops per day <img src=x onerror=alert(1)> taken with warm water.
 Never mix zorblax tonic with <b onmouseover=alert(1)>anything</b> or <a href="javascript:alert(1)">links</a>.
 """

@@ -148,7 +148,7 @@ function renderPassage(passage, supporting) {
   link.href = documentHref(passage);
   caption.append(link);
   if (passage.section && passage.section !== passage.title) {
-    caption.append(el("span", "citation__section", passage.section));
+    caption.append(" ", el("span", "citation__section", passage.section));
   }
   figure.append(blockquote, caption);
   return figure;
