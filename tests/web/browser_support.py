@@ -39,6 +39,23 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
+def require_chromium() -> None:
+    """Stop a browser test when Chromium is missing: fail in CI, skip (with the reason) locally.
+
+    Raises:
+        pytest.fail.Exception: In CI without Chromium.
+        pytest.skip.Exception: Locally without Chromium.
+    """
+    import pytest
+
+    problem = chromium_problem()
+    if problem is None:
+        return
+    if in_ci():
+        pytest.fail(f"browser tests need Chromium in CI: {problem}", pytrace=False)
+    pytest.skip(f"browser tests need Chromium: {problem}")
+
+
 def launch_chromium(playwright):
     """Start headless Chromium with the flags this machine needs.
 

@@ -6,8 +6,6 @@ The browser fixtures fail (in CI, where ``.ci/run`` installs Chromium) or skip w
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.web import browser_support
@@ -78,11 +76,7 @@ def hostile_client(hostile_settings, hostile_answerer):
 @pytest.fixture(scope="session")
 def chromium():
     """Headless Chromium (Debian's), driven by Playwright's sync API."""
-    problem = browser_support.chromium_problem()
-    if problem:
-        if browser_support.in_ci():
-            pytest.fail(f"browser tests need Chromium in CI: {problem}", pytrace=False)
-        pytest.skip(f"browser tests need Chromium: {problem}")
+    browser_support.require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -167,8 +161,3 @@ def no_js_page(chromium):
     context, page = _new_page(chromium, browser_support.DESKTOP, java_script=False)
     yield page
     context.close()
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]

@@ -222,6 +222,8 @@ def test_document_view_shows_the_whole_text_with_the_quote_and_answer_highlighte
     body = page.text("document__text")
     compact = re.sub(r"\s+", "", body)
     assert compact == re.sub(r"\s+", "", document["text"]), "the whole canonical text is shown"
+    for part in page.texts("doc-section__heading") + page.texts("doc-section__body"):
+        assert part in document["text"], "each heading and section body is an exact slice of the text"
     assert document["title"] in page.text("document__title")
     assert_no_active_content(response.text)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -258,7 +259,7 @@ def passage_view(passage: PassageOut) -> PassageView:
     )
 
 
-def turn_view(response: AskResponse, label) -> TurnView:
+def turn_view(response: AskResponse, label: Callable[[str], str]) -> TurnView:
     """The chat's view of an API answer.
 
     Args:
