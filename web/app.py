@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.pipeline import Answerer
 from verbatim.settings import Settings, force_offline
-from web.routers import ask, documents, health
+from web.routers import ask, documents, health, pages
+from web.security import SecurityHeadersMiddleware
 from web.service import AnswerService
 
 
@@ -72,4 +74,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     app.include_router(ask.router)
     app.include_router(documents.router)
     app.include_router(health.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeadersMiddleware, api_docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
     return app

@@ -1,0 +1,509 @@
+"""The HTML pages: the chat (``GET /``, and ``POST /`` for browsers without JavaScript) and the
+document view (``GET /documents/{doc_id}``).
+
+Every piece of document or user text reaches the templates as plain strings and is escaped by
+Jinja's autoescaping; highlights are computed here as before/marked/after strings, never as
+markup. The page's script (``web/static/chat.js``) renders answers from ``POST /api/ask`` with
+the same rules, reading the few shared settings (confidence wording, safety labels, excerpt
+length) from data attributes this module writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote as url_quote
+
+import jinja2
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from web.schemas import AskRequest, AskResponse, PassageOut
+from web.service import answer_to_response
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+
+WEB_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+# Characters of context shown around the highlighted answer inside a quote (within its paragraph).
+EXCERPT_CONTEXT_CHARS = 240
+# Caps so an index of thousands of documents (MedQuAD) still gives a short hint and footer.
+MAX_LISTED_SOURCES = 12
+MAX_LISTED_SECTIONS = 8
+
+
+# -- confidence in words (the only place that maps the number to words) ---------------------
+
+
+@dataclass(frozen=True)
+class ConfidenceLevel:
+    """A band of confidence and how the page words it.
+
+    Attributes:
+        minimum: Lowest confidence (0..1) of the band.
+        key: Short id (used as a CSS modifier).
+        words: What the reader sees.
+    """
+
+    minimum: float
+    key: str
+    words: str
+
+
+CONFIDENCE_LEVELS = (
+    ConfidenceLevel(0.8, "strong", "Strong match"),
+    ConfidenceLevel(0.6, "good", "Good match"),
+    ConfidenceLevel(0.0, "possible", "Possible match"),
+)
+
+
+def describe_confidence(confidence: float) -> ConfidenceLevel:
+    """Word a 0..1 confidence.
+
+    Args:
+        confidence: Calibrated confidence of an answer.
+
+    Returns:
+        The first band (highest first) whose minimum the confidence reaches.
+    """
+    for level in CONFIDENCE_LEVELS:
+        if confidence >= level.minimum:
+            return level
+    return CONFIDENCE_LEVELS[-1]
+
+
+# -- highlights as plain strings ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """The part of a quote shown in the chat: the highlighted span in its paragraph.
+
+    Attributes:
+        before: Text of the paragraph before the highlight.
+        marked: The highlighted text (the answer, for the first passage).
+        after: Text of the paragraph after the highlight.
+        clipped_start: ``before`` was shortened (the page shows an ellipsis).
+        clipped_end: ``after`` was shortened.
+    """
+
+    before: str
+    marked: str
+    after: str
+    clipped_start: bool = False
+    clipped_end: bool = False
+
+
+def make_excerpt(
+    quote: str, quote_start: int, mark_start: int, mark_end: int, context: int = EXCERPT_CONTEXT_CHARS
+) -> Excerpt:
+    """Cut the paragraph around a highlight out of a quote.
+
+    The context stops at line breaks (a quote often starts with its section heading, which the
+    citation already names) and is cut at a word boundary after ``context`` characters.
+    ``web/static/chat.js`` (``makeExcerpt``) applies the same rule in the browser.
+
+    Args:
+        quote: The passage text.
+        quote_start: Offset of the quote in its document.
+        mark_start: Start of the highlight in the document.
+        mark_end: End of the highlight in the document.
+        context: Characters of context kept on each side.
+
+    Returns:
+        The excerpt; ``before + marked + after`` is a contiguous slice of ``quote``.
+    """
+    low = min(max(mark_start - quote_start, 0), len(quote))
+    high = min(max(mark_end - quote_start, low), len(quote))
+    before = quote[:low]
+    before = before[before.rfind("\n") + 1 :]
+    clipped_start = False
+    if len(before) > context:
+        cut = len(before) - context
+        space = before.find(" ", cut)
+        before = before[space + 1 if space != -1 else cut :]
+        clipped_start = True
+    after = quote[high:]
+    newline = after.find("\n")
+    if newline != -1:
+        after = after[:newline]
+    clipped_end = False
+    if len(after) > context:
+        space = after.rfind(" ", 0, context)
+        after = after[: space if space > 0 else context]
+        clipped_end = True
+    return Excerpt(before, quote[low:high], after, clipped_start, clipped_end)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of document text with one kind of highlight.
+
+    Attributes:
+        text: The text.
+        kind: ``""`` (plain), ``"quote"`` (inside the quoted passage) or ``"mark"`` (the answer).
+        anchor: This segment is where the document view scrolls to (``id="quote"``).
+    """
+
+    text: str
+    kind: str = ""
+    anchor: bool = False
+
+
+def split_segments(text: str, start: int, end: int, quote: tuple[int, int] | None, mark: tuple[int, int] | None) -> list[Segment]:
+    """Split ``text[start:end]`` into plain, quoted and marked runs.
+
+    Args:
+        text: The whole document text.
+        start: Start of the span to split.
+        end: End of the span.
+        quote: Quoted range (absolute offsets), if any.
+        mark: Highlighted range (absolute offsets), if any.
+
+    Returns:
+        Segments whose texts concatenate to ``text[start:end]``.
+    """
+    ranges = [r for r in (quote, mark) if r is not None and r[0] < r[1]]
+    cuts = sorted({start, end, *(edge for r in ranges for edge in r if start < edge < end)})
+    segments: list[Segment] = []
+    for low, high in zip(cuts, cuts[1:], strict=False):
+        if mark is not None and mark[0] <= low and high <= mark[1] and mark[0] < mark[1]:
+            kind = "mark"
+        elif quote is not None and quote[0] <= low and high <= quote[1] and quote[0] < quote[1]:
+            kind = "quote"
+        else:
+            kind = ""
+        if segments and segments[-1].kind == kind:
+            segments[-1] = Segment(segments[-1].text + text[low:high], kind)
+        else:
+            segments.append(Segment(text[low:high], kind))
+    return segments
+
+
+# -- view models -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PassageView:
+    """A passage as the chat shows it."""
+
+    title: str
+    section: str
+    href: str
+    excerpt: Excerpt
+
+
+@dataclass(frozen=True)
+class TurnView:
+    """One question and its reply (an answer, an abstention or an error)."""
+
+    question: str
+    answer: str = ""
+    abstained: bool = False
+    confidence: ConfidenceLevel | None = None
+    disclaimer: str | None = None
+    topics: list[str] = field(default_factory=list)
+    main: PassageView | None = None
+    supporting: list[PassageView] = field(default_factory=list)
+    reason: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A source document in the footer and the "what the sources cover" hint."""
+
+    title: str
+    href: str
+    sections: list[str]
+    more_sections: int
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the loaded index covers, capped for display."""
+
+    sources: list[SourceView]
+    more_sources: int
+
+
+def document_href(doc_id: str, start: int | None = None, end: int | None = None, hl_start: int | None = None, hl_end: int | None = None) -> str:
+    """Link to the document view, optionally highlighting a quote and the answer inside it."""
+    href = f"/documents/{url_quote(doc_id, safe='')}"
+    if start is None or end is None:
+        return href
+    href += f"?start={start}&end={end}"
+    if hl_start is not None and hl_end is not None:
+        href += f"&hl_start={hl_start}&hl_end={hl_end}"
+    return href + "#quote"
+
+
+def passage_view(passage: PassageOut) -> PassageView:
+    """The chat's view of an API passage."""
+    return PassageView(
+        title=passage.title,
+        section=passage.section if passage.section != passage.title else "",
+        href=document_href(passage.doc_id, passage.start, passage.end, passage.highlight_start, passage.highlight_end),
+        excerpt=make_excerpt(passage.quote, passage.start, passage.highlight_start, passage.highlight_end),
+    )
+
+
+def turn_view(response: AskResponse, label: Callable[[str], str]) -> TurnView:
+    """The chat's view of an API answer.
+
+    Args:
+        response: The same response ``POST /api/ask`` returns.
+        label: Maps a safety topic id to its label.
+
+    Returns:
+        The turn to render.
+    """
+    passages = [passage_view(p) for p in response.passages]
+    return TurnView(
+        question=response.question,
+        answer=response.answer,
+        abstained=response.abstained,
+        confidence=None if response.abstained else describe_confidence(response.confidence),
+        disclaimer=response.disclaimer,
+        topics=[label(topic) for topic in response.safety_topics],
+        main=passages[0] if passages else None,
+        supporting=passages[1:],
+        reason=response.reason,
+    )
+
+
+def coverage(store) -> Coverage:
+    """Documents of the loaded index and their section titles, capped for display."""
+    sources = []
+    for document in store.documents[:MAX_LISTED_SOURCES]:
+        titles = [s.title for s in document.sections if s.title and s.title != document.title]
+        sources.append(
+            SourceView(
+                title=document.title,
+                href=document_href(document.doc_id),
+                sections=titles[:MAX_LISTED_SECTIONS],
+                more_sections=max(0, len(titles) - MAX_LISTED_SECTIONS),
+            )
+        )
+    return Coverage(sources=sources, more_sources=max(0, len(store.documents) - MAX_LISTED_SOURCES))
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+@cache
+def _asset_versions() -> dict[str, str]:
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+        for path in STATIC_DIR.iterdir()
+        if path.is_file()
+    }
+
+
+def asset_url(name: str) -> str:
+    """URL of a static file with a content hash, so browsers never run a stale script."""
+    version = _asset_versions().get(name)
+    return f"/static/{name}?v={version}" if version else f"/static/{name}"
+
+
+@cache
+def _templates() -> Jinja2Templates:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals["asset"] = asset_url
+    return Jinja2Templates(env=environment)
+
+
+def _page_context(request: Request) -> dict:
+    answerer = request.app.state.service.answerer
+    policy = answerer.policy
+    return {
+        "coverage": coverage(answerer.store),
+        "confidence_levels": json.dumps([[level.minimum, level.key, level.words] for level in CONFIDENCE_LEVELS]),
+        "safety_labels": json.dumps({topic.id: topic.label for topic in policy.topics}),
+        "excerpt_chars": EXCERPT_CONTEXT_CHARS,
+    }
+
+
+def _chat_page(request: Request, turns: list[TurnView], draft: str = "", form_error: str | None = None, status: int = 200) -> HTMLResponse:
+    context = {**_page_context(request), "turns": turns, "draft": draft, "form_error": form_error}
+    return _templates().TemplateResponse(request, "chat.html", context, status_code=status)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def chat_page(request: Request) -> HTMLResponse:
+    """The chat page (answers are fetched by its script from ``POST /api/ask``)."""
+    return _chat_page(request, turns=[])
+
+
+@router.post("/", response_class=HTMLResponse)
+async def chat_form(request: Request, question: str = Form("")) -> HTMLResponse:
+    """The chat page with one answer, for browsers without JavaScript (a plain form post).
+
+    Args:
+        request: The request.
+        question: The form's question field.
+
+    Returns:
+        The page with the answer rendered, or with the error and the question kept in the box.
+    """
+    try:
+        payload = AskRequest(question=question)
+    except ValidationError as error:
+        message = "; ".join(str(e.get("msg", "invalid question")).removeprefix("Value error, ") for e in error.errors())
+        message = message[:1].upper() + message[1:]
+        return _chat_page(request, turns=[], draft=question, form_error=message, status=422)
+    try:
+        answer = await request.app.state.service.ask(payload.question, payload.top_k)
+    except Exception:  # the page must come back with a message, not a stack trace
+        logger.exception("answering %r from the HTML form failed", payload.question)
+        failed = TurnView(question=payload.question, error="Something went wrong while answering. Please try again.")
+        return _chat_page(request, turns=[failed], draft=question, status=500)
+    view = turn_view(answer_to_response(answer), request.app.state.service.answerer.policy.label)
+    return _chat_page(request, turns=[view])
+
+
+# -- document view -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentBlock:
+    """A section of the document view: its heading line and its body, as segments.
+
+    Attributes:
+        anchor: Element id (the table of contents links to it).
+        title: Section title ("" for text outside any section).
+        heading: The heading line as it appears in the text (empty when the text has none).
+        body: The rest of the section.
+    """
+
+    anchor: str
+    title: str
+    heading: list[Segment]
+    body: list[Segment]
+
+
+def _offset(value: str | None, limit: int) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return min(int(value), limit)
+
+
+def _range(start: str | None, end: str | None, limit: int) -> tuple[int, int] | None:
+    low, high = _offset(start, limit), _offset(end, limit)
+    if low is None or high is None or high <= low:
+        return None
+    return low, high
+
+
+def document_blocks(document, quote: tuple[int, int] | None, mark: tuple[int, int] | None) -> list[DocumentBlock]:
+    """Cut a document into section blocks covering all of its text, with highlights.
+
+    Args:
+        document: An index document (text and sections).
+        quote: Quoted range to shade, if any.
+        mark: Range to highlight strongly (the answer), if any.
+
+    Returns:
+        Blocks whose heading and body texts concatenate to the whole document text, less the
+        line breaks around headings and between sections (the layout draws those); the first
+        marked run (or, without a mark, the first quoted run) carries the scroll anchor.
+    """
+    text = document.text
+    spans: list[tuple[int, int, str]] = []
+    position = 0
+    for section in sorted(document.sections, key=lambda s: s.start):
+        low, high = max(section.start, position), min(section.end, len(text))
+        if high <= low:
+            continue
+        if low > position and text[position:low].strip():
+            spans.append((position, low, ""))
+        spans.append((low, high, section.title))
+        position = high
+    if position < len(text) and text[position:].strip():
+        spans.append((position, len(text), ""))
+
+    target = "mark" if mark else "quote" if quote else None
+    blocks = []
+    for number, (low, high, title) in enumerate(spans, start=1):
+        heading_end = low + len(title) if title and text.startswith(title, low) else low
+        body_start = heading_end
+        if heading_end > low:
+            # The line breaks under a heading are drawn by the heading element itself.
+            while body_start < high and text[body_start] in "\r\n":
+                body_start += 1
+        body_end = high
+        while body_end > body_start and text[body_end - 1] in "\r\n":
+            body_end -= 1
+        parts = [split_segments(text, low, heading_end, quote, mark), split_segments(text, body_start, body_end, quote, mark)]
+        for part in parts:
+            for index, segment in enumerate(part):
+                if target is not None and segment.kind == target:
+                    part[index] = Segment(segment.text, segment.kind, anchor=True)
+                    target = None
+        blocks.append(DocumentBlock(anchor=f"section-{number}", title=title, heading=parts[0], body=parts[1]))
+    return blocks
+
+
+@router.get("/documents/{doc_id}", response_class=HTMLResponse)
+async def document_page(
+    request: Request,
+    doc_id: str,
+    start: str | None = None,
+    end: str | None = None,
+    hl_start: str | None = None,
+    hl_end: str | None = None,
+) -> HTMLResponse:
+    """A whole document with a quoted range (and the answer inside it) highlighted.
+
+    Args:
+        request: The request.
+        doc_id: Document id.
+        start: Start of the quoted range (ignored when missing or invalid).
+        end: End of the quoted range.
+        hl_start: Start of the answer inside the quote.
+        hl_end: End of the answer.
+
+    Returns:
+        The document page, or a 404 page for an unknown id.
+    """
+    store = request.app.state.service.answerer.store
+    number = store.doc_index.get(doc_id)
+    context = _page_context(request)
+    if number is None:
+        return _templates().TemplateResponse(request, "not_found.html", {**context, "doc_id": doc_id}, status_code=404)
+    document = store.documents[number]
+    quote = _range(start, end, len(document.text))
+    mark = _range(hl_start, hl_end, len(document.text))
+    if quote and mark:
+        mark = (max(mark[0], quote[0]), min(mark[1], quote[1])) if mark[0] < quote[1] and mark[1] > quote[0] else None
+    blocks = document_blocks(document, quote, mark)
+    section_title = ""
+    if quote:
+        for section in document.sections:
+            if section.start <= quote[0] < section.end:
+                section_title = section.title
+    context.update(
+        document=document,
+        blocks=blocks,
+        has_highlight=quote is not None,
+        section_title=section_title if section_title != document.title else "",
+        toc=[block for block in blocks if block.title] if len([b for b in blocks if b.title]) > 1 else [],
+    )
+    return _templates().TemplateResponse(request, "document.html", context)

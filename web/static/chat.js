@@ -1,0 +1,389 @@
+// The chat page: asks POST /api/ask and renders each answer with DOM nodes.
+//
+// Safety rule of this file: text from documents or users is only ever set with textContent or
+// text nodes, never parsed as HTML. The markup built here mirrors web/templates/_macros.html
+// (the server-side rendering used without JavaScript); the few shared settings come from data
+// attributes written by web/routers/pages.py.
+
+const STORAGE_KEY = "verbatim.conversation.v1";
+const MAX_STORED_TURNS = 40;
+const REQUEST_TIMEOUT_MS = 60000;
+
+const main = document.getElementById("main");
+const form = document.getElementById("ask-form");
+const input = document.getElementById("question");
+const button = document.getElementById("ask-button");
+const log = document.getElementById("conversation");
+const intro = document.getElementById("intro");
+const hint = document.getElementById("composer-hint");
+const newConversation = document.getElementById("new-conversation");
+const coverageTemplate = document.getElementById("coverage-template");
+
+const settings = readSettings(main);
+let busy = false;
+
+function parseJson(text, fallback) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return fallback;
+  }
+}
+
+function readSettings(root) {
+  return {
+    levels: parseJson(root.dataset.confidenceLevels, [[0, "possible", "Possible match"]]),
+    labels: parseJson(root.dataset.safetyLabels, {}),
+    excerptChars: Number(root.dataset.excerptChars) || 240,
+  };
+}
+
+// -- small DOM helpers ----------------------------------------------------------------------
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+function clamp(value, low, high) {
+  return Math.min(Math.max(value, low), high);
+}
+
+// -- the same rules as web/routers/pages.py ---------------------------------------------------
+
+function describeConfidence(value) {
+  for (const [minimum, key, words] of settings.levels) {
+    if (value >= minimum) return { key, words };
+  }
+  const [, key, words] = settings.levels[settings.levels.length - 1];
+  return { key, words };
+}
+
+// makeExcerpt mirrors pages.make_excerpt. Offsets count Unicode code points (as Python does),
+// so the quote is handled as an array of code points, not UTF-16 units.
+function makeExcerpt(quote, quoteStart, markStart, markEnd, context) {
+  const chars = Array.from(quote);
+  const low = clamp(markStart - quoteStart, 0, chars.length);
+  const high = clamp(markEnd - quoteStart, low, chars.length);
+  let before = chars.slice(0, low);
+  before = before.slice(before.lastIndexOf("\n") + 1);
+  let clippedStart = false;
+  if (before.length > context) {
+    const cut = before.length - context;
+    const space = before.indexOf(" ", cut);
+    before = before.slice(space !== -1 ? space + 1 : cut);
+    clippedStart = true;
+  }
+  let after = chars.slice(high);
+  const newline = after.indexOf("\n");
+  if (newline !== -1) after = after.slice(0, newline);
+  let clippedEnd = false;
+  if (after.length > context) {
+    const space = after.lastIndexOf(" ", context - 1);
+    after = after.slice(0, space > 0 ? space : context);
+    clippedEnd = true;
+  }
+  return {
+    before: before.join(""),
+    marked: chars.slice(low, high).join(""),
+    after: after.join(""),
+    clippedStart,
+    clippedEnd,
+  };
+}
+
+function documentHref(passage) {
+  const query = new URLSearchParams({
+    start: String(passage.start),
+    end: String(passage.end),
+    hl_start: String(passage.highlight_start),
+    hl_end: String(passage.highlight_end),
+  });
+  return `/documents/${encodeURIComponent(passage.doc_id)}?${query}#quote`;
+}
+
+// -- rendering (mirrors _macros.html) ---------------------------------------------------------
+
+function renderSafetyNotice(disclaimer, topics) {
+  const aside = el("aside", "safety-notice");
+  aside.setAttribute("aria-label", "Safety notice");
+  const title = el("p", "safety-notice__title");
+  const icon = el("span", "safety-notice__icon", "!");
+  icon.setAttribute("aria-hidden", "true");
+  title.append(icon, "Safety notice");
+  aside.append(title, el("p", "safety-notice__text", disclaimer));
+  if (topics.length) {
+    const box = el("div", "safety-notice__topics");
+    box.append(el("span", "safety-notice__topics-label", "Related to:"));
+    const list = el("ul", "topic-list");
+    for (const topic of topics) list.append(el("li", "topic", settings.labels[topic] || topic));
+    box.append(list);
+    aside.append(box);
+  }
+  return aside;
+}
+
+function renderPassage(passage, supporting) {
+  const figure = el("figure", supporting ? "evidence evidence--supporting" : "evidence");
+  const excerpt = makeExcerpt(
+    passage.quote,
+    passage.start,
+    passage.highlight_start,
+    passage.highlight_end,
+    settings.excerptChars,
+  );
+  const blockquote = el("blockquote", "quote");
+  const paragraph = el("p");
+  if (excerpt.clippedStart) paragraph.append(ellipsis());
+  paragraph.append(document.createTextNode(excerpt.before));
+  paragraph.append(el("mark", "quote__mark", excerpt.marked));
+  paragraph.append(document.createTextNode(excerpt.after));
+  if (excerpt.clippedEnd) paragraph.append(ellipsis());
+  blockquote.append(paragraph);
+
+  const caption = el("figcaption", "citation");
+  const link = el("a", "citation__link", passage.title);
+  link.href = documentHref(passage);
+  caption.append(link);
+  if (passage.section && passage.section !== passage.title) {
+    caption.append(" ", el("span", "citation__section", passage.section));
+  }
+  figure.append(blockquote, caption);
+  return figure;
+}
+
+function ellipsis() {
+  const span = el("span", "quote__ellipsis", "…");
+  span.setAttribute("aria-hidden", "true");
+  return span;
+}
+
+function renderCoverage() {
+  return coverageTemplate.content.cloneNode(true);
+}
+
+function section(className, label) {
+  const node = el("section", className);
+  node.setAttribute("aria-label", label);
+  return node;
+}
+
+function renderReply(response) {
+  if (response.abstained) {
+    const reply = section("reply reply--abstained", "Answer");
+    reply.append(
+      el("p", "reply__label", "Not in my sources"),
+      el("p", "reply__text", "I couldn't find this in my sources, so I won't guess."),
+    );
+    if (response.reason) reply.append(el("p", "reply__reason", `Why: ${response.reason}.`));
+    if (response.disclaimer) reply.append(renderSafetyNotice(response.disclaimer, response.safety_topics));
+    reply.append(renderCoverage());
+    return reply;
+  }
+  const reply = section("reply", "Answer");
+  const meta = el("div", "reply__meta");
+  const level = describeConfidence(response.confidence);
+  const confidence = el("p", `confidence confidence--${level.key}`);
+  confidence.title = "How closely the quoted passage matches your question";
+  confidence.append(el("span", "visually-hidden", "Confidence: "), level.words);
+  meta.append(el("p", "reply__label", "Answer"), confidence);
+  reply.append(meta, el("p", "reply__text", response.answer));
+  if (response.disclaimer) reply.append(renderSafetyNotice(response.disclaimer, response.safety_topics));
+  const [first, ...rest] = response.passages;
+  if (first) reply.append(renderPassage(first, false));
+  if (rest.length) {
+    const details = el("details", "supporting");
+    details.append(el("summary", null, `More from the sources (${rest.length})`));
+    for (const passage of rest) details.append(renderPassage(passage, true));
+    reply.append(details);
+  }
+  return reply;
+}
+
+function renderError(message) {
+  const reply = section("reply reply--error", "Error");
+  reply.append(el("p", "reply__label", "Something went wrong"), el("p", "reply__text", message));
+  return reply;
+}
+
+function renderThinking() {
+  const reply = section("reply reply--thinking", "Thinking");
+  const line = el("p", "thinking");
+  const dots = el("span", "thinking__dots");
+  dots.setAttribute("aria-hidden", "true");
+  dots.append(el("span"), el("span"), el("span"));
+  line.append(dots, "Looking through the sources…");
+  reply.append(line);
+  return reply;
+}
+
+function renderTurn(question) {
+  const article = el("article", "turn");
+  const asked = el("div", "turn__question");
+  asked.append(el("h2", "visually-hidden", "You asked"), el("p", "bubble", question));
+  article.append(asked);
+  return article;
+}
+
+// -- talking to the API -----------------------------------------------------------------------
+
+function errorMessage(status, body) {
+  const detail = body && typeof body.error === "string" ? body.error : "";
+  if (status === 422) {
+    return detail ? `The question wasn't accepted: ${detail}.` : "The question wasn't accepted. Please rephrase it.";
+  }
+  if (status === 413) return "That question is too long to send. Please shorten it.";
+  if (status === 429) return "Too many questions in a short time. Please wait a moment and try again.";
+  if (status === 503) return "The service is starting up or reloading its sources. Please try again in a moment.";
+  return `The server couldn't answer (error ${status}). Please try again.`;
+}
+
+async function postQuestion(question) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  let response;
+  try {
+    response = await fetch("/api/ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ question }),
+      signal: controller.signal,
+    });
+  } catch (error) {
+    throw new Error(
+      error.name === "AbortError"
+        ? "The server took too long to answer. Please try again."
+        : "Couldn't reach the server. Check your connection and try again.",
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(errorMessage(response.status, body));
+  if (!body || typeof body.abstained !== "boolean" || !Array.isArray(body.passages)) {
+    throw new Error("The server sent a reply this page can't read. Please try again.");
+  }
+  return body;
+}
+
+// -- conversation state (kept for the tab, so following a citation and coming back keeps it) --
+
+function loadTurns() {
+  try {
+    const turns = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "[]");
+    return Array.isArray(turns) ? turns : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveTurn(question, response) {
+  try {
+    const turns = loadTurns();
+    turns.push({ question, response });
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(turns.slice(-MAX_STORED_TURNS)));
+  } catch {
+    // Storage full or disabled: the conversation just won't survive a reload.
+  }
+}
+
+function clearTurns() {
+  try {
+    sessionStorage.removeItem(STORAGE_KEY);
+  } catch {
+    // Nothing stored.
+  }
+}
+
+function showConversation() {
+  intro.hidden = true;
+  newConversation.hidden = false;
+}
+
+function scrollToTurn(article, smooth) {
+  const behavior = smooth && !matchMedia("(prefers-reduced-motion: reduce)").matches ? "smooth" : "auto";
+  const tall = article.getBoundingClientRect().height > window.innerHeight * 0.6;
+  article.scrollIntoView({ block: tall ? "start" : "end", behavior });
+}
+
+function setBusy(value) {
+  busy = value;
+  button.disabled = value;
+  button.textContent = value ? "Asking…" : "Ask";
+  log.setAttribute("aria-busy", String(value));
+}
+
+async function ask(text) {
+  if (busy) return;
+  const question = text.trim();
+  if (!question) {
+    input.focus();
+    return;
+  }
+  setBusy(true);
+  showConversation();
+  const article = renderTurn(question);
+  const thinking = renderThinking();
+  article.append(thinking);
+  log.append(article);
+  input.value = "";
+  scrollToTurn(article, true);
+  try {
+    const response = await postQuestion(question);
+    thinking.replaceWith(renderReply(response));
+    saveTurn(question, response);
+  } catch (error) {
+    thinking.replaceWith(renderError(error.message));
+    // Give the question back so it can be sent again as it was.
+    if (!input.value.trim()) input.value = text;
+  } finally {
+    setBusy(false);
+    scrollToTurn(article, true);
+    input.focus();
+  }
+}
+
+// -- wiring -------------------------------------------------------------------------------------
+
+function restore() {
+  if (log.children.length) return; // a server-rendered answer (form post) is already shown
+  const turns = loadTurns();
+  for (const { question, response } of turns) {
+    if (typeof question !== "string" || !response || !Array.isArray(response.passages)) continue;
+    const article = renderTurn(question);
+    article.append(renderReply(response));
+    log.append(article);
+  }
+  if (log.children.length) {
+    showConversation();
+    scrollToTurn(log.lastElementChild, false);
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  ask(input.value);
+});
+
+input.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.altKey) return;
+  event.preventDefault();
+  ask(input.value);
+});
+
+newConversation.addEventListener("click", (event) => {
+  event.preventDefault();
+  if (busy) return;
+  clearTurns();
+  log.replaceChildren();
+  intro.hidden = false;
+  newConversation.hidden = true;
+  window.scrollTo({ top: 0 });
+  input.focus();
+});
+
+hint.hidden = false;
+restore();
+input.focus({ preventScroll: log.children.length > 0 });
