@@ -58,6 +58,44 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, iter
     return float(intercept), weights
 
 
+def fit_conditional_logit(
+    groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1.0
+) -> np.ndarray:
+    """Listwise ranker: per question, a softmax over its candidate sentences, fitted so the
+    sentences holding a gold fact get the probability mass (L2 on standardised weights).
+
+    Args:
+        groups: One ``(features (n_i, d), positives (n_i,) of 0/1)`` pair per question; each
+            group has at least one positive.
+        l2: Ridge penalty.
+
+    Returns:
+        Weights on the original feature scale (no intercept: a softmax ignores it).
+    """
+    from scipy.optimize import minimize
+
+    stacked = np.vstack([features for features, _ in groups])
+    scale = stacked.std(axis=0)
+    scale[scale == 0] = 1.0
+    scaled = [(features / scale, positives.astype(bool)) for features, positives in groups]
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        loss = 0.5 * l2 * float(theta @ theta)
+        gradient = l2 * theta
+        for features, positives in scaled:
+            logits = features @ theta
+            top = logits.max()
+            weights = np.exp(logits - top)
+            total = weights.sum()
+            positive_total = weights[positives].sum()
+            loss -= np.log(positive_total) - np.log(total)
+            gradient -= (weights[positives] @ features[positives]) / positive_total - (weights @ features) / total
+        return loss, gradient
+
+    result = minimize(objective, np.zeros(stacked.shape[1]), jac=True, method="L-BFGS-B")
+    return result.x / scale
+
+
 @dataclass
 class CalibrationReport:
     """Summary of a calibration run (printed by the CLI)."""
@@ -70,9 +108,9 @@ class CalibrationReport:
     dev_abstention_recall: float
 
 
-def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> tuple[np.ndarray, np.ndarray]:
+def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tuple[np.ndarray, np.ndarray]]:
     components = answerer._require()
-    rows, labels = [], []
+    groups = []
     for question in questions:
         if question.abstain or not question.gold:
             continue
@@ -85,9 +123,8 @@ def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> tuple[np.
         positive = np.array([contains_gold(answerer.store.sentence_text(int(s)), question.gold) for s in sentences])
         if not positive.any():
             continue  # retrieval missed: nothing for the ranker to learn here
-        rows.append(matrix)
-        labels.append(positive.astype(np.float64))
-    return np.vstack(rows), np.concatenate(labels)
+        groups.append((matrix, positive.astype(np.float64)))
+    return groups
 
 
 def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abstention: float = 0.015) -> CalibrationReport:
@@ -101,9 +138,14 @@ def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abste
     Returns:
         The report; ``report.calibration`` is ready to be written with ``to_toml``.
     """
-    features, labels = _ranker_data(answerer, questions)
-    intercept, weights = fit_logistic(features, labels)
-    ranker = LinearModel(intercept, {name: float(w) for name, w in zip(RANKER_FEATURES, weights, strict=True)})
+    groups = _ranker_data(answerer, questions)
+    weights = fit_conditional_logit(groups)
+    # Scores are relative within a question; the intercept puts them on a log-odds scale
+    # so that passages of other documents can be compared with a fixed probability.
+    stacked = np.vstack([features for features, _ in groups])
+    labels = np.concatenate([positives for _, positives in groups])
+    intercept, (slope,) = fit_logistic((stacked @ weights)[:, None], labels, l2=0.0)
+    ranker = LinearModel(intercept, {name: float(w * slope) for name, w in zip(RANKER_FEATURES, weights, strict=True)})
     answerer.calibration = Calibration(ranker, answerer.calibration.abstention, answerer.calibration.threshold)
     answerer.reload()
 

@@ -248,7 +248,6 @@ def build_tables(
                 block_kind=block.kind,
                 section_title=item.document.sections[section].title,
                 lead_in=text[item.blocks[lead].start : item.blocks[lead].end] if lead is not None else None,
-                faq_question=text[item.blocks[faq].start : item.blocks[faq].end] if faq is not None else None,
             )
             pointer_block = faq if faq is not None else lead
             row = (

@@ -34,7 +34,11 @@ RANKER_FEATURES = (
     "label_lexical",
     "heading_sim",
     "pointer_sim",
-    "neighbour_sim",
+    "previous_sim",
+    "next_sim",
+    "previous_lexical",
+    "echo",
+    "is_question",
     "chunk_score",
     "chunk_dense",
     "is_label",
@@ -44,6 +48,7 @@ RANKER_FEATURES = (
     "is_short",
     "log_chars",
     "first_in_block",
+    "answer_type",
 )
 
 _LEANS_BACK = re.compile(
@@ -53,6 +58,25 @@ _LEANS_BACK = re.compile(
     re.IGNORECASE,
 )
 _LABEL_PREFIX = re.compile(r"^([^:.!?\n]{2,45}):\s")
+# A sentence that sets up a study ("A 2022 study ... followed 64 marathoners.") is usually
+# followed by its result, which the answer then includes.
+_STUDY_SETUP = re.compile(r"\b(study|studies|review|meta-analysis|trials?|analysis|analy[sz]ed|pooled|followed)\b", re.I)
+
+# What kind of answer a question asks for, and the shape of a sentence that can give it.
+_ANSWER_TYPES = (
+    (
+        re.compile(r"\b(how (much|many|high|low|big|large)|what (dose|dosage|amount|percentage|percent)|dose|dosage|percent(age)?|by how much)\b", re.I),
+        re.compile(r"\d"),
+    ),
+    (
+        re.compile(r"\b(how (long|soon|often|quickly)|when|what time|timing|how many (weeks|days|months|minutes))\b", re.I),
+        re.compile(r"\b(\d+(-\d+)?\s*(weeks?|days?|months?|minutes?|hours?|years?)|morning|bed(time)?|night|daily|twice|before|after|within)\b", re.I),
+    ),
+    (
+        re.compile(r"^\W*who\b|\bwho (is|was|were|are|should|shouldn't|led|headed)\b", re.I),
+        re.compile(r"\b(Dr\.|Prof\.|Professor|people|patients?|athletes?|adults|individuals|those)\b"),
+    ),
+)
 # Lines that frame content but never answer by themselves.
 NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION, BlockKind.LEAD_IN})
 
@@ -67,6 +91,7 @@ class ExtractorConfig:
         max_unit_chars: Longest FAQ answer, list item or label line quoted whole.
         max_list_chars: Longest list (lead-in and items) quoted whole.
         list_margin: A list is quoted whole when a sibling item scores within this margin.
+        neighbour_rank: The next sentence joins the answer when it ranks this high too.
     """
 
     chunks_considered: int = 8
@@ -74,6 +99,7 @@ class ExtractorConfig:
     max_unit_chars: int = 600
     max_list_chars: int = 1500
     list_margin: float = 0.5
+    neighbour_rank: int = 3
 
 
 @dataclass
@@ -189,21 +215,23 @@ class AnswerExtractor:
             if present.any():
                 features[present, column[name]] = store.sentence_vectors[others[present]] @ vector
         blocks = store.sentence_block[sentences]
-        neighbour = np.zeros(count)
         total = len(store.sentence_block)
-        for step in (-1, 1):
+        neighbours: dict[int, np.ndarray] = {}
+        for step, name in ((-1, "previous_sim"), (1, "next_sim")):
             others = sentences + step
             valid = (others >= 0) & (others < total)
             valid[valid] &= store.sentence_block[others[valid]] == blocks[valid]
+            neighbours[step] = np.where(valid, others, -1)
             if valid.any():
-                neighbour[valid] = np.maximum(neighbour[valid], store.sentence_vectors[others[valid]] @ vector)
-        features[:, column["neighbour_sim"]] = neighbour
+                features[valid, column[name]] = store.sentence_vectors[others[valid]] @ vector
         features[:, column["chunk_score"]] = chunk_scores
         features[:, column["chunk_dense"]] = chunk_dense
 
+        wanted_shapes = [shape for asks, shape in _ANSWER_TYPES if asks.search(query.text)]
         weights = {term: store.idf(term) for term in set(query.terms)}
         total_weight = sum(weights.values()) or 1.0
         kinds = store.sentence_kind[sentences]
+        question_terms = set(query.terms)
         for row, sentence in enumerate(map(int, sentences)):
             terms = store.sentence_terms(sentence)
             context_terms = set(terms)
@@ -212,7 +240,14 @@ class AnswerExtractor:
                     context_terms |= store.sentence_terms(related)
             features[row, column["lexical"]] = sum(w for t, w in weights.items() if t in terms) / total_weight
             features[row, column["lexical_context"]] = sum(w for t, w in weights.items() if t in context_terms) / total_weight
+            previous = int(neighbours[-1][row])
+            if previous >= 0:
+                previous_terms = store.sentence_terms(previous)
+                features[row, column["previous_lexical"]] = sum(w for t, w in weights.items() if t in previous_terms) / total_weight
+            # A sentence made of the question's own words restates it rather than answering it.
+            features[row, column["echo"]] = len(terms & question_terms) / len(terms) if terms else 0.0
             text = store.sentence_text(sentence)
+            features[row, column["is_question"]] = float(text.rstrip().endswith("?"))
             label = _LABEL_PREFIX.match(text)
             if label:
                 label_terms = set(bm25_terms(label.group(1)))
@@ -226,6 +261,8 @@ class AnswerExtractor:
             features[row, column["is_short"]] = float(len(text) < self.config.short_sentence_chars)
             features[row, column["log_chars"]] = math.log(1 + len(text))
             features[row, column["first_in_block"]] = float(sentence == 0 or int(store.sentence_block[sentence - 1]) != block)
+            if wanted_shapes:
+                features[row, column["answer_type"]] = float(any(shape.search(text) for shape in wanted_shapes))
         return features
 
     def score_sentences(self, query: Query, retrieved: list[RetrievedChunk]) -> list[ScoredSentence]:
@@ -352,6 +389,9 @@ class AnswerExtractor:
         # A run-in heading ("Gut lining integrity.") stays with the sentence it introduces.
         if first == members.start + 1 and len(store.sentence_text(members.start)) < config.short_sentence_chars:
             first = members.start
-        if store.sentence_text(last).endswith(":") and last + 1 < members.stop:
-            last += 1
+        if last + 1 < members.stop:
+            following = last + 1
+            close_runner_up = any(candidate.sentence == following for candidate in ranked[: config.neighbour_rank])
+            if store.sentence_text(last).endswith(":") or close_runner_up or _STUDY_SETUP.search(text):
+                last = following
         return first, last

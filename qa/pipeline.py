@@ -16,6 +16,7 @@ from pathlib import Path
 from qa.abstention import AbstentionDecision, AbstentionPolicy
 from qa.calibration import Calibration
 from qa.extractor import AnswerExtractor, Extraction, ExtractorConfig
+from qa.normalizer import QuestionNormaliser
 from qa.passages import build_passages
 from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
@@ -34,6 +35,7 @@ class _Components:
     """Everything bound to one loaded index (swapped as a whole on reload)."""
 
     store: IndexStore
+    normaliser: QuestionNormaliser
     retriever: HybridRetriever
     extractor: AnswerExtractor
     abstention: AbstentionPolicy
@@ -94,6 +96,7 @@ class Answerer:
         store = IndexStore.load(index_dir, self.embedder)
         return _Components(
             store=store,
+            normaliser=QuestionNormaliser(store.vocabulary),
             retriever=HybridRetriever(store, self.retriever_config),
             extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
             abstention=AbstentionPolicy(store, self.policy, self.calibration),
@@ -125,18 +128,26 @@ class Answerer:
 
     # -- answering ---------------------------------------------------------------------------
 
-    def prepare(self, question: str, vector=None) -> Query:
-        """Turn a question into a :class:`Query` (embedding it unless a vector is given)."""
-        text = question.strip()
-        if vector is None:
-            vector = self.embedder.encode_query(text)
-        return Query(text=text, vector=vector, terms=tuple(bm25_terms(text)), key_terms=tuple(key_terms(text)))
+    def prepare(self, question: str) -> Query:
+        """Turn a question into a :class:`Query`: normalise it and embed it (one model call)."""
+        return self.prepare_many([question])[0]
 
     def prepare_many(self, questions: Sequence[str]) -> list[Query]:
         """Prepare several questions with one batched embedding (used by request batching)."""
+        normaliser = self._require().normaliser
         texts = [question.strip() for question in questions]
-        vectors = self.embedder.encode_queries(texts)
-        return [self.prepare(text, vector) for text, vector in zip(texts, vectors, strict=True)]
+        normalised = [normaliser.run(text) for text in texts]
+        vectors = self.embedder.encode_queries(normalised)
+        return [
+            Query(
+                text=text,
+                normalised=clean,
+                vector=vector,
+                terms=tuple(bm25_terms(clean)),
+                key_terms=tuple(key_terms(clean)),
+            )
+            for text, clean, vector in zip(texts, normalised, vectors, strict=True)
+        ]
 
     def run(self, question: str, top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID) -> Answer:
         """Answer one question.

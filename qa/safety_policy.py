@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from qa.word_specificity import is_common_word
 from verbatim.index_format import BlockKind
-from verbatim.textutil import edit_distance_at_most, stem, typo_budget, words
+from verbatim.textutil import edit_distance_at_most, light_stem, typo_budget, words
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("safety_policy.toml")
 
@@ -159,7 +160,7 @@ class SafetyPolicy:
         """First-word stem -> (phrase, phrase stems), so a scan looks only at plausible phrases."""
         index: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         for phrase in self._phrase_roles:
-            stems = tuple(stem(word) for word in phrase)
+            stems = tuple(light_stem(word) for word in phrase)
             index.setdefault(stems[0], []).append((phrase, stems))
         return index
 
@@ -175,12 +176,15 @@ class SafetyPolicy:
             return True
         if not fuzzy or len(term_word) < 5 or len(word) < 5 or word[0] != term_word[0]:
             return False
+        # A real word ("relation", "topic") is not a typo of a term ("reaction", "toxic").
+        if is_common_word(word):
+            return False
         return edit_distance_at_most(word, term_word, typo_budget(term_word))
 
     def _scan(self, text: str, fuzzy: bool) -> list[tuple[tuple[str, ...], int, int]]:
         """All policy phrases occurring in ``text`` as (phrase, first word, last word)."""
         tokens = words(text)
-        stems = [stem(token) for token in tokens]
+        stems = [light_stem(token) for token in tokens]
         found = []
         for first, (token, token_stem) in enumerate(zip(tokens, stems, strict=True)):
             candidates = list(self._by_first_stem.get(token_stem, ()))
@@ -244,7 +248,6 @@ class SafetyPolicy:
         block_kind: BlockKind,
         section_title: str,
         lead_in: str | None,
-        faq_question: str | None,
     ) -> set[str]:
         """Topics a document sentence is evidence for.
 
@@ -254,7 +257,6 @@ class SafetyPolicy:
             block_kind: Its block's kind.
             section_title: Title of its section.
             lead_in: The lead-in line of the list it belongs to, if any.
-            faq_question: The FAQ question it answers, if any.
 
         Returns:
             Topic ids (empty for ordinary content).
@@ -268,6 +270,4 @@ class SafetyPolicy:
         if in_region:
             topics.add(self.evidence_topic)
             topics |= {match.topic for match in self.match_terms(block_text, with_context=True, fuzzy=False)}
-        if faq_question:
-            topics |= self.question_topics(faq_question)
         return topics & set(self.topic_ids)

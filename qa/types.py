@@ -13,12 +13,14 @@ class Query:
 
     Attributes:
         text: The question as asked (trimmed).
-        vector: Its normalised embedding (the only model call per question).
-        terms: Stemmed BM25 terms.
-        key_terms: Folded content words (for coverage of the corpus vocabulary).
+        normalised: The text that is embedded and matched (typos fixed, shorthand expanded).
+        vector: Its embedding (the only model call per question).
+        terms: Stemmed BM25 terms of the normalised text.
+        key_terms: Folded content words of the normalised text (coverage of the vocabulary).
     """
 
     text: str
+    normalised: str
     vector: np.ndarray
     terms: tuple[str, ...]
     key_terms: tuple[str, ...]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from qa.word_specificity import zipf
+from qa.word_specificity import is_common_word
 from verbatim.textutil import edit_distance_at_most, stem, typo_budget
-
-REAL_WORD_ZIPF = 2.5  # words at least this frequent in English are taken as spelt on purpose
 
 
 def _deletes(word: str) -> set[str]:
@@ -23,7 +21,10 @@ class Vocabulary:
 
     def __init__(self, words: dict[str, list[int]]) -> None:
         self.frequencies = {word: counts[1] for word, counts in words.items()}
-        self.stems = {stem(word) for word in words}
+        self._word_for_stem: dict[str, str] = {}
+        for word, count in sorted(self.frequencies.items(), key=lambda item: -item[1]):
+            self._word_for_stem.setdefault(stem(word), word)
+        self.stems = set(self._word_for_stem)
         self._deletion_index: dict[str, set[str]] | None = None
 
     def _index(self) -> dict[str, set[str]]:
@@ -44,16 +45,19 @@ class Vocabulary:
             word: A folded word from a question.
 
         Returns:
-            The word itself when known (exactly or by stem); otherwise, for a word that is not
-            itself common English, the most frequent corpus word or stem within the typo budget
-            (one edit up to 7 letters, two beyond; a swap of adjacent letters is one edit),
-            comparing both the word and its stem; or None.
+            The corpus word it stands for: the word itself when the corpus uses it, the corpus's
+            most frequent word of the same stem, or (for a word that is not itself common
+            English) the most frequent corpus word within the typo budget (one edit up to 7
+            letters, two beyond; a swap of adjacent letters is one edit), comparing both the word
+            and its stem; None when there is none.
         """
         word_stem = stem(word)
-        if word in self.frequencies or word_stem in self.stems:
+        if word in self.frequencies:
             return word
+        if word_stem in self._word_for_stem:
+            return self._word_for_stem[word_stem]
         # A real English word ("taste", "banned") is not a misspelling of a similar corpus word.
-        if not word.isalpha() or zipf(word) >= REAL_WORD_ZIPF:
+        if not word.isalpha() or is_common_word(word):
             return None
         index = self._index()
         close: set[str] = set()
@@ -66,9 +70,10 @@ class Vocabulary:
                 probes |= {variant for deleted in _deletes(form) for variant in _deletes(deleted)}
             candidates = {candidate for probe in probes for candidate in index.get(probe, ())}
             close |= {candidate for candidate in candidates if edit_distance_at_most(form, candidate, budget)}
-        if not close:
+        words = {candidate if candidate in self.frequencies else self._word_for_stem.get(candidate, candidate) for candidate in close}
+        if not words:
             return None
-        return max(close, key=lambda candidate: (self.frequencies.get(candidate, 0), -abs(len(candidate) - len(word))))
+        return max(words, key=lambda candidate: (self.frequencies.get(candidate, 0), -abs(len(candidate) - len(word))))
 
     def uncovered(self, terms: Iterable[str]) -> list[str]:
         """The terms that do not occur in the corpus, even allowing for typos."""

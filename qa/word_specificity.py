@@ -22,3 +22,13 @@ def zipf(word: str) -> float:
 def specificity(word: str) -> float:
     """0 for everyday words up to 4 for rare or unknown terms."""
     return min(4.0, max(0.0, 6.0 - zipf(word)))
+
+
+# Words at least this frequent in English are taken as spelt on purpose: "taste" is not a
+# misspelling of "waste", "relation" not of "reaction".
+REAL_WORD_ZIPF = 2.5
+
+
+def is_common_word(word: str) -> bool:
+    """Whether a folded word is ordinary English (and so never corrected as a typo)."""
+    return zipf(word) >= REAL_WORD_ZIPF

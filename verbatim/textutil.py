@@ -79,6 +79,23 @@ def stem(word: str) -> str:
     return _stemmer().stemWord(word.replace("'", ""))
 
 
+def light_stem(word: str) -> str:
+    """Strip only inflection ("kidneys" -> "kidney", "cancers" -> "cancer", "prescribed" ->
+    "prescrib"), unlike Snowball, which also merges "medical" with "medications".
+
+    Args:
+        word: A folded word.
+
+    Returns:
+        The word without a plural, past-tense or -ing ending.
+    """
+    word = word.replace("'", "")
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: len(word) - len(suffix)] + keep
+    return word
+
+
 def bm25_terms(text: str) -> list[str]:
     """Terms indexed by BM25: stemmed words without Lucene stop words.
 

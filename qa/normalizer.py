@@ -1,0 +1,69 @@
+"""Question normalisation before embedding: fix typos against the corpus vocabulary and expand
+texting shorthand, so "how mutch glutamin shud i take" is embedded as "how much glutamine should
+i take". The question shown to the user is never changed; only what is embedded and matched.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qa.vocabulary import Vocabulary
+from qa.word_specificity import is_common_word
+from verbatim.textutil import fold
+
+# Texting shorthand -> plain words; fillers map to "" and are dropped.
+SHORTHAND = {
+    "u": "you", "ur": "your", "r": "are", "w": "with", "w/": "with", "b4": "before", "pls": "please",
+    "plz": "please", "thx": "thanks", "ppl": "people", "tho": "though", "gonna": "going to",
+    "wanna": "want to", "gotta": "have to", "kinda": "kind of", "sorta": "sort of", "abt": "about",
+    "bc": "because", "cuz": "because", "coz": "because", "smth": "something", "rn": "right now",
+    "ya": "you", "yr": "year", "yrs": "years", "wks": "weeks", "wk": "week", "hrs": "hours",
+    "mins": "minutes", "shud": "should", "wat": "what", "wats": "what is", "im": "i am",
+    "dont": "do not", "doesnt": "does not", "cant": "cannot", "wont": "will not", "isnt": "is not",
+    "lol": "", "lmao": "", "tbh": "", "ngl": "", "haha": "", "omg": "", "yo": "", "hmm": "", "fr": "",
+    "lowkey": "", "legit": "", "bruh": "", "btw": "",
+}
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’/]*|[^A-Za-z]+")
+
+
+class QuestionNormaliser:
+    """Rewrites a question into the corpus's own spelling.
+
+    Args:
+        vocabulary: The corpus vocabulary (typo-tolerant lookup).
+    """
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+
+    def run(self, question: str) -> str:
+        """Normalised question text.
+
+        Args:
+            question: The question as typed.
+
+        Returns:
+            The text to embed and match; equal to the input when nothing needed fixing.
+        """
+        pieces = []
+        changed = False
+        for token in _TOKEN.findall(question):
+            if not token[0].isalpha():
+                pieces.append(token)
+                continue
+            folded = fold(token)
+            if folded in SHORTHAND:
+                pieces.append(SHORTHAND[folded])
+                changed = True
+                continue
+            # Only misspellings are rewritten: real English words stay as typed.
+            misspelt = folded.isalpha() and folded not in self.vocabulary.frequencies and not is_common_word(folded)
+            correction = self.vocabulary.correction(folded) if misspelt else None
+            if correction is not None and correction != folded:
+                pieces.append(correction)
+                changed = True
+            else:
+                pieces.append(token)
+        if not changed:
+            return question
+        return re.sub(r"\s{2,}", " ", "".join(pieces)).strip()
