@@ -8,22 +8,14 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from qa.pipeline import Answerer
 from verbatim.settings import Settings, force_offline
-from web.routers import ask, documents, health
+from web.errors import install_error_handlers
+from web.limits import install_limits
+from web.routers import admin, ask, documents, health
 from web.service import AnswerService
-
-
-def _validation_message(error: dict) -> dict:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-    message = str(error.get("msg", "invalid value"))
-    message = message.removeprefix("Value error, ")
-    return {"field": location or "body", "message": message, "type": error.get("type", "")}
 
 
 def create_app(settings: Settings | None = None, answerer: Answerer | None = None) -> FastAPI:
@@ -59,17 +51,11 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     )
     app.state.settings = settings
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [_validation_message(error) for error in exc.errors()]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
-        return JSONResponse(status_code=422, content={"error": summary, "detail": problems})
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)}, headers=getattr(exc, "headers", None))
+    install_error_handlers(app)
+    install_limits(app, settings)
 
     app.include_router(ask.router)
     app.include_router(documents.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     return app

@@ -1,0 +1,82 @@
+"""JSON error responses: every failure a client can cause is a clear 4xx, nothing leaks internals.
+
+All errors share one shape, ``{"error": "<one line a person can read>", "detail": ...}``
+(:class:`web.schemas.ErrorOut`). Validation problems list each field; an unexpected exception
+is logged on the server and answered with a generic 500 that names no file, class or value.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("verbatim.web")
+
+INTERNAL_ERROR = "internal server error; the problem was logged on the server"
+
+
+def error_response(status_code: int, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one JSON error shape of the API.
+
+    Args:
+        status_code: HTTP status.
+        message: One readable line.
+        detail: Optional structured detail (e.g. one entry per invalid field).
+        headers: Extra headers (``Retry-After``, ``WWW-Authenticate``, ``Allow``).
+
+    Returns:
+        The response.
+    """
+    content: dict[str, Any] = {"error": message}
+    if detail is not None:
+        content["detail"] = detail
+    return JSONResponse(status_code=status_code, content=content, headers=headers)
+
+
+def _field_problem(error: dict) -> dict:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    # The offending input is never echoed back: it may be huge or contain markup.
+    return {"field": location or "body", "message": message, "type": str(error.get("type", ""))}
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 listing every invalid field (400 when the body is not JSON at all)."""
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        reasons = "; ".join(str(error.get("ctx", {}).get("error", "")) for error in errors if error.get("ctx"))
+        return error_response(400, f"request body is not valid JSON{': ' + reasons if reasons else ''}")
+    problems = [_field_problem(error) for error in errors]
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
+    return error_response(422, summary, problems)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """404, 405 and other HTTP errors as JSON."""
+    message = str(exc.detail) if exc.detail else "error"
+    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """Catch-all: log the failure, answer a generic 500 without internals.
+
+    The traceback itself is logged by the server (Starlette re-raises after this response).
+    """
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return error_response(500, INTERNAL_ERROR)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the JSON error handlers on an app.
+
+    Args:
+        app: The FastAPI application.
+    """
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
