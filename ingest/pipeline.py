@@ -364,6 +364,9 @@ def run_ingest(
         )
         if not force and previous and previous.get("fingerprint") == wanted:
             try:
+                # A build the server would refuse is never "up to date", or the advice to re-run
+                # ingest would lead nowhere.
+                index_format.check_manifest(index_dir, previous, MODEL_NAME, model_hash)
                 index_format.verify_files(index_dir, index_format.current_build(index_dir), previous)
             except index_format.IndexInvalidError:
                 pass  # damaged: fall through and rebuild
