@@ -168,7 +168,7 @@ def test_sigkill_keeps_the_previous_index_and_the_next_run_recovers(previous, em
     answerer = Answerer(settings, embedder=embedder)
     answerer.warm_up()
     answer = answerer.run(NEW_QUESTION)
-    assert answer.answer_doc_id == "sleep" and "asleep faster" in answer.answer
+    assert answer.answer_doc_id == "sleep", "the new document answers after recovery"
 
 
 @pytest.mark.slow
