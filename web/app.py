@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from qa.pipeline import Answerer
 from verbatim.settings import Settings, force_offline
-from web.errors import install_error_handlers
+from web.errors import api_error_responses, common_error_responses, install_error_handlers
 from web.limits import install_limits
 from web.routers import admin, ask, documents, health
 from web.service import AnswerService
@@ -54,8 +54,8 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     install_error_handlers(app)
     install_limits(app, settings)
 
-    app.include_router(ask.router)
-    app.include_router(documents.router)
-    app.include_router(health.router)
-    app.include_router(admin.router)
+    app.include_router(ask.router, responses=api_error_responses())
+    app.include_router(documents.router, responses=api_error_responses())
+    app.include_router(health.router, responses=common_error_responses())
+    app.include_router(admin.router, responses=api_error_responses())
     return app

@@ -20,6 +20,37 @@ logger = logging.getLogger("verbatim.web")
 INTERNAL_ERROR = "internal server error; the problem was logged on the server"
 
 
+def _documented(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    from web.schemas import ErrorOut
+
+    return {code: {"model": ErrorOut, "description": description} for code, description in codes.items()}
+
+
+# Errors any route can return (request guard, catch-all), for the OpenAPI schema.
+COMMON_ERRORS = {
+    400: "Malformed request (invalid Content-Length).",
+    413: "Request body over the size limit.",
+    500: "Unexpected failure; logged on the server, no details returned.",
+}
+# Errors of /api/ routes in addition: body format checks and the optional rate limit.
+API_ERRORS = {
+    **COMMON_ERRORS,
+    400: "Body is not UTF-8 JSON.",
+    415: "Body sent with a Content-Type other than application/json.",
+    429: "Over the per-client rate limit (see Retry-After).",
+}
+
+
+def common_error_responses() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for routes outside ``/api/``."""
+    return _documented(COMMON_ERRORS)
+
+
+def api_error_responses() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for ``/api/`` routes."""
+    return _documented(API_ERRORS)
+
+
 def error_response(status_code: int, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
     """The one JSON error shape of the API.
 
