@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-dev index lint eval bench clean
+.PHONY: run test install install-dev index lint eval bench loadtest clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ eval: index
 
 bench: index
 	$(BIN)/verbatim bench
+
+## Bounded load test on loopback: a real server process and a separate load generator.
+LOADTEST_REQUESTS ?= 20000
+LOADTEST_CONCURRENCY ?= 32
+loadtest: install-dev index
+	$(BIN)/python -m eval.loadtest --requests $(LOADTEST_REQUESTS) --concurrency $(LOADTEST_CONCURRENCY) \
+		--index index --output eval/reports/loadtest.json
 
 clean:
 	rm -rf $(VENV) index/builds index/cache index/CURRENT .pytest_cache

@@ -37,8 +37,11 @@ _BOILERPLATE_LINE = re.compile(
     r"|share this( article| post)?|print this (page|article)|skip to (main )?content|back to top)[.!]?$",
     re.IGNORECASE,
 )
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+# Written to stay linear on hostile lines ("[[[[..." or "# ####...x" a million long): link text
+# cannot contain "[", a destination may hold one level of parentheses, and a heading's closing
+# hashes are stripped with str methods instead of a backtracking "(.*?)\s*#*\s*$".
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_MD_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\n]*(?:\([^()\n]*\))?[^()\n]*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _MD_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 
@@ -271,7 +274,8 @@ def _from_markdown(raw: str) -> tuple[list[str], dict[int, BlockKind], str | Non
             lines.append(" | ".join(cells))
             continue
         if heading:
-            text = _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", heading.group(2)))
+            heading_text = heading.group(2).rstrip().rstrip("#").rstrip()
+            text = _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", heading_text))
             if len(heading.group(1)) == 1 and title is None:
                 title = text
                 kinds[len(lines)] = BlockKind.TITLE

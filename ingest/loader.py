@@ -67,7 +67,11 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedSource]]:
         path = Path(path)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if not child.is_file() or any(part.startswith(".") for part in child.relative_to(path).parts):
+                if any(part.startswith(".") for part in child.relative_to(path).parts):
+                    continue
+                if not child.is_file():
+                    if child.is_symlink() and not child.exists():
+                        skipped.append(SkippedSource(str(child), "unreadable: broken or looping symbolic link"))
                     continue
                 if child.stem.upper() == "README":
                     # A folder's README describes the corpus; it is not one of its documents.
@@ -130,7 +134,12 @@ def decode(data: bytes) -> tuple[str, str]:
 def looks_binary(data: bytes) -> bool:
     """Heuristic: NUL bytes or many control characters mean this is not a text document."""
     sample = data[:8192]
-    if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # UTF-16 text is half NUL bytes: judge the characters, not the bytes.
+        characters = sample[: len(sample) // 2 * 2].decode("utf-16", errors="replace")
+        controls = sum(1 for char in characters if char < "\t" or "\r" < char < " ")
+        return bool(characters) and controls / len(characters) > 0.05
+    if b"\x00" in sample:
         return True
     controls = sum(1 for byte in sample if byte < 9 or 13 < byte < 32)
     return bool(sample) and controls / len(sample) > 0.05

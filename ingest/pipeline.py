@@ -33,6 +33,13 @@ from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weight
 from verbatim.index_format import BlockKind, IndexContents
 from verbatim.settings import Settings
 
+# Characters of a sentence's block, on each side of it, that safety tagging looks at (real
+# blocks are far shorter; this only bounds the cost of a hostile single-line document).
+TOPIC_CONTEXT_CHARS = 2000
+# A section title is repeated in front of each later chunk of its section only when it is a
+# label; a "heading" longer than this (a hostile one-line document) is content.
+MAX_REPEATED_HEADING_CHARS = 300
+
 # Any change to how text is cut changes the index, so the code itself is part of the fingerprint.
 _PIPELINE_MODULES = (cleaner, structure, sentences, chunker, parse)
 
@@ -157,10 +164,15 @@ def chunk_embedding_text(document: index_format.Document, section: int, start: i
     """Text embedded and BM25-indexed for a chunk: the section heading is prepended when the
     chunk does not already start with it (a later chunk of a long section)."""
     info = document.sections[section]
-    has_heading = document.text.startswith(info.title, info.start)
+    has_heading = len(info.title) <= MAX_REPEATED_HEADING_CHARS and document.text.startswith(info.title, info.start)
     if has_heading and start > info.start:
         return f"{info.title}\n{document.text[start:end]}"
     return document.text[start:end]
+
+
+def _tail(text: str, block: structure.BlockSpan) -> str:
+    """The end of a block (where a lead-in's colon or a question's mark is), bounded in length."""
+    return text[max(block.start, block.end - TOPIC_CONTEXT_CHARS) : block.end]
 
 
 def _lead_ins(blocks: list[structure.BlockSpan]) -> list[int | None]:
@@ -227,7 +239,7 @@ def build_tables(
         headings = {
             number: section.title
             for number, section in enumerate(item.document.sections)
-            if text.startswith(section.title, section.start)
+            if len(section.title) <= MAX_REPEATED_HEADING_CHARS and text.startswith(section.title, section.start)
         }
         heading_tokens = dict(zip(headings, (c - 2 for c in embedder.count_tokens(list(headings.values()))), strict=True)) if headings else {}
         first_sentence_of_block: dict[int, int] = {}
@@ -242,12 +254,16 @@ def build_tables(
             block = item.blocks[sentence.block]
             lead = lead_ins[sentence.block]
             faq = faqs[sentence.block]
+            # The block gives a sentence its context; a pathological block (one multi-megabyte
+            # line) is cut to a window around the sentence so tagging stays linear in its length.
+            context_start = max(block.content_start, sentence.start - TOPIC_CONTEXT_CHARS)
+            context_end = min(block.end, sentence.end + TOPIC_CONTEXT_CHARS)
             topics = policy.evidence_topics(
                 sentence=sentence_text,
-                block_text=text[block.content_start : block.end],
+                block_text=text[context_start:context_end],
                 block_kind=block.kind,
-                section_title=item.document.sections[section].title,
-                lead_in=text[item.blocks[lead].start : item.blocks[lead].end] if lead is not None else None,
+                section_title=item.document.sections[section].title[:TOPIC_CONTEXT_CHARS],
+                lead_in=_tail(text, item.blocks[lead]) if lead is not None else None,
             )
             pointer_block = faq if faq is not None else lead
             row = (
@@ -363,6 +379,9 @@ def run_ingest(
         )
         if not force and previous and previous.get("fingerprint") == wanted:
             try:
+                # A build the server would refuse is never "up to date", or the advice to re-run
+                # ingest would lead nowhere.
+                index_format.check_manifest(index_dir, previous, MODEL_NAME, model_hash)
                 index_format.verify_files(index_dir, index_format.current_build(index_dir), previous)
             except index_format.IndexInvalidError:
                 pass  # damaged: fall through and rebuild

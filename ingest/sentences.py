@@ -13,7 +13,9 @@ import re
 
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace,
 # then something that can start a sentence.
-_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
+# Possessive quantifiers and "not inside a run" keep it linear on hostile text ("....." x 10^6):
+# backtracking into a run of punctuation or quotes can never find whitespace after it anyway.
+_BOUNDARY = re.compile(r"(?<![.!?])[.!?]++[\"'”’)\]]*+(?=\s+[\"'“‘(\[]?[A-Z0-9])")
 _ABBREVIATIONS = frozenset(
     """
     dr mr mrs ms prof sr jr st vs etc e.g i.e eg ie al fig figs approx dept est inc ltd co corp

@@ -331,6 +331,27 @@ def verify_files(index_dir: Path, build: Path, manifest: dict[str, Any]) -> None
             raise _refuse(index_dir, f"index file {path} is corrupted (checksum differs)")
 
 
+def check_manifest(index_dir: Path, manifest: dict[str, Any], model_name: str, weights_hash: str | None) -> None:
+    """Check that a manifest is of this code's format and this process's model.
+
+    Raises:
+        IndexInvalidError: Another format version or another embedding model.
+    """
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise _refuse(
+            index_dir,
+            f"the index uses format {manifest.get('format_version')}, this code reads format {FORMAT_VERSION}",
+        )
+    model = manifest.get("model")
+    model = model if isinstance(model, dict) else {}
+    if model.get("name") != model_name or (weights_hash and model.get("weights_hash") != weights_hash):
+        raise _refuse(
+            index_dir,
+            f"the index was built with model {model.get('name')} ({model.get('weights_hash')}), "
+            f"but this process uses {model_name} ({weights_hash})",
+        )
+
+
 def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> IndexContents:
     """Load and verify the live build.
 
@@ -357,18 +378,10 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise _refuse(index_dir, f"the manifest of {build} is unreadable ({error})") from error
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise _refuse(
-            index_dir,
-            f"the index uses format {manifest.get('format_version')}, this code reads format {FORMAT_VERSION}",
-        )
+    if not isinstance(manifest, dict):
+        raise _refuse(index_dir, f"the manifest of {build} is not a JSON object")
+    check_manifest(index_dir, manifest, model_name, weights_hash)
     model = manifest.get("model", {})
-    if model.get("name") != model_name or (weights_hash and model.get("weights_hash") != weights_hash):
-        raise _refuse(
-            index_dir,
-            f"the index was built with model {model.get('name')} ({model.get('weights_hash')}), "
-            f"but this process uses {model_name} ({weights_hash})",
-        )
     verify_files(index_dir, build, manifest)
     try:
         documents = [

@@ -8,24 +8,16 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.pipeline import Answerer
 from verbatim.settings import Settings, force_offline
-from web.routers import ask, documents, health, pages
+from web.errors import api_error_responses, common_error_responses, install_error_handlers
+from web.limits import install_limits
+from web.routers import admin, ask, documents, health, pages
 from web.security import SecurityHeadersMiddleware
 from web.service import AnswerService
-
-
-def _validation_message(error: dict) -> dict:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-    message = str(error.get("msg", "invalid value"))
-    message = message.removeprefix("Value error, ")
-    return {"field": location or "body", "message": message, "type": error.get("type", "")}
 
 
 def create_app(settings: Settings | None = None, answerer: Answerer | None = None) -> FastAPI:
@@ -61,20 +53,15 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     )
     app.state.settings = settings
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [_validation_message(error) for error in exc.errors()]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
-        return JSONResponse(status_code=422, content={"error": summary, "detail": problems})
+    install_error_handlers(app)
+    install_limits(app, settings)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)}, headers=getattr(exc, "headers", None))
-
-    app.include_router(ask.router)
-    app.include_router(documents.router)
-    app.include_router(health.router)
+    app.include_router(ask.router, responses=api_error_responses())
+    app.include_router(documents.router, responses=api_error_responses())
+    app.include_router(health.router, responses=common_error_responses())
+    app.include_router(admin.router, responses=api_error_responses())
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    # Added last so it is the outermost layer: every response, errors included, gets the headers.
     app.add_middleware(SecurityHeadersMiddleware, api_docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
     return app

@@ -1,0 +1,49 @@
+"""A real uvicorn server on a free loopback port, run in a thread, for tests that need HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, startup_timeout: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn (lifespan included) until the block ends.
+
+    Args:
+        app: An ASGI app.
+        startup_timeout: Seconds to wait for the server to accept connections.
+
+    Yields:
+        The base URL, ``http://127.0.0.1:<port>``.
+    """
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the test server stopped during start-up")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the test server did not start in time")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
