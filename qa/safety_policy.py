@@ -226,9 +226,9 @@ class SafetyPolicy:
         matches = []
         for phrase, first, last in found:
             for topic, role in roles[phrase]:
-                if role == "term" or (role == "context" and has_cue):
-                    if not any(low <= first and last <= high for low, high in excluded.get(topic, ())):
-                        matches.append(TermMatch(topic, " ".join(phrase), first, last))
+                counts = role == "term" or (role == "context" and has_cue)
+                if counts and not any(low <= first and last <= high for low, high in excluded.get(topic, ())):
+                    matches.append(TermMatch(topic, " ".join(phrase), first, last))
         return matches
 
     def question_topics(self, question: str) -> set[str]:

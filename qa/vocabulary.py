@@ -22,7 +22,7 @@ class Vocabulary:
     def __init__(self, words: dict[str, list[int]]) -> None:
         self.frequencies = {word: counts[1] for word, counts in words.items()}
         self._word_for_stem: dict[str, str] = {}
-        for word, count in sorted(self.frequencies.items(), key=lambda item: -item[1]):
+        for word, _ in sorted(self.frequencies.items(), key=lambda item: -item[1]):
             self._word_for_stem.setdefault(stem(word), word)
         self.stems = set(self._word_for_stem)
         self._deletion_index: dict[str, set[str]] | None = None

@@ -42,9 +42,14 @@ def ensure_index(settings: Settings) -> bool:
         Whether an index is available afterwards.
     """
     from ingest.pipeline import run_ingest
-    from verbatim.index_format import read_manifest
+    from verbatim.index_format import IndexInvalidError, current_build
 
-    if read_manifest(settings.index_dir) is not None:
+    # Any committed build counts, even a damaged one: start-up then refuses it with a message,
+    # rather than silently replacing another corpus's index with the default corpus.
+    try:
+        if current_build(settings.index_dir) is not None:
+            return True
+    except IndexInvalidError:
         return True
     print(f"No index in {settings.index_dir}; building it from {settings.corpus_dir} ...", file=sys.stderr)
     report = run_ingest(settings=settings)

@@ -18,6 +18,9 @@ OFFLINE_ENV = {
     # Loading the packaged weights needs no progress bar on every start.
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
+    # oneDNN keeps a compiled kernel per input shape (up to 1,024 by default), which reads as
+    # slow memory growth under varied load; a smaller cache bounds it (see docs/reliability.md).
+    "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "64",
 }
 
 

@@ -17,8 +17,10 @@ class AskRequest(BaseModel):
         ...,
         description=f"The question, 1 to {MAX_QUESTION_CHARS} characters after trimming surrounding whitespace.",
         max_length=MAX_QUESTION_CHARS * 4,
+        # Documented for clients; enforced by the validator below with a clearer message.
+        json_schema_extra={"minLength": 1},
     )
-    top_k: int = Field(3, ge=1, le=MAX_TOP_K, description="How many passages to return (1-10).")
+    top_k: int = Field(3, ge=1, le=MAX_TOP_K, strict=True, description="How many passages to return (1-10).")
 
     @field_validator("question")
     @classmethod

@@ -4,6 +4,7 @@ off the event loop, and concurrent questions embedded together in one batch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from qa.pipeline import Answerer
@@ -45,10 +46,8 @@ class AnswerService:
         """Stop the worker; queued questions are cancelled."""
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
         self._worker = None
 
     async def ask(self, question: str, top_k: int) -> Answer:

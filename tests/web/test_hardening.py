@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import socket
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
@@ -197,7 +198,11 @@ def test_guard_never_reads_more_than_the_limit():
         raise AssertionError("the app must not see an oversized body")
 
     scope = {"type": "http", "method": "POST", "path": "/api/ask", "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]}
-    asyncio.run(RequestBodyGuard(app, max_body_bytes=16 * 1024)(scope, receive, send))
+    # A fresh thread has no event loop of its own (the browser tests' Playwright session may
+    # keep one running in the main thread).
+    worker = threading.Thread(target=asyncio.run, args=(RequestBodyGuard(app, max_body_bytes=16 * 1024)(scope, receive, send),))
+    worker.start()
+    worker.join(timeout=30)
     assert sent[0]["status"] == 413
     assert pulled == 17  # 17 KB read, then refused
 
