@@ -49,6 +49,8 @@ RANKER_FEATURES = (
     "log_chars",
     "first_in_block",
     "answer_type",
+    "safety_content",
+    "safety_content_for_safety_question",
 )
 
 _LEANS_BACK = re.compile(
@@ -187,7 +189,12 @@ class AnswerExtractor:
         return sentences, chunks, scores, dense
 
     def features(
-        self, query: Query, sentences: np.ndarray, chunk_scores: np.ndarray, chunk_dense: np.ndarray
+        self,
+        query: Query,
+        sentences: np.ndarray,
+        chunk_scores: np.ndarray,
+        chunk_dense: np.ndarray,
+        safety_question: bool = False,
     ) -> np.ndarray:
         """Feature matrix (one row per sentence, columns in :data:`RANKER_FEATURES` order).
 
@@ -196,6 +203,8 @@ class AnswerExtractor:
             sentences: Candidate sentence numbers.
             chunk_scores: Fused retrieval score of each candidate's chunk.
             chunk_dense: Dense score of that chunk.
+            safety_question: Whether the question itself raises a safety topic (contraindication
+                content answers safety questions, and rarely anything else).
 
         Returns:
             Float64 matrix ``(len(sentences), len(RANKER_FEATURES))``.
@@ -224,6 +233,9 @@ class AnswerExtractor:
             neighbours[step] = np.where(valid, others, -1)
             if valid.any():
                 features[valid, column[name]] = store.sentence_vectors[others[valid]] @ vector
+        safety_content = (store.sentence_topics[sentences] != 0).astype(np.float64)
+        features[:, column["safety_content"]] = safety_content
+        features[:, column["safety_content_for_safety_question"]] = safety_content * float(safety_question)
         features[:, column["chunk_score"]] = chunk_scores
         features[:, column["chunk_dense"]] = chunk_dense
 
@@ -265,12 +277,15 @@ class AnswerExtractor:
                 features[row, column["answer_type"]] = float(any(shape.search(text) for shape in wanted_shapes))
         return features
 
-    def score_sentences(self, query: Query, retrieved: list[RetrievedChunk]) -> list[ScoredSentence]:
+    def score_sentences(
+        self, query: Query, retrieved: list[RetrievedChunk], safety_question: bool = False
+    ) -> list[ScoredSentence]:
         """Score every candidate sentence of the top chunks.
 
         Args:
             query: The prepared question.
             retrieved: Chunks from the retriever, best first.
+            safety_question: Whether the question raises a safety topic.
 
         Returns:
             Candidates, best first.
@@ -278,7 +293,7 @@ class AnswerExtractor:
         sentences, chunks, chunk_scores, chunk_dense = self.candidates(retrieved)
         if len(sentences) == 0:
             return []
-        matrix = self.features(query, sentences, chunk_scores, chunk_dense)
+        matrix = self.features(query, sentences, chunk_scores, chunk_dense, safety_question)
         scores = matrix @ self._weights + self.ranker.intercept
         dense = matrix[:, RANKER_FEATURES.index("dense")]
         lexical = matrix[:, RANKER_FEATURES.index("lexical")]
@@ -291,17 +306,18 @@ class AnswerExtractor:
             for i in order
         ]
 
-    def run(self, query: Query, retrieved: list[RetrievedChunk]) -> Extraction | None:
+    def run(self, query: Query, retrieved: list[RetrievedChunk], safety_question: bool = False) -> Extraction | None:
         """Pick the answer unit.
 
         Args:
             query: The prepared question.
             retrieved: Chunks from the retriever, best first.
+            safety_question: Whether the question raises a safety topic.
 
         Returns:
             The extraction, or None when there is nothing to quote.
         """
-        ranked = self.score_sentences(query, retrieved)
+        ranked = self.score_sentences(query, retrieved, safety_question)
         if not ranked:
             return None
         best = ranked[0]

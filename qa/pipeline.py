@@ -185,11 +185,11 @@ class Answerer:
         timings["retrieve"] = _lap(clock)
         clock = time.perf_counter()
 
-        extraction = components.extractor.run(query, retrieved)
+        question_topics = self.safety.question_triggers(query)
+        extraction = components.extractor.run(query, retrieved, safety_question=bool(question_topics))
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()
 
-        question_topics = self.safety.question_triggers(query)
         decision = components.abstention.run(query, retrieved, extraction, question_topics)
         answered = extraction is not None and not decision.abstain
         evidence = 0
