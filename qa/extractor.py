@@ -29,11 +29,13 @@ from verbatim.textutil import bm25_terms
 
 RANKER_FEATURES = (
     "dense",
+    "dense_best",
     "lexical",
     "lexical_context",
     "label_lexical",
     "heading_sim",
     "pointer_sim",
+    "pointer_strong",
     "previous_sim",
     "next_sim",
     "previous_lexical",
@@ -79,6 +81,7 @@ _ANSWER_TYPES = (
         re.compile(r"\b(Dr\.|Prof\.|Professor|people|patients?|athletes?|adults|individuals|those)\b"),
     ),
 )
+STRONG_POINTER = 0.75  # similarity above which a FAQ question or lead-in is a near restatement
 # Lines that frame content but never answer by themselves.
 NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION, BlockKind.LEAD_IN})
 
@@ -217,12 +220,16 @@ class AnswerExtractor:
         vector = query.vector
         column = {name: position for position, name in enumerate(RANKER_FEATURES)}
 
-        features[:, column["dense"]] = store.sentence_vectors[sentences] @ vector
+        dense = store.sentence_vectors[sentences] @ vector
+        features[:, column["dense"]] = dense
+        features[:, column["dense_best"]] = (dense >= dense.max()).astype(np.float64)
         for name, related in (("heading_sim", store.sentence_heading), ("pointer_sim", store.sentence_pointer)):
             others = related[sentences]
             present = others >= 0
             if present.any():
                 features[present, column[name]] = store.sentence_vectors[others[present]] @ vector
+        # A FAQ question that nearly restates the user's question points at its answer strongly.
+        features[:, column["pointer_strong"]] = np.maximum(0.0, features[:, column["pointer_sim"]] - STRONG_POINTER)
         blocks = store.sentence_block[sentences]
         total = len(store.sentence_block)
         neighbours: dict[int, np.ndarray] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from qa.calibration import sigmoid
 from qa.extractor import Extraction, ScoredSentence
 from qa.store import IndexStore
 from qa.types import Passage, RetrievedChunk
@@ -39,22 +40,24 @@ class _Span:
         return self.best.score if self.best is not None else -math.inf
 
 
-def _probability(score: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, score))))
-
-
 def _merge(store: IndexStore, retrieved: list[RetrievedChunk]) -> list[_Span]:
-    spans: list[_Span] = []
+    """Union overlapping retrieved chunks of each document into spans (best retrieval score kept)."""
+    by_doc: dict[int, list[RetrievedChunk]] = {}
     for item in retrieved:
-        doc = int(store.chunk_doc[item.chunk])
-        start, end = int(store.chunk_start[item.chunk]), int(store.chunk_end[item.chunk])
-        span = next((span for span in spans if span.overlaps(doc, start, end)), None)
-        if span is None:
-            spans.append(_Span(doc, start, end, item.score, chunks=[item.chunk]))
-        else:
-            span.absorb(start, end)
-            span.retrieval = max(span.retrieval, item.score)
-            span.chunks.append(item.chunk)
+        by_doc.setdefault(int(store.chunk_doc[item.chunk]), []).append(item)
+    spans: list[_Span] = []
+    for doc, items in by_doc.items():
+        items.sort(key=lambda item: int(store.chunk_start[item.chunk]))
+        current: _Span | None = None
+        for item in items:
+            start, end = int(store.chunk_start[item.chunk]), int(store.chunk_end[item.chunk])
+            if current is not None and start <= current.end:
+                current.absorb(start, end)
+                current.retrieval = max(current.retrieval, item.score)
+                current.chunks.append(item.chunk)
+            else:
+                current = _Span(doc, start, end, item.score, chunks=[item.chunk])
+                spans.append(current)
     return spans
 
 
@@ -78,12 +81,16 @@ def build_passages(store: IndexStore, retrieved: list[RetrievedChunk], extractio
     else:
         spans.remove(primary)
     # The answer may reach past its chunk (a whole list): the passage always contains it, and
-    # anything it now overlaps joins it.
+    # anything it now overlaps joins it (repeatedly, as each join can widen it).
     primary.absorb(extraction.start, extraction.end)
-    for span in list(spans):
-        if span.overlaps(primary.doc, primary.start, primary.end):
-            primary.absorb(span.start, span.end)
-            spans.remove(span)
+    joined = True
+    while joined:
+        joined = False
+        for span in list(spans):
+            if span.overlaps(primary.doc, primary.start, primary.end):
+                primary.absorb(span.start, span.end)
+                spans.remove(span)
+                joined = True
 
     for candidate in extraction.ranked:  # best first, so the first hit is each span's best
         sentence = candidate.sentence
@@ -97,7 +104,7 @@ def build_passages(store: IndexStore, retrieved: list[RetrievedChunk], extractio
     supporting: list[_Span] = []
     documents_shown = {primary.doc}
     for span in spans:
-        if span.doc not in documents_shown and span.best is not None and _probability(span.best.score) >= SUPPORT_PROBABILITY:
+        if span.doc not in documents_shown and span.best is not None and sigmoid(span.best.score) >= SUPPORT_PROBABILITY:
             supporting.append(span)
             documents_shown.add(span.doc)
     ordered = [primary, *supporting, *(span for span in spans if span not in supporting)][:top_k]
@@ -107,10 +114,10 @@ def build_passages(store: IndexStore, retrieved: list[RetrievedChunk], extractio
         document = store.documents[span.doc]
         if span is primary:
             highlight = (extraction.start, extraction.end)
-            score = _probability(extraction.best.score)
+            score = sigmoid(extraction.best.score)
         elif span.best is not None:
             highlight = (int(store.sentence_start[span.best.sentence]), int(store.sentence_end[span.best.sentence]))
-            score = _probability(span.best.score)
+            score = sigmoid(span.best.score)
         else:
             highlight = (span.start, span.start)
             score = 0.0

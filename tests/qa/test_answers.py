@@ -1,0 +1,111 @@
+"""The answer path on the seed corpus: verbatim answers, units, typos, abstention, sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.dataset import load_questions
+from qa.retriever import RetrievalMode
+
+
+def _check_invariants(answerer, answer):
+    documents = {d.doc_id: d for d in answerer.store.documents}
+    if answer.abstained:
+        assert answer.answer == "" and answer.passages == []
+        return
+    first = answer.passages[0]
+    for passage in answer.passages:
+        assert documents[passage.doc_id].text[passage.start : passage.end] == passage.quote
+        assert passage.start <= passage.highlight_start <= passage.highlight_end <= passage.end
+    assert answer.answer in first.quote
+    assert documents[first.doc_id].text[answer.answer_start : answer.answer_end] == answer.answer
+    assert first.doc_id == answer.answer_doc_id
+    spans = [(p.doc_id, p.start, p.end) for p in answer.passages]
+    for index, (doc, start, end) in enumerate(spans):
+        for other_doc, other_start, other_end in spans[index + 1 :]:
+            assert doc != other_doc or end <= other_start or other_end <= start, "no passage is shown twice"
+
+
+def test_offsets_hold_for_every_eval_question(answerer):
+    for question in load_questions(split="dev")[::3]:
+        for mode in RetrievalMode:
+            _check_invariants(answerer, answerer.run(question.question, top_k=5, mode=mode))
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How much glutamine should I take for gut health?", "5 grams twice daily"),
+        ("What is the typical dose of glutamine?", "5-15 grams daily"),
+        ("How long until I see results for gut issues?", "8-12 weeks"),
+        ("Does glutamine help with weight loss?", "virtually non-existent"),
+        ("How much did muscle soreness drop in the 2024 meta-analysis?", "15%"),
+        ("Which cells rely on glutamine as their main fuel in the gut?", "enterocytes"),
+        ("what is the best form of glutamine to buy", "Pure L-glutamine powder"),
+        ("Is glutamine an essential amino acid?", "Conditionally essential"),
+        ("Can glutamine replace my IBD medication?", "No. Absolutely not."),
+    ],
+)
+def test_known_facts_are_quoted(answerer, question, expected):
+    answer = answerer.run(question)
+    assert not answer.abstained
+    assert expected in answer.answer
+
+
+def test_a_faq_question_is_never_its_own_answer(answerer):
+    answer = answerer.run("Is glutamine safe long-term?")
+    assert not answer.abstained
+    assert answer.answer.strip() != "Is glutamine safe long-term?"
+    assert "16 weeks" in answer.answer
+
+
+def test_typos_and_shorthand_are_normalised_before_embedding(answerer):
+    assert answerer.prepare("whats the reccomended dosege of glutamin").normalised == "whats the recommend dose of glutamine"
+    assert answerer.prepare("how mutch shud u take lol").normalised == "how much should you take"
+    assert answerer.prepare("Is glutamine safe?").normalised == "Is glutamine safe?"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("whats the reccomended dosege of glutamin for gut helth?", "grams"),
+        ("how long til glutamine works for gut issus", "4 weeks"),
+        ("is capsuls or powdr better for glutamine", "Capsules often contain fillers"),
+    ],
+)
+def test_typos_are_answered(answerer, question, expected):
+    answer = answerer.run(question)
+    assert not answer.abstained
+    assert expected in answer.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "How do I make a sourdough starter?",
+        "Who won the 2018 FIFA World Cup?",
+        "Write me a short poem about autumn.",
+    ],
+)
+def test_out_of_domain_questions_abstain(answerer, question):
+    answer = answerer.run(question)
+    assert answer.abstained
+    assert answer.reason
+
+
+def test_the_other_source_is_shown_when_it_speaks_to_the_question(answerer):
+    answer = answerer.run("How does glutamine support the immune system?", top_k=3)
+    assert not answer.abstained
+    assert {p.doc_id for p in answer.passages} == {"glutamine-benefits-research", "glutamine-clinician-guide"}
+
+
+def test_a_list_question_quotes_the_list_item(answerer):
+    answer = answerer.run("Why is glutamine a problem for people with liver disease?")
+    assert "ammonia" in answer.answer
+
+
+def test_top_k_bounds_the_passages(answerer):
+    for top_k in (1, 2, 5):
+        answer = answerer.run("What does glutamine do for the gut?", top_k=top_k)
+        assert 1 <= len(answer.passages) <= top_k

@@ -1,0 +1,169 @@
+"""Safety policy: the one disclaimer, every topic, paraphrases, typos, near-misses, evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.safety_policy import SafetyPolicy
+from verbatim.index_format import BlockKind
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def policy() -> SafetyPolicy:
+    return SafetyPolicy.load()
+
+
+def test_disclaimer_text_lives_only_in_the_policy_file(policy):
+    holders = []
+    for path in REPO.rglob("*"):
+        if not path.is_file() or any(part in {".git", ".venv", "index", "reports", "__pycache__", ".cache"} for part in path.parts):
+            continue
+        if path.suffix not in {".py", ".toml", ".html", ".js", ".css", ".md", ".txt", ".json", ".jsonl"}:
+            continue
+        if policy.disclaimer in path.read_text(encoding="utf-8", errors="ignore"):
+            holders.append(path.relative_to(REPO).as_posix())
+    assert holders == ["qa/safety_policy.toml"]
+
+
+def test_disclaimer_says_what_it_must(policy):
+    text = policy.disclaimer.lower()
+    assert "not medical advice" in text
+    assert "doctor or pharmacist" in text
+    assert "unsafe" in text and "medicines" in text
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("Can I take glutamine if I have liver disease?", "liver-disease"),
+        ("Is glutamine safe with kidney disease?", "kidney-disease"),
+        ("Should people with cancer avoid glutamine?", "cancer"),
+        ("Is glutamine safe for people with bipolar disorder?", "bipolar-disorder"),
+        ("Does glutamine interact with lactulose?", "medications"),
+        ("Who should avoid glutamine?", "general"),
+        ("Is glutamine safe during pregnancy?", "pregnancy"),
+        ("What are the side effects of glutamine?", "side-effects"),
+    ],
+)
+def test_each_topic_fires_on_its_terms(answerer, question, topic):
+    answer = answerer.run(question)
+    assert topic in answer.safety_topics
+    assert answer.disclaimer == answerer.policy.disclaimer
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("I have cirrhosis, is glutamine okay for me?", "liver-disease"),
+        ("I'm on dialysis three times a week, can I use L-glutamine powder?", "kidney-disease"),
+        ("I'm going through chemo right now, can I take glutamine for my gut?", "cancer"),
+        ("I get manic episodes sometimes, is glutamine a bad idea for me?", "bipolar-disorder"),
+        ("I take Keppra for my seizures, is that a problem?", "medications"),
+        ("Could glutamine take the place of the drugs I'm on for Crohn's?", "medications"),
+        ("I'm 20 weeks along, is glutamine powder okay?", "pregnancy"),
+        ("who is glutamine not for", "general"),
+    ],
+)
+def test_paraphrases_without_the_obvious_keyword_fire(answerer, question, topic):
+    assert topic in answerer.run(question).safety_topics
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("Can I take glutamine with cirosis?", "liver-disease"),
+        ("is glutamine safe with bipolor disorder", "bipolar-disorder"),
+        ("does glutamine interact with lactulos", "medications"),
+    ],
+)
+def test_misspelt_safety_terms_still_fire(answerer, question, topic):
+    assert topic in answerer.run(question).safety_topics
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which organs and cells use the most glutamine?",
+        "What is calprotectin?",
+        "By how much did the lactulose/mannitol ratio fall in the 2023 review?",
+        "Which conditions are associated with increased intestinal permeability?",
+        "Do immune cells burn more glutamine when you're sick or after surgery?",
+        "At what time of day should glutamine be taken in relation to food?",
+        "How much glutamine should I take for gut health?",
+    ],
+)
+def test_near_misses_do_not_fire(answerer, question):
+    answer = answerer.run(question)
+    assert answer.disclaimer is None, answer.safety_topics
+    assert answer.safety_topics == []
+
+
+def test_disclaimer_is_added_when_abstaining(answerer):
+    answer = answerer.run("Can I take glutamine while breastfeeding?")
+    assert answer.abstained
+    assert answer.disclaimer == answerer.policy.disclaimer
+    assert "pregnancy" in answer.safety_topics
+
+
+def test_every_disclaimer_is_identical(answerer):
+    questions = [
+        "Who shouldn't take glutamine?",
+        "Is glutamine dangerous?",
+        "Can I take glutamine with hepatitis?",
+        "I'm pregnant, is glutamine okay?",
+        "Does glutamine feed tumors?",
+    ]
+    disclaimers = {answerer.run(question).disclaimer for question in questions}
+    assert disclaimers == {answerer.policy.disclaimer}
+
+
+def test_contraindication_content_is_tagged_as_evidence(answerer):
+    store = answerer.store
+    tagged = {}
+    for sentence in range(len(store.sentence_doc)):
+        tagged[store.sentence_text(sentence)] = set(answerer.policy.from_bits(int(store.sentence_topics[sentence])))
+    assert {"liver-disease", "general"} <= tagged["This can lead to hepatic encephalopathy."]
+    assert {"kidney-disease", "general"} <= tagged["Kidney issues: Similar problem—impaired ammonia clearance."]
+    assert "general" in tagged["Who should avoid: People with liver disease, kidney issues, or certain cancers (more on this below)"]
+    assert not tagged["Typical dose: 5-15 grams daily, divided"]
+    review = next(text for text in tagged if text.startswith("They found glutamine supplementation significantly improved"))
+    assert not tagged[review], "lactulose/mannitol ratios in a study are not a drug interaction"
+
+
+def test_evidence_alone_fires_the_disclaimer(answerer):
+    # No safety word in the question: the disclaimer comes from the quoted evidence.
+    query = answerer.prepare("What does glutamine metabolism produce?")
+    assert not answerer.policy.match_terms(query.text)
+    store = answerer.store
+    sentence = next(s for s in range(len(store.sentence_doc)) if store.sentence_text(s) == "This can lead to hepatic encephalopathy.")
+    result = answerer.safety.run(query, int(store.sentence_topics[sentence]), question_triggers={})
+    assert result.disclaimer == answerer.policy.disclaimer
+    assert "liver-disease" in result.topics and result.triggers["liver-disease"] == ["evidence"]
+
+
+def test_markers_define_contraindication_regions(policy):
+    assert policy.evidence_topics(
+        sentence="Liver disease: Glutamine metabolism produces ammonia.",
+        block_text="Liver disease: Glutamine metabolism produces ammonia.",
+        block_kind=BlockKind.LIST_ITEM,
+        section_title="Who Should Absolutely Avoid Glutamine",
+        lead_in="Contraindications:",
+    ) >= {"liver-disease", "general"}
+    assert not policy.evidence_topics(
+        sentence="Avoid proprietary blends that mix glutamine with random herbs.",
+        block_text="Avoid proprietary blends that mix glutamine with random herbs.",
+        block_kind=BlockKind.PARAGRAPH,
+        section_title="Dosing & Recommendations",
+        lead_in=None,
+    )
+
+
+def test_policy_file_is_validated(tmp_path):
+    broken = tmp_path / "policy.toml"
+    broken.write_text('disclaimer = ""\n[[topics]]\nid = "x"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="disclaimer"):
+        SafetyPolicy.load(broken)
