@@ -87,9 +87,13 @@ def is_navigation(line: str) -> bool:
     if re.search(r"[.!?](\s|$)", stripped):
         return False
     glued = len(_NAV_GLUE.findall(stripped))
+    word_count = len(stripped.split())
     ends_with_arrow = stripped.endswith(("→", "»", "›", ">>"))
     separators = sum(stripped.count(mark) for mark in ("|", "•", "·"))
-    return glued >= 3 or (ends_with_arrow and glued >= 1) or separators >= 3 and len(stripped.split()) <= 4 * (separators + 1)
+    # Menu items run together densely ("FoodsWellness & TherapiesHerbs"); a few CamelCase
+    # names in a long line of prose or a list ("MedlinePlus") are not a menu.
+    dense_glue = glued >= 3 and glued * 5 >= word_count
+    return dense_glue or (ends_with_arrow and glued >= 1) or (separators >= 3 and word_count <= 4 * (separators + 1))
 
 
 def _table_cells(line: str) -> list[str] | None:
@@ -320,8 +324,10 @@ def clean(raw: str, kind: str) -> CleanedText:
 
     kept: list[str] = []
     kept_kinds: dict[int, BlockKind] = {}
+    content_lines = sum(1 for line in lines if line.strip())
     for number, line in enumerate(lines):
-        if number not in hints and is_navigation(line):
+        # A document's only line is its content, whatever it looks like.
+        if number not in hints and content_lines > 1 and is_navigation(line):
             removed.append(f"navigation strip ('{line.strip()[:40]}...')")
             continue
         if _BOILERPLATE_LINE.match(line.strip()):
