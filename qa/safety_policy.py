@@ -10,7 +10,7 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from qa.word_specificity import is_common_word
@@ -46,7 +46,7 @@ def _phrase(text: str) -> tuple[str, ...]:
     return tuple(words(text))
 
 
-@dataclass
+@dataclass(eq=False)  # identity hashing: match_terms caches per policy object
 class SafetyPolicy:
     """Disclaimer text, topics, cues and evidence markers, as loaded from the policy file.
 
@@ -188,7 +188,7 @@ class SafetyPolicy:
         found = []
         for first, (token, token_stem) in enumerate(zip(tokens, stems, strict=True)):
             candidates = list(self._by_first_stem.get(token_stem, ()))
-            if fuzzy and len(token) >= 5:
+            if fuzzy and len(token) >= 5 and not is_common_word(token):
                 for word, word_stem in self._fuzzy_first_words:
                     if word_stem != token_stem and self._word_matches(token, token_stem, word, word_stem, True):
                         candidates.extend(self._by_first_stem[word_stem])
@@ -203,7 +203,8 @@ class SafetyPolicy:
                     found.append((phrase, first, last))
         return found
 
-    def match_terms(self, text: str, with_context: bool = False, fuzzy: bool = True) -> list[TermMatch]:
+    @lru_cache(maxsize=4096)  # noqa: B019 - a policy lives as long as the process; questions repeat
+    def match_terms(self, text: str, with_context: bool = False, fuzzy: bool = True) -> tuple[TermMatch, ...]:
         """Find topic terms in a text.
 
         Args:
@@ -229,7 +230,7 @@ class SafetyPolicy:
                 counts = role == "term" or (role == "context" and has_cue)
                 if counts and not any(low <= first and last <= high for low, high in excluded.get(topic, ())):
                     matches.append(TermMatch(topic, " ".join(phrase), first, last))
-        return matches
+        return tuple(matches)
 
     def question_topics(self, question: str) -> set[str]:
         """Topics whose terms a question uses (typo-tolerant)."""
