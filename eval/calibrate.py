@@ -128,7 +128,7 @@ def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tupl
     return groups
 
 
-def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abstention: float = 0.025) -> CalibrationReport:
+def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abstention: float = 0.015) -> CalibrationReport:
     """Fit ranker and abstention model on ``questions`` (the dev split) and install them.
 
     Args:

@@ -13,7 +13,10 @@ Signals (none needs a model call beyond the question embedding):
   * foreign_subject: the most specific unknown word when the subject is not named ("what's the
     typical dose of creatine?" swaps the subject for another);
   * unsupported_safety: the question raises a safety topic the corpus never discusses
-    (pregnancy, for the seed corpus).
+    (pregnancy, for the seed corpus);
+  * foreign_entity / foreign_entity_with_subject: the question names another supplement or
+    nutrient (``other_supplements.txt``) that the corpus never mentions, without / besides
+    naming the corpus's own subject.
 A logistic model over these gives the confidence; the question is answered when the confidence
 reaches the threshold. Coefficients and threshold live in ``qa/calibration.toml``, fitted on the
 dev split by ``verbatim eval --calibrate``.
@@ -22,6 +25,7 @@ dev split by ``verbatim eval --calibrate``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from qa.calibration import Calibration, sigmoid
 from qa.extractor import Extraction
@@ -29,7 +33,7 @@ from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Query, RetrievedChunk
 from qa.word_specificity import specificity
-from verbatim.textutil import words
+from verbatim.textutil import light_stem, words
 
 FEATURES = (
     "dense_top",
@@ -42,7 +46,24 @@ FEATURES = (
     "subject_mentioned",
     "foreign_subject",
     "unsupported_safety",
+    "foreign_entity",
+    "foreign_entity_with_subject",
 )
+OTHER_SUPPLEMENTS_PATH = Path(__file__).with_name("other_supplements.txt")
+
+
+def load_other_supplements(path: Path | None = None) -> tuple[tuple[str, ...], ...]:
+    """Names of other supplements, as tuples of lightly stemmed words.
+
+    Args:
+        path: One name per line (``#`` comments allowed); defaults to ``other_supplements.txt``.
+
+    Returns:
+        The names, longest first.
+    """
+    lines = Path(path or OTHER_SUPPLEMENTS_PATH).read_text(encoding="utf-8").splitlines()
+    names = {tuple(light_stem(word) for word in words(line)) for line in lines if line.strip() and not line.startswith("#")}
+    return tuple(sorted((name for name in names if name), key=len, reverse=True))
 
 
 @dataclass
@@ -59,6 +80,8 @@ class AbstentionFeatures:
     subject_mentioned: float = 0.0
     foreign_subject: float = 0.0
     unsupported_safety: float = 0.0
+    foreign_entity: float = 0.0
+    foreign_entity_with_subject: float = 0.0
     uncovered: list[str] = field(default_factory=list)
 
     def values(self) -> dict[str, float]:
@@ -89,6 +112,19 @@ class AbstentionPolicy:
         self.store = store
         self.policy = policy
         self.calibration = calibration
+        # Only names the corpus itself never uses count as "something else".
+        corpus_stems = {light_stem(word) for word in store.vocabulary.frequencies}
+        self.other_supplements = tuple(
+            name for name in load_other_supplements() if not all(part in corpus_stems for part in name)
+        )
+
+    def _names_other_supplement(self, text: str) -> bool:
+        stems = [light_stem(word) for word in words(text)]
+        for name in self.other_supplements:
+            size = len(name)
+            if any(tuple(stems[i : i + size]) == name for i in range(len(stems) - size + 1)):
+                return True
+        return False
 
     def _term_features(self, query: Query, question_topics: dict[str, list[str]]) -> dict[str, object]:
         vocabulary = self.store.vocabulary
@@ -112,8 +148,14 @@ class AbstentionPolicy:
                 uncovered_specific += specificity(term)
         total = len(query.key_terms)
         foreign = 0.0 if subject_mentioned else max((specificity(term) for term in uncovered), default=0.0)
-        unsupported = any(topic not in self.store.supported_topics for topic in question_topics)
+        # Only topics the question names outright: a mere resemblance to "what are the side
+        # effects?" must not turn "what are the main risks?" into an abstention.
+        named = {topic for topic, triggers in question_topics.items() if any(t.startswith("term:") for t in triggers)}
+        unsupported = any(topic not in self.store.supported_topics for topic in named)
+        other = self._names_other_supplement(query.normalised)
         return {
+            "foreign_entity": float(other and not subject_mentioned),
+            "foreign_entity_with_subject": float(other and subject_mentioned),
             "coverage": (total - len(uncovered)) / total if total else 0.0,
             "covered_specific": covered_specific,
             "uncovered_specific": uncovered_specific,
