@@ -1,0 +1,150 @@
+"""Prototype: a question-type-aware document re-ranker fitted on the MedQuAD dev split.
+
+Dense search finds the right disease but often the wrong *answer* about it (its symptoms page
+for a treatment question), and BM25 is worse at that. Two ideas, both measured on dev:
+
+* a **question-type prior**: the question's type comes from its wording
+  (:func:`eval.medquad_ranking.question_type`); for each type, a prototype direction is the
+  mean first-chunk vector of the dev questions' relevant documents minus the corpus mean.
+  A document's first chunk is compared with the prototype of the question's type;
+* a **learned fusion**: a logistic model over a few per-document signals (best chunk and best
+  sentence similarity, first-chunk similarity, BM25, the type prior, document length), fitted
+  on the dev split's candidate pools, replaces the fixed min-max weight.
+
+Nothing here looks at a document's title, its ``qtype`` field, or any test-split label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from eval.calibrate import fit_logistic
+from eval.medquad import BenchmarkQuestion
+from eval.medquad_ranking import question_type
+
+FEATURES = (
+    "dense",
+    "dense_gap",
+    "first_dense",
+    "sentence",
+    "sentence_gap",
+    "bm25_share",
+    "type_prior",
+    "log_chunks",
+)
+
+
+@dataclass
+class TypePrior:
+    """Prototype direction of each question type over first-chunk vectors.
+
+    Attributes:
+        prototypes: Question type -> unit vector (types seen too rarely on dev have none).
+    """
+
+    prototypes: dict[str, np.ndarray]
+
+    @classmethod
+    def fit(
+        cls,
+        questions: Sequence[BenchmarkQuestion],
+        doc_index: dict[str, int],
+        first_vectors: np.ndarray,
+        minimum: int = 10,
+    ) -> TypePrior:
+        """Fit prototypes on (dev) questions.
+
+        Args:
+            questions: Questions with relevance labels.
+            doc_index: Document id -> document number.
+            first_vectors: First-chunk vector of every document.
+            minimum: Questions a type needs to get a prototype.
+
+        Returns:
+            The prior.
+        """
+        centre = first_vectors.mean(axis=0)
+        members: dict[str, list[int]] = {}
+        for question in questions:
+            docs = [doc_index[doc] for doc in question.relevant_ids if doc in doc_index]
+            if docs:
+                members.setdefault(question_type(question.question), []).extend(docs)
+        prototypes = {}
+        for qtype, docs in members.items():
+            if len(docs) >= minimum:
+                direction = first_vectors[docs].mean(axis=0) - centre
+                norm = float(np.linalg.norm(direction))
+                if norm > 0:
+                    prototypes[qtype] = direction / norm
+        return cls(prototypes)
+
+    def similarity(self, question: str, first_vectors: np.ndarray) -> np.ndarray:
+        """Prior of documents (their first-chunk vectors) for a question (zeros without a prototype)."""
+        prototype = self.prototypes.get(question_type(question))
+        if prototype is None:
+            return np.zeros(len(first_vectors), dtype=np.float32)
+        return first_vectors @ prototype
+
+
+def pool_features(pool, type_prior: np.ndarray, chunk_counts: np.ndarray) -> np.ndarray:
+    """Feature matrix (pooled documents x :data:`FEATURES`) of one question's pool.
+
+    Args:
+        pool: A :class:`eval.medquad_run.Pool`.
+        type_prior: Type prior of the pooled documents.
+        chunk_counts: Chunks of the pooled documents.
+
+    Returns:
+        ``(len(pool.docs), len(FEATURES))`` float64 matrix.
+    """
+    dense = np.where(np.isfinite(pool.dense), pool.dense, 0.0)
+    first = np.where(np.isfinite(pool.first_dense), pool.first_dense, 0.0)
+    sentence = np.where(np.isfinite(pool.sentence), pool.sentence, 0.0)
+    top_bm25 = float(pool.bm25.max()) if len(pool.bm25) else 0.0
+    bm25_share = pool.bm25 / top_bm25 if top_bm25 > 0 else np.zeros_like(pool.bm25)
+    return np.column_stack(
+        [
+            dense,
+            dense - dense.max(),
+            first,
+            sentence,
+            sentence - sentence.max(),
+            bm25_share,
+            type_prior,
+            np.log1p(chunk_counts),
+        ]
+    ).astype(np.float64)
+
+
+@dataclass
+class LearnedFusion:
+    """Logistic model over :data:`FEATURES`; its linear score ranks the pooled documents."""
+
+    intercept: float
+    weights: np.ndarray
+
+    @classmethod
+    def fit(cls, matrices: Sequence[np.ndarray], labels: Sequence[np.ndarray], l2: float = 1.0) -> LearnedFusion:
+        """Fit on the pools of the dev questions.
+
+        Args:
+            matrices: Feature matrix of each question's pool.
+            labels: 1 for the pool's relevant documents, else 0.
+            l2: Ridge penalty.
+
+        Returns:
+            The model.
+        """
+        intercept, weights = fit_logistic(np.vstack(matrices), np.concatenate(labels).astype(np.float64), l2=l2)
+        return cls(intercept, weights)
+
+    def score(self, matrix: np.ndarray) -> np.ndarray:
+        """Linear score of each pooled document (higher is better)."""
+        return matrix @ self.weights + self.intercept
+
+    def describe(self) -> dict[str, float]:
+        """Weights by feature name (on the original feature scale)."""
+        return {name: round(float(w), 4) for name, w in zip(FEATURES, self.weights, strict=True)}
