@@ -38,14 +38,13 @@ def qtype_table(result) -> str:
     return markdown_table(["question type", "n", *systems], rows)
 
 
-def render_markdown(result, status, command: str) -> str:
-    """The benchmark's report.md."""
+def render_markdown(result, status, command: str, revision: str | None = None, heading: bool = True) -> str:
+    """The benchmark's report (``medquad.md``; without the heading, the README block)."""
     answer = result.answer
     latency = result.latency
-    lines = [
-        f"# MedQuAD benchmark — {result.split} split",
-        "",
-        f"- command: `{command}`",
+    lines = [f"# MedQuAD benchmark — {result.split} split", ""] if heading else []
+    lines += [
+        f"- command: `{command}` (revision {revision or 'unknown'}, {result.seconds / 60:.0f} min)",
         f"- {result.questions} questions, {status.documents} documents ({status.chunks} chunks, {status.sentences} sentences); "
         "titles are metadata only: not embedded, not BM25-indexed",
         f"- index `{status.index_dir}` ({status.action}): ingest {_seconds(status.build_seconds)}, "
@@ -59,12 +58,13 @@ def render_markdown(result, status, command: str) -> str:
         )
     if status.note:
         lines.append(f"- note: {status.note}")
-    lines += ["", "## Document ranking", "", ranking_table(result), ""]
+    sub = "##" if heading else "####"
+    lines += ["", f"{sub} Document ranking ({result.split} split)", "", ranking_table(result), ""]
     lines += [f"- **{name}**: {text}" for name, text in result.descriptions.items()]
     if answer:
         lines += [
             "",
-            "## Extractive answer",
+            f"{sub} Extractive answer",
             "",
             f"- answer sentence from a relevant document: **{answer.from_relevant:.3f}** of questions "
             "(the sentence the pipeline chose, before the abstention decision)",
@@ -73,13 +73,13 @@ def render_markdown(result, status, command: str) -> str:
         ]
     lines += [
         "",
-        "## Latency at this scale (shared 2-core machine; indicative)",
+        f"{sub} Latency at this scale (shared 2-core machine; indicative)",
         "",
         f"- answer, embedding included ({latency.answer_questions} questions one by one): "
         f"p50 {_ms(latency.answer_p50_ms)}, p95 {_ms(latency.answer_p95_ms)}",
         f"- shipped hybrid retrieval only: p50 {_ms(latency.retrieval_p50_ms)}, p95 {_ms(latency.retrieval_p95_ms)}",
         "",
-        "## nDCG@10 per question type",
+        f"{sub} nDCG@10 per question type",
         "",
         qtype_table(result),
         "",
@@ -100,7 +100,8 @@ def run_benchmark_command(args: argparse.Namespace, settings: Settings) -> int:
     from eval import medquad
     from eval.cli import DEFAULT_BENCHMARK_INDEX, command_line
     from eval.medquad_run import run_benchmark
-    from eval.report import new_report_dir
+    from eval.report import new_report_dir, replace_marked_block
+    from eval.runner import source_revision
     from qa.pipeline import Answerer
     from verbatim.embedding import Embedder
 
@@ -134,12 +135,24 @@ def run_benchmark_command(args: argparse.Namespace, settings: Settings) -> int:
     fit_questions = questions if split == "dev" else medquad.sample_questions(medquad.load_questions(folder, "dev"), args.limit)
     result = run_benchmark(answerer, questions, split, answers=not args.no_answers, fit_questions=fit_questions)
     command = command_line()
+    revision = source_revision()
     out = args.out or new_report_dir()
     out.mkdir(parents=True, exist_ok=True)
-    document = {"command": command, "index": {**asdict(status), "index_dir": str(status.index_dir)}, **result.as_dict()}
+    document = {
+        "command": command,
+        "revision": revision,
+        "index": {**asdict(status), "index_dir": str(status.index_dir)},
+        **result.as_dict(),
+    }
     (out / "medquad.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    report = render_markdown(result, status, command)
+    report = render_markdown(result, status, command, revision)
     (out / "medquad.md").write_text(report, encoding="utf-8")
     print(report)
     print(f"wrote {out / 'medquad.json'}\nwrote {out / 'medquad.md'}")
+    if args.update_readme:
+        from eval.cli import README
+
+        block = render_markdown(result, status, command, revision, heading=False)
+        README.write_text(replace_marked_block(README.read_text(encoding="utf-8"), f"medquad-{split}", block), encoding="utf-8")
+        print(f"updated {README}")
     return 0

@@ -142,7 +142,8 @@ def render_markdown(result: EvalResult, charts: Sequence[Path] = ()) -> str:
         f"# Verbatim eval — {result.split} split",
         "",
         f"- command: `{result.command}`",
-        f"- run at {result.started_at} ({result.seconds:.1f} s), {result.overall['questions']} questions, target {target.get('kind')} `{where}`",
+        f"- run at {result.started_at} ({result.seconds:.1f} s) on revision {target.get('revision') or 'unknown'}, "
+        f"{result.overall['questions']} questions, target {target.get('kind')} `{where}`",
         f"- production mode: {result.production_mode}; retriever {target.get('retriever', {})}",
         f"- result: **{status}**",
         "",
@@ -258,7 +259,8 @@ def readme_summary(result: EvalResult) -> str:
     """The block that ``--update-readme`` writes into eval/README.md."""
     return "\n".join(
         [
-            f"Command: `{result.command}` ({result.started_at}, {result.overall['questions']} questions, "
+            f"Command: `{result.command}` ({result.started_at}, revision {result.target.get('revision') or 'unknown'}, "
+            f"{result.overall['questions']} questions, "
             f"{'all thresholds met' if result.passed else 'thresholds missed: ' + ', '.join(c.threshold.metric for c in result.failed_checks)}).",
             "",
             overall_table(result),

@@ -320,6 +320,22 @@ class EvalResult:
         return [check for check in self.checks if not check.passed]
 
 
+def source_revision() -> str | None:
+    """Git commit of the checkout being evaluated (``+dirty`` with uncommitted changes), if any."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def ordered_categories(categories: set[str]) -> list[str]:
     """Categories in report order."""
     known = [name for name in CATEGORY_ORDER if name in categories]
@@ -353,7 +369,7 @@ def run_eval(
     clock = time.perf_counter()
     specs = target.modes() if compare_modes else target.modes()[:1]
     production = specs[0]
-    description = target.describe()
+    description = {**target.describe(), "revision": source_revision()}
     bar = _progress_bar(len(questions) * len(specs), show_progress)
     try:
         by_mode = {spec.name: target.answer_all(questions, spec, bar.update if bar else None) for spec in specs}

@@ -95,3 +95,49 @@ def test_benchmark_runs_end_to_end_on_a_small_subset(tmp_path, embedder, capsys)
     status = medquad.ensure_index(medquad.subset_corpus(medquad.read_corpus_lines(folder),
                                   medquad.sample_questions(medquad.load_questions(folder, "test"), 30), 200), index, embedder)
     assert status.action == "reused"
+
+
+def _question(qid: str, text: str, relevant: tuple[str, ...]) -> medquad.BenchmarkQuestion:
+    return medquad.BenchmarkQuestion(qid, text, relevant, "", "", "", False, "dev")
+
+
+def test_type_prior_points_at_the_documents_of_the_asked_type():
+    from eval.medquad_learned import TypePrior
+
+    rng = np.random.default_rng(0)
+    symptoms_axis, treatment_axis = np.eye(8)[0], np.eye(8)[1]
+    vectors, questions = [], []
+    for number in range(20):
+        # Two answer pages per disease: symptoms pages lean one way, treatment pages the other.
+        topic = rng.normal(size=8) * 0.3
+        vectors += [topic + symptoms_axis, topic + treatment_axis]
+        questions += [
+            _question(f"s{number}", f"What are the symptoms of disease {number} ?", (f"d{2 * number}",)),
+            _question(f"t{number}", f"What are the treatments for disease {number} ?", (f"d{2 * number + 1}",)),
+        ]
+    first = np.array(vectors, dtype=np.float32)
+    prior = TypePrior.fit(questions, {f"d{i}": i for i in range(len(first))}, first)
+    assert set(prior.prototypes) == {"symptoms", "treatment"}
+    on_symptoms = prior.similarity("What are the signs and symptoms of X ?", first)
+    assert (on_symptoms[0::2] > on_symptoms[1::2]).all()
+    on_treatment = prior.similarity("How is X treated ?", first)
+    assert (on_treatment[1::2] > on_treatment[0::2]).all()
+    assert not prior.similarity("What is X ?", first).any()  # no prototype for the general type
+
+
+def test_learned_fusion_ranks_by_the_informative_feature():
+    from eval.medquad_learned import FEATURES, LearnedFusion
+
+    rng = np.random.default_rng(1)
+    matrices, labels = [], []
+    for _ in range(50):
+        matrix = rng.normal(size=(30, len(FEATURES)))
+        label = np.zeros(30)
+        label[np.argmax(matrix[:, FEATURES.index("sentence")])] = 1  # relevant = best sentence
+        matrices.append(matrix)
+        labels.append(label)
+    model = LearnedFusion.fit(matrices, labels)
+    weights = model.describe()
+    assert max(weights, key=lambda name: abs(weights[name])) == "sentence" and weights["sentence"] > 0
+    test = rng.normal(size=(30, len(FEATURES)))
+    assert np.argmax(model.score(test)) == np.argmax(test[:, FEATURES.index("sentence")])
