@@ -5,8 +5,9 @@ for a treatment question), and BM25 is worse at that. Two ideas, both measured o
 
 * a **question-type prior**: the question's type comes from its wording
   (:func:`eval.medquad_ranking.question_type`); for each type, a prototype direction is the
-  mean first-chunk vector of the dev questions' relevant documents minus the corpus mean.
-  A document's first chunk is compared with the prototype of the question's type;
+  mean vector of the dev questions' relevant documents minus the corpus mean (once over the
+  documents' mean sentence vectors, once over their first chunks). A document is compared
+  with the prototype of the question's type;
 * a **learned fusion**: a logistic model over a few per-document signals (best chunk and best
   sentence similarity, first-chunk similarity, BM25, the type prior, document length), fitted
   on the dev split's candidate pools, replaces the fixed min-max weight.
@@ -31,8 +32,10 @@ FEATURES = (
     "first_dense",
     "sentence",
     "sentence_gap",
+    "mean_dense",
     "bm25_share",
     "type_prior",
+    "type_prior_first",
     "log_chunks",
 )
 
@@ -89,12 +92,13 @@ class TypePrior:
         return first_vectors @ prototype
 
 
-def pool_features(pool, type_prior: np.ndarray, chunk_counts: np.ndarray) -> np.ndarray:
+def pool_features(pool, type_prior: np.ndarray, type_prior_first: np.ndarray, chunk_counts: np.ndarray) -> np.ndarray:
     """Feature matrix (pooled documents x :data:`FEATURES`) of one question's pool.
 
     Args:
         pool: A :class:`eval.medquad_run.Pool`.
-        type_prior: Type prior of the pooled documents.
+        type_prior: Type prior of the pooled documents on their mean sentence vectors.
+        type_prior_first: Type prior on their first-chunk vectors.
         chunk_counts: Chunks of the pooled documents.
 
     Returns:
@@ -112,8 +116,10 @@ def pool_features(pool, type_prior: np.ndarray, chunk_counts: np.ndarray) -> np.
             first,
             sentence,
             sentence - sentence.max(),
+            pool.mean,
             bm25_share,
             type_prior,
+            type_prior_first,
             np.log1p(chunk_counts),
         ]
     ).astype(np.float64)

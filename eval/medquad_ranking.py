@@ -64,12 +64,15 @@ class DocumentScores:
         first_dense: Cosine similarity of the document's first chunk.
         sentence: Best sentence cosine similarity per document (sentence vectors are stored
             at ingest for answer extraction).
+        mean: Cosine similarity to the document's mean sentence vector (what it is about as
+            a whole).
     """
 
     dense: np.ndarray
     bm25: np.ndarray
     first_dense: np.ndarray
     sentence: np.ndarray
+    mean: np.ndarray
 
 
 def _starts(owner: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +105,9 @@ class DocumentScorer:
         self._chunk_vectors = np.ascontiguousarray(store.chunk_vectors, dtype=np.float32)
         self._sentence_vectors = np.ascontiguousarray(store.sentence_vectors, dtype=np.float32)
         self.doc_ids = [document.doc_id for document in store.documents]
+        means = np.zeros((self.documents, self._sentence_vectors.shape[1]), dtype=np.float32)
+        np.add.at(means, np.asarray(store.sentence_doc), self._sentence_vectors)
+        self.mean_vectors = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-9)
 
     def first_chunk_vectors(self) -> np.ndarray:
         """Vector of every document's first chunk (zeros for documents without chunks)."""
@@ -117,7 +123,8 @@ class DocumentScorer:
             terms: BM25 terms of each question (``verbatim.textutil.bm25_terms``).
 
         Returns:
-            Dense, BM25, first-chunk dense and best-sentence scores, each ``(b, documents)``.
+            Dense, BM25, first-chunk dense, best-sentence and mean-vector scores, each
+            ``(b, documents)``.
         """
         vectors = np.asarray(vectors, dtype=np.float32)
         dense_chunks = vectors @ self._chunk_vectors.T
@@ -133,6 +140,7 @@ class DocumentScorer:
             per_document_max(bm25_chunks, self.chunk_starts, self.has_chunks),
             first,
             sentences,
+            vectors @ self.mean_vectors.T,
         )
 
 

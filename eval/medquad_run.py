@@ -50,6 +50,7 @@ class Pool:
         bm25: Best-chunk BM25 score.
         first_dense: Similarity of the document's first chunk.
         sentence: Best-sentence cosine similarity.
+        mean: Similarity to the document's mean sentence vector.
         dense_rank: 0-based rank in the dense list (POOL when not in it).
         bm25_rank: 0-based rank in the BM25 list (POOL when not in it or BM25 is 0).
     """
@@ -59,6 +60,7 @@ class Pool:
     bm25: np.ndarray
     first_dense: np.ndarray
     sentence: np.ndarray
+    mean: np.ndarray
     dense_rank: np.ndarray
     bm25_rank: np.ndarray
 
@@ -91,7 +93,7 @@ def build_pools(scorer: DocumentScorer, vectors: np.ndarray, terms: Sequence[Seq
             pools.append(
                 Pool(
                     docs, dense[docs], bm25[docs], scores.first_dense[row][docs], scores.sentence[row][docs],
-                    dense_rank[docs], bm25_rank[docs],
+                    scores.mean[row][docs], dense_rank[docs], bm25_rank[docs],
                 )
             )
     return pools
@@ -292,10 +294,17 @@ class LearnedSystem:
         self.scorer = scorer
         self.first_vectors = scorer.first_chunk_vectors()
         doc_index = {doc: number for number, doc in enumerate(scorer.doc_ids)}
+
+        def fit_priors(questions):
+            return (
+                TypePrior.fit(questions, doc_index, scorer.mean_vectors),
+                TypePrior.fit(questions, doc_index, self.first_vectors),
+            )
+
         # Two-fold cross-fitting: a question's type-prior feature never comes from a prototype
         # built with its own relevant documents, so the fusion does not overrate the prior.
         halves = [fit_questions[0::2], fit_questions[1::2]]
-        priors = [TypePrior.fit(halves[1], doc_index, self.first_vectors), TypePrior.fit(halves[0], doc_index, self.first_vectors)]
+        priors = [fit_priors(halves[1]), fit_priors(halves[0])]
         matrices, labels = [], []
         for number, (question, pool) in enumerate(zip(fit_questions, fit_pools, strict=True)):
             relevant = np.isin(pool.docs, [doc_index[d] for d in question.relevant_ids if d in doc_index])
@@ -303,15 +312,20 @@ class LearnedSystem:
                 continue  # retrieval missed it: nothing to learn about ranking here
             matrices.append(self._features(pool, question, priors[number % 2]))
             labels.append(relevant.astype(np.float64))
-        self.prior = TypePrior.fit(fit_questions, doc_index, self.first_vectors)
+        self.prior = fit_priors(fit_questions)
         self.fitted_on = len(matrices)
         self.model = LearnedFusion.fit(matrices, labels) if matrices else None
 
-    def _features(self, pool: Pool, question: BenchmarkQuestion, prior) -> np.ndarray:
+    def _features(self, pool: Pool, question: BenchmarkQuestion, priors) -> np.ndarray:
         from eval.medquad_learned import pool_features
 
-        prior_values = prior.similarity(question.question, self.first_vectors[pool.docs])
-        return pool_features(pool, prior_values, self.scorer.chunk_counts[pool.docs]) * self.mask
+        on_mean, on_first = priors
+        return pool_features(
+            pool,
+            on_mean.similarity(question.question, self.scorer.mean_vectors[pool.docs]),
+            on_first.similarity(question.question, self.first_vectors[pool.docs]),
+            self.scorer.chunk_counts[pool.docs],
+        ) * self.mask
 
     def __call__(self, pool: Pool, question: BenchmarkQuestion) -> np.ndarray:
         if self.model is None:

@@ -88,7 +88,7 @@ def run_tuning(answerer, folder: Path, limit: int | None) -> int:
         "dense only (reference)": None,
         "learned: chunk dense + BM25": ("dense", "dense_gap", "bm25_share"),
         "+ first chunk": ("dense", "dense_gap", "first_dense", "bm25_share"),
-        "+ best sentence": ("dense", "dense_gap", "first_dense", "sentence", "sentence_gap", "bm25_share"),
+        "+ best sentence, mean vector": ("dense", "dense_gap", "first_dense", "sentence", "sentence_gap", "mean_dense", "bm25_share"),
         "+ question-type prior (all features)": FEATURES,
     }
     rows = []
