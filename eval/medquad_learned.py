@@ -63,22 +63,24 @@ class TypePrior:
         Args:
             questions: Questions with relevance labels.
             doc_index: Document id -> document number.
-            first_vectors: First-chunk vector of every document.
-            minimum: Questions a type needs to get a prototype.
+            first_vectors: A vector of every document (first chunk, or mean sentence vector).
+            minimum: Distinct relevant documents a type needs to get a prototype.
 
         Returns:
             The prior.
         """
         centre = first_vectors.mean(axis=0)
-        members: dict[str, list[int]] = {}
+        # Distinct documents: a generic answer shared by hundreds of questions ("inherited in an
+        # autosomal recessive pattern") must not turn a type's prototype into that one page.
+        members: dict[str, set[int]] = {}
         for question in questions:
-            docs = [doc_index[doc] for doc in question.relevant_ids if doc in doc_index]
+            docs = {doc_index[doc] for doc in question.relevant_ids if doc in doc_index}
             if docs:
-                members.setdefault(question_type(question.question), []).extend(docs)
+                members.setdefault(question_type(question.question), set()).update(docs)
         prototypes = {}
         for qtype, docs in members.items():
             if len(docs) >= minimum:
-                direction = first_vectors[docs].mean(axis=0) - centre
+                direction = first_vectors[sorted(docs)].mean(axis=0) - centre
                 norm = float(np.linalg.norm(direction))
                 if norm > 0:
                     prototypes[qtype] = direction / norm
