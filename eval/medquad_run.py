@@ -36,8 +36,8 @@ class FusionParams:
         rrf_k: Rank offset of reciprocal rank fusion.
     """
 
-    dense_weight: float = 0.7
-    rrf_k: int = 60
+    dense_weight: float = 0.8
+    rrf_k: int = 5
 
 
 @dataclass
@@ -277,8 +277,9 @@ class LearnedSystem:
         scorer: Document scorer of the index.
         fit_questions: Dev questions to fit on.
         fit_pools: Their pools.
-        features: Features used (default: all of ``eval.medquad_learned.FEATURES``); the others
-            are zeroed (for ablations).
+        features: Shared features used (default: all of ``eval.medquad_learned.FEATURES``); the
+            others are zeroed (for ablations).
+        typed: Give :data:`eval.medquad_learned.TYPED_FEATURES` their own weight per question type.
     """
 
     def __init__(
@@ -287,10 +288,14 @@ class LearnedSystem:
         fit_questions: Sequence[BenchmarkQuestion],
         fit_pools: Sequence[Pool],
         features: Sequence[str] | None = None,
+        typed: bool = True,
     ) -> None:
-        from eval.medquad_learned import FEATURES, LearnedFusion, TypePrior
+        from eval.medquad_learned import LearnedFusion, TypePrior, feature_names
 
-        self.mask = np.array([features is None or name in features for name in FEATURES], dtype=np.float64)
+        self.typed = typed
+        self.mask = np.array(
+            [features is None or name.split("*")[-1] in features for name in feature_names(typed)], dtype=np.float64
+        )
         self.scorer = scorer
         self.first_vectors = scorer.first_chunk_vectors()
         doc_index = {doc: number for number, doc in enumerate(scorer.doc_ids)}
@@ -318,6 +323,7 @@ class LearnedSystem:
 
     def _features(self, pool: Pool, question: BenchmarkQuestion, priors) -> np.ndarray:
         from eval.medquad_learned import pool_features
+        from eval.medquad_ranking import question_type
 
         on_mean, on_first = priors
         return pool_features(
@@ -325,6 +331,7 @@ class LearnedSystem:
             on_mean.similarity(question.question, self.scorer.mean_vectors[pool.docs]),
             on_first.similarity(question.question, self.first_vectors[pool.docs]),
             self.scorer.chunk_counts[pool.docs],
+            question_type(question.question) if self.typed else None,
         ) * self.mask
 
     def __call__(self, pool: Pool, question: BenchmarkQuestion) -> np.ndarray:

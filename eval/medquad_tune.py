@@ -36,7 +36,9 @@ def _score(system, pools: Sequence[Pool], questions, doc_ids) -> tuple[float, fl
     return metrics.ndcg_at_10, metrics.recall_at_10
 
 
-def cross_validated(scorer: DocumentScorer, pools: Sequence[Pool], questions, features: Sequence[str] | None = None) -> tuple[float, float]:
+def cross_validated(
+    scorer: DocumentScorer, pools: Sequence[Pool], questions, features: Sequence[str] | None = None, typed: bool = True
+) -> tuple[float, float]:
     """Two-fold cross-validated nDCG@10 and recall@10 of the learned system on dev.
 
     Args:
@@ -44,6 +46,7 @@ def cross_validated(scorer: DocumentScorer, pools: Sequence[Pool], questions, fe
         pools: Pools of the dev questions.
         questions: Dev questions.
         features: Feature subset to keep (None: all); the others are zeroed.
+        typed: Per-question-type weights for the typed features.
 
     Returns:
         nDCG@10 and recall@10 over all dev questions, each scored by the model of the other fold.
@@ -51,7 +54,7 @@ def cross_validated(scorer: DocumentScorer, pools: Sequence[Pool], questions, fe
     folds = [list(range(0, len(questions), 2)), list(range(1, len(questions), 2))]
     rankings: list[list[str]] = [[] for _ in questions]
     for train, held_out in (folds, folds[::-1]):
-        system = LearnedSystem(scorer, [questions[i] for i in train], [pools[i] for i in train], features)
+        system = LearnedSystem(scorer, [questions[i] for i in train], [pools[i] for i in train], features, typed)
         for i in held_out:
             rankings[i] = rank_pool(pools[i], system(pools[i], questions[i]), scorer.doc_ids)
     metrics = ranking_metrics(rankings, questions)
@@ -84,19 +87,21 @@ def run_tuning(answerer, folder: Path, limit: int | None) -> int:
 
     from eval.medquad_learned import FEATURES
 
+    no_prior = ("dense", "dense_gap", "first_dense", "sentence", "sentence_gap", "mean_dense", "bm25_share", "log_chunks")
     ablations = {
         "dense only (reference)": None,
-        "learned: chunk dense + BM25": ("dense", "dense_gap", "bm25_share"),
-        "+ first chunk": ("dense", "dense_gap", "first_dense", "bm25_share"),
-        "+ best sentence, mean vector": ("dense", "dense_gap", "first_dense", "sentence", "sentence_gap", "mean_dense", "bm25_share"),
-        "+ question-type prior (all features)": FEATURES,
+        "learned: chunk dense + BM25": (("dense", "dense_gap", "bm25_share"), False),
+        "+ first chunk": (("dense", "dense_gap", "first_dense", "bm25_share"), False),
+        "+ best sentence, mean vector, length": (no_prior, False),
+        "+ question-type prior": (FEATURES, False),
+        "+ per-type weights (type-aware, all)": (FEATURES, True),
     }
     rows = []
-    for label, features in ablations.items():
-        if features is None:
+    for label, setting in ablations.items():
+        if setting is None:
             ndcg, recall = _score(system_dense, pools, questions, doc_ids)
         else:
-            ndcg, recall = cross_validated(scorer, pools, questions, features)
+            ndcg, recall = cross_validated(scorer, pools, questions, *setting)
         rows.append([label, f"{ndcg:.4f}", f"{recall:.4f}"])
     print("learned fusion, two-fold cross-validated on dev\n" + markdown_table(["system", "nDCG@10", "recall@10"], rows) + "\n")
 
