@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-dev index lint eval bench loadtest clean
+.PHONY: run test gate install install-dev index lint eval bench loadtest clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,13 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 
+## Score the QA pipeline on the eval set's test split: tables, eval/reports/<time>/, exit 1 below a threshold.
 eval: index
-	$(BIN)/verbatim eval
+	$(BIN)/verbatim eval --split test
+
+## Only the regression gate (part of `make test`): every threshold of eval/thresholds.toml on the test split.
+gate: install-dev
+	$(BIN)/python -m pytest -m gate
 
 bench: index
 	$(BIN)/verbatim bench
