@@ -1,0 +1,213 @@
+"""HTTP latency and throughput of a real server, against what the model allows on this machine.
+
+The server is ``verbatim serve`` (uvicorn) in its own process on loopback, started and driven
+by ``eval.loadtest`` (its ``serve`` and ``run_phase``); the load comes from this process, a
+second one. Each concurrency gets a warm-up phase and then repeated measured phases.
+
+The throughput floor is bare ``model.encode(question)`` for single questions with one worker
+process per core, each pinned to one thread (and, for comparison, one process using every
+core): that is how many questions per second the model itself can embed one at a time. The
+server may beat it, legitimately, because it embeds concurrent questions together in one
+forward pass; the batched encode rate is measured too, so both limits are on the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from eval.bench.harness import spread
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _encode_worker(questions: list[str], seconds: float, threads: int, batch: int, ready, start, results) -> None:
+    """One floor worker: load the model, say ready, then encode questions until time is up."""
+    import torch
+
+    from verbatim.embedding import Embedder
+
+    torch.set_num_threads(threads)
+    embedder = Embedder()
+    embedder.warm_up()
+    model = embedder._require()
+    for question in questions[:20]:
+        model.encode(question)
+    ready.put(os.getpid())
+    start.wait()
+    count = 0
+    position = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        if batch == 1:
+            model.encode(questions[position % len(questions)])
+        else:
+            model.encode([questions[(position + offset) % len(questions)] for offset in range(batch)], batch_size=batch)
+        position += batch
+        count += batch
+    results.put((count, time.perf_counter() - started))
+
+
+def encode_rate(questions: Sequence[str], workers: int, threads: int, seconds: float, batch: int = 1) -> float:
+    """Questions per second embedded by ``workers`` processes of ``threads`` threads each.
+
+    Args:
+        questions: Questions, used in turn.
+        workers: Processes started at once (each loads the model; timing starts when all are ready).
+        threads: Torch threads per process.
+        seconds: Length of the timed run.
+        batch: Questions per ``encode`` call (1 = single questions).
+
+    Returns:
+        Total questions per second.
+    """
+    context = multiprocessing.get_context("spawn")
+    ready, results, start = context.Queue(), context.Queue(), context.Event()
+    processes = [
+        context.Process(target=_encode_worker, args=(list(questions), seconds, threads, batch, ready, start, results), daemon=True)
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        for _ in processes:
+            ready.get(timeout=300)
+        start.set()
+        counts = [results.get(timeout=seconds + 300) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    return sum(count / elapsed for count, elapsed in counts)
+
+
+def measure_floor(questions: Sequence[str], seconds: float, repeats: int, batch_size: int) -> dict[str, Any]:
+    """Encode throughput floors: per-core workers, one all-core process, and batched.
+
+    Args:
+        questions: Questions to embed.
+        seconds: Timed seconds per run.
+        repeats: Runs of each configuration (median and range reported).
+        batch_size: Questions per forward pass for the batched rate.
+
+    Returns:
+        Questions per second of each configuration and ``floor_rps``, the best single-question
+        rate (the floor the server's throughput is compared with).
+    """
+    cores = os.cpu_count() or 1
+    configurations = {
+        "per_core_workers": {"workers": cores, "threads": 1, "batch": 1},
+        "one_process_all_cores": {"workers": 1, "threads": cores, "batch": 1},
+        f"batched_{batch_size}_all_cores": {"workers": 1, "threads": cores, "batch": batch_size},
+    }
+    rates: dict[str, list[float]] = {name: [] for name in configurations}
+    for _ in range(repeats):
+        for name, config in configurations.items():
+            rates[name].append(encode_rate(questions, config["workers"], config["threads"], seconds, config["batch"]))
+    summary = {name: {**config, "rps": spread(rates[name], 1)} for name, config in configurations.items()}
+    single = {name: summary[name]["rps"]["median"] for name in ("per_core_workers", "one_process_all_cores")}
+    best = max(single, key=single.get)
+    return {
+        "seconds_per_run": seconds,
+        "repeats": repeats,
+        "configurations": summary,
+        "floor_rps": single[best],
+        "floor_configuration": best,
+        "batched_rps": summary[f"batched_{batch_size}_all_cores"]["rps"]["median"],
+    }
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_http(
+    index: Path,
+    questions: Sequence[str],
+    concurrencies: Sequence[int],
+    requests: int,
+    warmup_requests: int,
+    repeats: int,
+    startup_timeout: float = 300.0,
+    server_log: Path | None = None,
+) -> dict[str, Any]:
+    """Load a real server at several concurrencies and measure it.
+
+    Args:
+        index: Index the server serves.
+        questions: Questions sent in turn.
+        concurrencies: Requests in flight, one setting after another.
+        requests: Measured requests per repeat.
+        warmup_requests: Unmeasured requests before each concurrency's first repeat.
+        repeats: Measured phases per concurrency.
+        startup_timeout: Seconds allowed for the server to answer ``/healthz``.
+        server_log: Where the server's output goes.
+
+    Returns:
+        Per concurrency: pooled-by-median latency percentiles, requests/s (median and range),
+        errors, CPU seconds per request of server and load generator; plus the server's
+        start-up time and resident memory.
+    """
+    from eval.loadtest import rss_bytes, run_phase, serve
+
+    questions = list(questions)
+    started = time.perf_counter()
+    results: dict[str, Any] = {"index": str(index), "requests_per_repeat": requests, "repeats": repeats, "concurrency": {}}
+    with serve(index, startup_timeout, server_log) as (url, pid):
+        results["server_ready_seconds"] = round(time.perf_counter() - started, 2)
+        results["server_rss_mb_at_start"] = round((rss_bytes(pid) or 0) / 2**20, 1)
+        offset = 0
+        for concurrency in concurrencies:
+            deadline = time.monotonic() + 3600
+            warm = asyncio.run(run_phase(url, questions, warmup_requests, concurrency, deadline))
+            phases = []
+            for _ in range(repeats):
+                offset = (offset + 97) % len(questions)
+                rotated = questions[offset:] + questions[:offset]
+                server_cpu, client_cpu = _cpu_seconds(pid), _own_cpu_seconds()
+                phase = asyncio.run(run_phase(url, rotated, requests, concurrency, deadline))
+                server_used = (_cpu_seconds(pid) or 0.0) - (server_cpu or 0.0)
+                client_used = _own_cpu_seconds() - client_cpu
+                phases.append((phase, server_used, client_used))
+            results["concurrency"][str(concurrency)] = {
+                "warmup": {"requests": warm.requests, "errors": warm.errors},
+                "p50_ms": spread([phase.latency_ms["p50"] for phase, _, _ in phases], 2),
+                "p95_ms": spread([phase.latency_ms["p95"] for phase, _, _ in phases], 2),
+                "p99_ms": spread([phase.latency_ms["p99"] for phase, _, _ in phases], 2),
+                "requests_per_second": spread([phase.requests_per_second for phase, _, _ in phases], 1),
+                "errors": sum(phase.errors for phase, _, _ in phases) + warm.errors,
+                "error_kinds": _merge_kinds([phase.error_kinds for phase, _, _ in phases] + [warm.error_kinds]),
+                "abstained_share": round(sum(p.abstained for p, _, _ in phases) / max(1, sum(p.requests for p, _, _ in phases)), 3),
+                "server_cpu_ms_per_request": round(1000 * sum(s for _, s, _ in phases) / max(1, sum(p.requests for p, _, _ in phases)), 2),
+                "loadgen_cpu_ms_per_request": round(1000 * sum(c for _, _, c in phases) / max(1, sum(p.requests for p, _, _ in phases)), 2),
+                "phases": [asdict(phase) for phase, _, _ in phases],
+            }
+        results["server_rss_mb_at_end"] = round((rss_bytes(pid) or 0) / 2**20, 1)
+    return results
+
+
+def _merge_kinds(kinds: list[dict[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for item in kinds:
+        for kind, count in item.items():
+            merged[kind] = merged.get(kind, 0) + count
+    return merged
