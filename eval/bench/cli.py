@@ -23,7 +23,7 @@ from typing import Any
 from verbatim.settings import Settings
 
 SECTIONS = ("startup", "query", "http", "ingest", "scale")
-DEFAULT_SCALES = (1_000, 10_000, 100_000, 1_000_000)
+DEFAULT_SCALES = (1_000, 10_000, 0, 100_000, 1_000_000)  # 0: every real chunk of the source
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,6 +34,17 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
     if not values or any(value < 1 for value in values):
         raise argparse.ArgumentTypeError("expected positive integers")
+    return values
+
+
+def _scales(text: str) -> list[int]:
+    """Chunk counts; ``real`` stands for every chunk of the source index, unchanged."""
+    try:
+        values = [0 if part.strip() == "real" else int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers or 'real', got {text!r}") from error
+    if not values or any(value < 0 for value in values):
+        raise argparse.ArgumentTypeError("expected positive integers or 'real'")
     return values
 
 
@@ -65,12 +76,18 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-target", choices=["index", "medquad"], default="index", help="index the server serves (default: --index)")
     parser.add_argument("--floor-seconds", type=float, default=10.0, help="seconds per encode-throughput floor run (default 10)")
     parser.add_argument("--floor-repeats", type=int, default=3, help="runs of each throughput floor (default 3)")
-    parser.add_argument("--ingest-docs", type=int, default=2000, help="first N MedQuAD documents ingested (default 2000)")
+    parser.add_argument("--ingest-docs", type=int, default=500, help="first N MedQuAD documents ingested (default 500)")
     parser.add_argument("--ingest-repeats", type=int, default=3, help="fresh builds per corpus (default 3)")
-    parser.add_argument("--scales", type=_int_list, default=list(DEFAULT_SCALES), help="chunk counts (default 1000,10000,100000,1000000)")
+    parser.add_argument(
+        "--scales", type=_scales, default=list(DEFAULT_SCALES),
+        help="chunk counts; 'real' = every chunk of the source index (default 1000,10000,real,100000,1000000)",
+    )
     parser.add_argument("--scale-queries", type=int, default=200, help="queries per size (default 200)")
     parser.add_argument("--scale-rounds", type=int, default=3, help="recorded passes over the queries per size (default 3)")
-    parser.add_argument("--noise", type=float, default=0.01, help="noise per dimension of repeated vectors (default 0.01)")
+    parser.add_argument(
+        "--noise", type=float, default=0.03,
+        help="noise per dimension of repeated vectors (default 0.03: copies about as close to their original as real chunks are to their nearest neighbour)",
+    )
     parser.add_argument("--startup-repeats", type=int, default=3, help="fresh processes per index (default 3)")
     parser.add_argument("--max-load", type=float, default=None, help="wait until the 1-minute load average is at most this")
     parser.add_argument("--max-wait", type=float, default=3600.0, help="seconds to wait for --max-load (default 3600)")
@@ -86,7 +103,9 @@ def command_line(args: argparse.Namespace, settings: Settings) -> str:
     )
     for name in options:
         value = getattr(args, name)
-        if isinstance(value, list):
+        if name == "scales":
+            value = ",".join("real" if size == 0 else str(size) for size in value)
+        elif isinstance(value, list):
             value = ",".join(map(str, value))
         parts += [f"--{name.replace('_', '-')}", str(value)]
     if args.skip_medquad:
@@ -160,6 +179,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> tuple[dict[str, A
         "machine": machine_info(),
         "load_average": {"before": list(os.getloadavg()), "sections": {}},
         "quiet_wait": quiet,
+        "section_seconds": {},
         "skipped": skipped,
         "peers_quoted": list(PEERS),
     }
@@ -169,6 +189,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> tuple[dict[str, A
         if name not in args.sections:
             continue
         _note(f"{name} ...")
+        clock = time.perf_counter()
         with LoadMonitor() as monitor:
             try:
                 results[name] = _SECTION_RUNNERS[name](context)
@@ -178,6 +199,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> tuple[dict[str, A
             finally:
                 gc.collect()
         results["load_average"]["sections"][name] = monitor.summary()
+        results["section_seconds"][name] = round(time.perf_counter() - clock, 1)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["load_average"]["after"] = list(os.getloadavg())
     write_reports(results, folder)

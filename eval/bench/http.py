@@ -28,66 +28,94 @@ from eval.bench.harness import spread
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _encode_worker(questions: list[str], seconds: float, threads: int, batch: int, ready, start, results) -> None:
-    """One floor worker: load the model, say ready, then encode questions until time is up."""
+def _encode_worker(questions: list[str], commands, results) -> None:
+    """A floor worker: load the model once, then run timed encode loops on command.
+
+    Each command is ``(threads, batch, seconds, start_at)``: wait until the wall-clock time
+    ``start_at`` (so all workers start together), encode for
+    ``seconds`` with ``threads`` torch threads and ``batch`` questions per call, report
+    ``(count, elapsed)``. ``None`` ends the worker.
+    """
     import torch
 
     from verbatim.embedding import Embedder
 
-    torch.set_num_threads(threads)
     embedder = Embedder()
     embedder.warm_up()
     model = embedder._require()
     for question in questions[:20]:
         model.encode(question)
-    ready.put(os.getpid())
-    start.wait()
-    count = 0
+    results.put(("ready", os.getpid()))
     position = 0
-    started = time.perf_counter()
-    deadline = started + seconds
-    while time.perf_counter() < deadline:
-        if batch == 1:
-            model.encode(questions[position % len(questions)])
-        else:
-            model.encode([questions[(position + offset) % len(questions)] for offset in range(batch)], batch_size=batch)
-        position += batch
-        count += batch
-    results.put((count, time.perf_counter() - started))
+    while (command := commands.get()) is not None:
+        threads, batch, seconds, start_at = command
+        torch.set_num_threads(threads)
+        model.encode(questions[position % len(questions)])  # settle the new thread count
+        time.sleep(max(0.0, start_at - time.time()))
+        count = 0
+        started = time.perf_counter()
+        deadline = started + seconds
+        while time.perf_counter() < deadline:
+            if batch == 1:
+                model.encode(questions[position % len(questions)])
+            else:
+                model.encode([questions[(position + offset) % len(questions)] for offset in range(batch)], batch_size=batch)
+            position += batch
+            count += batch
+        results.put((count, time.perf_counter() - started))
 
 
-def encode_rate(questions: Sequence[str], workers: int, threads: int, seconds: float, batch: int = 1) -> float:
-    """Questions per second embedded by ``workers`` processes of ``threads`` threads each.
+class EncodePool:
+    """One model-loaded worker process per core, reused for every floor measurement.
 
     Args:
-        questions: Questions, used in turn.
-        workers: Processes started at once (each loads the model; timing starts when all are ready).
-        threads: Torch threads per process.
-        seconds: Length of the timed run.
-        batch: Questions per ``encode`` call (1 = single questions).
-
-    Returns:
-        Total questions per second.
+        questions: Questions the workers embed, in turn.
+        workers: Processes (default: one per core).
     """
-    context = multiprocessing.get_context("spawn")
-    ready, results, start = context.Queue(), context.Queue(), context.Event()
-    processes = [
-        context.Process(target=_encode_worker, args=(list(questions), seconds, threads, batch, ready, start, results), daemon=True)
-        for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        for _ in processes:
-            ready.get(timeout=300)
-        start.set()
-        counts = [results.get(timeout=seconds + 300) for _ in processes]
-    finally:
-        for process in processes:
+
+    def __init__(self, questions: Sequence[str], workers: int | None = None) -> None:
+        self.context = multiprocessing.get_context("spawn")
+        self.size = workers or os.cpu_count() or 1
+        self.results = self.context.Queue()
+        self.commands = [self.context.Queue() for _ in range(self.size)]
+        self.processes = [
+            self.context.Process(target=_encode_worker, args=(list(questions), commands, self.results), daemon=True)
+            for commands in self.commands
+        ]
+
+    def __enter__(self) -> EncodePool:
+        for process in self.processes:
+            process.start()
+        for _ in self.processes:
+            kind, _ = self.results.get(timeout=600)
+            assert kind == "ready"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for commands in self.commands:
+            commands.put(None)
+        for process in self.processes:
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
-    return sum(count / elapsed for count, elapsed in counts)
+
+    def rate(self, workers: int, threads: int, seconds: float, batch: int = 1) -> float:
+        """Questions per second embedded by ``workers`` of the processes at once.
+
+        Args:
+            workers: Processes taking part (the others stay idle).
+            threads: Torch threads per process.
+            seconds: Length of the timed run.
+            batch: Questions per ``encode`` call (1 = single questions).
+
+        Returns:
+            Total questions per second.
+        """
+        start_at = time.time() + 1.0  # every worker is waiting by then
+        for commands in self.commands[:workers]:
+            commands.put((threads, batch, seconds, start_at))
+        counts = [self.results.get(timeout=seconds + 300) for _ in range(workers)]
+        return sum(count / elapsed for count, elapsed in counts)
 
 
 def measure_floor(questions: Sequence[str], seconds: float, repeats: int, batch_size: int) -> dict[str, Any]:
@@ -110,9 +138,10 @@ def measure_floor(questions: Sequence[str], seconds: float, repeats: int, batch_
         f"batched_{batch_size}_all_cores": {"workers": 1, "threads": cores, "batch": batch_size},
     }
     rates: dict[str, list[float]] = {name: [] for name in configurations}
-    for _ in range(repeats):
-        for name, config in configurations.items():
-            rates[name].append(encode_rate(questions, config["workers"], config["threads"], seconds, config["batch"]))
+    with EncodePool(questions, cores) as pool:
+        for _ in range(repeats):
+            for name, config in configurations.items():
+                rates[name].append(pool.rate(config["workers"], config["threads"], seconds, config["batch"]))
     summary = {name: {**config, "rps": spread(rates[name], 1)} for name, config in configurations.items()}
     single = {name: summary[name]["rps"]["median"] for name in ("per_core_workers", "one_process_all_cores")}
     best = max(single, key=single.get)

@@ -59,14 +59,16 @@ def embedded_texts(index_dir: Path, embedder: Embedder) -> tuple[list[str], list
     return sentences, chunks
 
 
-def bare_encode_seconds(embedder: Embedder, groups: Sequence[Sequence[str]]) -> float:
+def bare_encode_seconds(embedder: Embedder, groups: Sequence[Sequence[str]]) -> list[float]:
     """Seconds for a bare ``model.encode`` of each group of texts (batches of 64, normalised)."""
     model = embedder._require()
-    started = time.perf_counter()
+    seconds = []
     for texts in groups:
+        started = time.perf_counter()
         if texts:
             model.encode(list(texts), batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True)
-    return time.perf_counter() - started
+        seconds.append(time.perf_counter() - started)
+    return seconds
 
 
 def measure_ingest(
@@ -88,6 +90,7 @@ def measure_ingest(
     """
     ingest_seconds: list[float] = []
     encode_seconds: list[float] = []
+    sentence_seconds: list[float] = []
     ratios: list[float] = []
     stages: dict[str, list[float]] = {}
     counts: dict[str, int] = {}
@@ -122,8 +125,9 @@ def measure_ingest(
                 "characters_embedded": sum(len(text) for group in built_texts for text in group),
             }
             ingest_seconds.append(report.seconds)
-            encode_seconds.append(bare)
-            ratios.append(report.seconds / bare)
+            encode_seconds.append(sum(bare))
+            sentence_seconds.append(bare[0])
+            ratios.append(report.seconds / sum(bare))
             for stage, seconds in report.timings.items():
                 stages.setdefault(stage, []).append(seconds)
         finally:
@@ -137,6 +141,7 @@ def measure_ingest(
         **counts,
         "ingest_seconds": spread(ingest_seconds),
         "bare_encode_seconds": spread(encode_seconds),
+        "bare_encode_sentence_share": spread([part / total for part, total in zip(sentence_seconds, encode_seconds, strict=True)]),
         "ratio": spread(ratios),
         "ingest_passages_per_second": round(counts["chunks"] / ingest_median, 1) if ingest_median else None,
         "ingest_texts_per_second": round(counts["texts_embedded"] / ingest_median, 1) if ingest_median else None,

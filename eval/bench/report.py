@@ -114,7 +114,7 @@ def markdown(results: dict[str, Any]) -> str:
         + _fmt(results["load_average"]["before"][0], 2)
         + "; per section (median, min–max): "
         + "; ".join(
-            f"{name} {_fmt(item['median'], 2)} ({_fmt(item['min'], 2)}–{_fmt(item['max'], 2)})"
+            f"{name} {_fmt(item['median'], 2)} ({_fmt(item['min'], 2)}–{_fmt(item['max'], 2)}) over {_fmt(results['section_seconds'].get(name), 0)} s"
             for name, item in results["load_average"]["sections"].items()
         )
         + ".",
@@ -249,8 +249,8 @@ def _ingest_section(ingest: dict[str, Any] | None) -> list[str]:
         "",
         "Floor = bare `model.encode` (batches of 64, normalised) of exactly the distinct texts the build embedded.",
         "",
-        "| corpus | documents | chunks | texts embedded | ingest s | bare encode s | ratio | passages/s | texts/s ingest / bare | stages (s): read+parse / chunk+tag / embed / index / write |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| corpus | documents | chunks | texts embedded (sentences + chunks) | ingest s | bare encode s | ratio | sentences' share of the encode | passages/s | texts/s ingest / bare | stages (s): read+parse / chunk+tag / embed / index / write |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, key in (("seed corpus", "seed"), ("MedQuAD subset", "medquad_subset")):
         item = ingest.get(key)
@@ -259,8 +259,10 @@ def _ingest_section(ingest: dict[str, Any] | None) -> list[str]:
         stages = item["stages_seconds_median"]
         lines.append(
             f"| {label}{' (' + item['subset'] + ')' if item.get('subset') else ''} | {_fmt(item['documents'])} | {_fmt(item['chunks'])} "
-            f"| {_fmt(item['texts_embedded'])} | {_range(item['ingest_seconds'], 2)} | {_range(item['bare_encode_seconds'], 2)} "
-            f"| {_range(item['ratio'], 3)} | {_fmt(item['ingest_passages_per_second'])} "
+            f"| {_fmt(item['texts_embedded'])} ({_fmt(item['sentence_texts'])} + {_fmt(item['chunk_texts'])}) "
+            f"| {_range(item['ingest_seconds'], 2)} | {_range(item['bare_encode_seconds'], 2)} "
+            f"| {_range(item['ratio'], 3)} | {_fmt(item['bare_encode_sentence_share']['median'] * 100, 0)}% "
+            f"| {_fmt(item['ingest_passages_per_second'])} "
             f"| {_fmt(item['ingest_texts_per_second'])} / {_fmt(item['bare_encode_texts_per_second'])} "
             f"| {' / '.join(_fmt(stages.get(name), 2) for name in ('read_and_parse', 'chunk_and_tag', 'embed', 'index', 'write'))} |"
         )
@@ -277,12 +279,15 @@ def _scale_section(scale: dict[str, Any] | None) -> list[str]:
         "",
         f"Chunks from {scale['source']} ({_fmt(counts['chunks'])} real chunk vectors with their BM25 terms); sizes beyond "
         f"that repeat every real chunk with Gaussian noise of {scale['noise_per_dimension']:g} per dimension, renormalised "
-        "(marked synthetic). Vector index chosen by ingest's rule (flat up to 20,000 chunks, HNSW M=32 beyond). "
+        f"(marked synthetic; a copy's median similarity to its original is {_fmt(_copy_similarity(scale), 3)}, while a real chunk's "
+        f"median similarity to its nearest neighbour is {_fmt(scale.get('nearest_neighbour_similarity_median'), 3)}). "
+        "Vector index chosen by ingest's rule (flat up to 20,000 chunks, HNSW M=32 beyond); recall@10 is that index's top 10 "
+        "against exact search, and 'in top 50' the share of the exact top 10 among the 50 candidates the retriever rescores exactly. "
         "Query = lean query embedding + the production hybrid retriever (FAISS top 50, BM25 over every chunk, fusion, "
         "top 20); memory = resident growth for chunk vectors + vector index + BM25 (per million only from 100k chunks, "
         "below that allocator granularity dominates).",
         "",
-        "| chunks | synthetic | index | recall@10 | vector search p50 / p95 ms | exact search p50 ms | BM25 p50 ms | bare encode p50 / p95 ms | query p50 / p95 ms | query p95 / encode p95 | MB | MB per 1M chunks | build s (index / BM25) |",
+        "| chunks | synthetic | index | recall@10 (in top 50) | vector search p50 / p95 ms | exact search p50 ms | BM25 p50 ms | bare encode p50 / p95 ms | query p50 / p95 ms | query p95 / encode p95 | MB | MB per 1M chunks | build s (index / BM25) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size in scale["sizes"]:
@@ -293,7 +298,8 @@ def _scale_section(scale: dict[str, Any] | None) -> list[str]:
         index = size["vector_index"]
         kind = index["kind"] + (f" (efSearch {index['ef_search']})" if index["kind"] == "hnsw" else "")
         lines.append(
-            f"| {_fmt(size['chunks'])} | {'yes' if size['synthetic'] else 'no'} | {kind} | {_fmt(size['recall_at_10'], 4)} "
+            f"| {_fmt(size['chunks'])} | {'yes' if size['synthetic'] else 'no'} | {kind} "
+            f"| {_fmt(size['recall_at_10'], 4)} ({_fmt(size.get('recall_at_10_in_top_50'), 4)}) "
             f"| {_fmt(latency['vector_search']['p50'], 3)} / {_fmt(latency['vector_search']['p95'], 3)} "
             f"| {_fmt(latency['exact_search']['p50'], 2)} | {_fmt(latency['bm25_scores_top']['p50'], 2)} "
             f"| {_fmt(latency['bare_encode']['p50'], 2)} / {_fmt(latency['bare_encode']['p95'], 2)} "
@@ -306,9 +312,11 @@ def _scale_section(scale: dict[str, Any] | None) -> list[str]:
     if sweeps:
         lines += ["", "HNSW efSearch sweep (recall@10 vs exact, single-query search p50 ms):", ""]
         for size in sweeps:
+            smallest = size.get("smallest_ef_search_for_recall_goal")
             lines.append(
                 f"- {_fmt(size['chunks'])} chunks: "
                 + ", ".join(f"ef {ef}: {item['recall_at_10']:.4f} / {item['search_p50_ms']:.3f} ms" for ef, item in size["ef_search_sweep"].items())
+                + (f"; smallest efSearch reaching 0.98: {smallest}" if smallest else "; no efSearch tried reaches 0.98")
             )
     lines += [
         "",
@@ -317,6 +325,11 @@ def _scale_section(scale: dict[str, Any] | None) -> list[str]:
         "not included above.",
     ]
     return lines
+
+
+def _copy_similarity(scale: dict[str, Any]) -> float | None:
+    values = [size["copy_to_original_similarity_median"] for size in scale["sizes"] if size.get("copy_to_original_similarity_median")]
+    return values[-1] if values else None
 
 
 def _startup_section(startup: dict[str, Any] | None) -> list[str]:
