@@ -48,6 +48,16 @@ def _scales(text: str) -> list[int]:
     return values
 
 
+def _hnsw_pair(text: str) -> tuple[int, int] | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        neighbours, construction = (int(part) for part in text.split(","))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected M,EF_CONSTRUCTION or none, got {text!r}") from error
+    return neighbours, construction
+
+
 def _sections(text: str) -> list[str]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     unknown = sorted(set(chosen) - set(SECTIONS))
@@ -88,6 +98,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--noise", type=float, default=0.03,
         help="noise per dimension of repeated vectors (default 0.03: copies about as close to their original as real chunks are to their nearest neighbour)",
     )
+    parser.add_argument(
+        "--candidate-hnsw", type=_hnsw_pair, default=(32, 200), metavar="M,EF_CONSTRUCTION",
+        help="another HNSW measured beside ingest's at sizes that get HNSW (default 32,200; 'none' to skip)",
+    )
     parser.add_argument("--startup-repeats", type=int, default=3, help="fresh processes per index (default 3)")
     parser.add_argument("--max-load", type=float, default=None, help="wait until the 1-minute load average is at most this")
     parser.add_argument("--max-wait", type=float, default=3600.0, help="seconds to wait for --max-load (default 3600)")
@@ -99,12 +113,14 @@ def command_line(args: argparse.Namespace, settings: Settings) -> str:
     options = (
         "reports", "medquad_data", "medquad_index", "questions", "rounds", "warmup", "http_requests", "http_concurrency",
         "http_repeats", "http_warmup", "http_target", "floor_seconds", "floor_repeats", "ingest_docs", "ingest_repeats",
-        "scales", "scale_queries", "scale_rounds", "noise", "startup_repeats",
+        "scales", "scale_queries", "scale_rounds", "noise", "candidate_hnsw", "startup_repeats",
     )
     for name in options:
         value = getattr(args, name)
         if name == "scales":
             value = ",".join("real" if size == 0 else str(size) for size in value)
+        elif name == "candidate_hnsw":
+            value = "none" if value is None else f"{value[0]},{value[1]}"
         elif isinstance(value, list):
             value = ",".join(map(str, value))
         parts += [f"--{name.replace('_', '-')}", str(value)]
@@ -293,7 +309,7 @@ def _scale(context: _Context) -> dict[str, Any]:
     contents = index_format.load_build(source_dir, embedder.name, embedder.weights_hash)
     return measure_scale(
         contents, source_name, questions[: args.scale_queries], args.scales, args.scale_rounds,
-        min(args.warmup, args.scale_queries), args.noise,
+        min(args.warmup, args.scale_queries), args.noise, candidate_hnsw=args.candidate_hnsw,
     )
 
 

@@ -196,7 +196,10 @@ def measure_http(
         errors, CPU seconds per request of server and load generator; plus the server's
         start-up time and resident memory.
     """
-    from eval.loadtest import rss_bytes, run_phase, serve
+    try:
+        from eval.loadtest import rss_bytes, run_phase, serve
+    except ImportError as error:  # httpx comes with the dev extras
+        raise RuntimeError(f"the HTTP section needs the load generator's client ({error}); run: make install-dev") from error
 
     questions = list(questions)
     started = time.perf_counter()

@@ -318,6 +318,15 @@ def _scale_section(scale: dict[str, Any] | None) -> list[str]:
                 + ", ".join(f"ef {ef}: {item['recall_at_10']:.4f} / {item['search_p50_ms']:.3f} ms" for ef, item in size["ef_search_sweep"].items())
                 + (f"; smallest efSearch reaching 0.98: {smallest}" if smallest else "; no efSearch tried reaches 0.98")
             )
+            candidate = size.get("candidate_hnsw")
+            if candidate:
+                smallest = candidate["smallest_ef_search_for_recall_goal"]
+                lines.append(
+                    f"  - candidate HNSW M={candidate['M']}, efConstruction {candidate['ef_construction']} "
+                    f"(built in {_fmt(candidate['build_seconds'])} s): "
+                    + ", ".join(f"ef {ef}: {item['recall_at_10']:.4f} / {item['search_p50_ms']:.3f} ms" for ef, item in candidate["ef_search_sweep"].items())
+                    + (f"; smallest efSearch reaching 0.98: {smallest}" if smallest else "; no efSearch tried reaches 0.98")
+                )
     lines += [
         "",
         f"The answer path also keeps one sentence vector per sentence ({scale['sentences_per_chunk']:g} sentences per chunk in "

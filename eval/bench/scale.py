@@ -188,18 +188,9 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
     recall = {}
     sweep = {}
     if description["kind"] == "hnsw":
-        for ef in sorted({*EF_SEARCH_SWEEP, description["ef_search"]}):
-            index.hnsw.efSearch = ef
-            found = index.search(query_vectors, top)[1]
-            timings = []
-            for position in range(len(query_vectors)):
-                started = time.perf_counter()
-                index.search(query_vectors[position : position + 1], depth)
-                timings.append((time.perf_counter() - started) * 1000)
-            sweep[str(ef)] = {"recall_at_10": round(recall_at(found, exact_top, top), 4), "search_p50_ms": round(percentile(timings, 0.5), 3)}
+        sweep = _ef_sweep(index, query_vectors, exact_top, sorted({*EF_SEARCH_SWEEP, description["ef_search"]}), top, depth)
         index.hnsw.efSearch = description["ef_search"]
-        enough = [int(ef) for ef, item in sweep.items() if item["recall_at_10"] >= RECALL_GOAL]
-        recall["smallest_ef_search_for_recall_goal"] = min(enough) if enough else None
+        recall["smallest_ef_search_for_recall_goal"] = _smallest_ef(sweep)
     recall["recall_at_10"] = round(recall_at(index.search(query_vectors, top)[1], exact_top, top), 4)
     # The retriever rescores FAISS's top 50 exactly, so what reaches its ranking is every exact
     # top-10 chunk that is among those 50.
@@ -229,7 +220,24 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "bm25_scores_top": bm25_scores,
     }
     samples = interleave(callables, list(range(len(questions))), rounds=args.rounds, warmup=args.warmup)
+
+    candidate = None
+    if description["kind"] == "hnsw" and args.candidate_hnsw:
+        # Another HNSW build, after every production figure is taken: does a denser graph reach the goal?
+        neighbours, construction = args.candidate_hnsw
+        clock = time.perf_counter()
+        other = faiss.IndexHNSWFlat(vectors.shape[1], neighbours, faiss.METRIC_INNER_PRODUCT)
+        other.hnsw.efConstruction = construction
+        other.add(vectors)
+        built = time.perf_counter() - clock
+        other_sweep = _ef_sweep(other, query_vectors, exact_top, EF_SEARCH_SWEEP, top, depth)
+        candidate = {
+            "M": neighbours, "ef_construction": construction, "build_seconds": round(built, 1),
+            "ef_search_sweep": other_sweep, "smallest_ef_search_for_recall_goal": _smallest_ef(other_sweep),
+        }
+        del other
     return {
+        "candidate_hnsw": candidate,
         "chunks": int(args.chunks),
         "real_chunks": int(real_chunks),
         "synthetic": bool(args.chunks > real_chunks),
@@ -252,6 +260,26 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _ef_sweep(index, queries: np.ndarray, exact_top: np.ndarray, values, top: int, depth: int) -> dict[str, dict[str, float]]:
+    """Recall@10 and single-query search p50 of an HNSW index at several efSearch values."""
+    sweep = {}
+    for ef in values:
+        index.hnsw.efSearch = ef
+        found = index.search(queries, top)[1]
+        timings = []
+        for position in range(len(queries)):
+            started = time.perf_counter()
+            index.search(queries[position : position + 1], depth)
+            timings.append((time.perf_counter() - started) * 1000)
+        sweep[str(ef)] = {"recall_at_10": round(recall_at(found, exact_top, top), 4), "search_p50_ms": round(percentile(timings, 0.5), 3)}
+    return sweep
+
+
+def _smallest_ef(sweep: dict[str, dict[str, float]]) -> int | None:
+    enough = [int(ef) for ef, item in sweep.items() if item["recall_at_10"] >= RECALL_GOAL]
+    return min(enough) if enough else None
+
+
 def _exact(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     import faiss
 
@@ -268,6 +296,7 @@ def measure_scale(
     warmup: int,
     noise: float,
     seed: int = 7,
+    candidate_hnsw: tuple[int, int] | None = None,
     timeout: float = 7200.0,
     workdir: Path | None = None,
 ) -> dict[str, Any]:
@@ -282,6 +311,7 @@ def measure_scale(
         warmup: Untimed queries first.
         noise: Noise per dimension of repeated copies.
         seed: Random seed.
+        candidate_hnsw: ``(M, efConstruction)`` of another HNSW measured beside ingest's.
         timeout: Seconds allowed per size.
         workdir: Where the source files go (default: a temporary folder).
 
@@ -299,6 +329,8 @@ def measure_scale(
                 "--queries", str(len(questions)), "--rounds", str(rounds), "--warmup", str(warmup),
                 "--noise", str(noise), "--seed", str(seed),
             ]
+            if candidate_hnsw:
+                command += ["--candidate-hnsw", f"{candidate_hnsw[0]},{candidate_hnsw[1]}"]
             print(f"  scale: {size:,} chunks ...", file=sys.stderr, flush=True)
             started = time.perf_counter()
             process = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ})
@@ -320,6 +352,11 @@ def measure_scale(
     }
 
 
+def _pair(text: str) -> tuple[int, int]:
+    first, second = (int(part) for part in text.split(","))
+    return first, second
+
+
 def main(argv: list[str] | None = None) -> int:
     """Worker entry point: measure one size and print its JSON on the last line."""
     parser = argparse.ArgumentParser(prog="python -m eval.bench.scale", description=__doc__.splitlines()[0])
@@ -330,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20, help="untimed queries first")
     parser.add_argument("--noise", type=float, default=0.03, help="noise per dimension of repeated copies")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--candidate-hnsw", type=_pair, default=None, metavar="M,EF_CONSTRUCTION",
+                        help="also build HNSW with these parameters (sizes that get HNSW) and sweep its efSearch")
     args = parser.parse_args(argv)
     print(json.dumps(_worker(args)))
     return 0
