@@ -14,7 +14,9 @@ from verbatim.textutil import bm25_terms, words
 FLAT_LIMIT = 20_000
 HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 96
+# 96 gave recall@10 0.978 against exact search on MedQuAD dev questions, 200 gives 0.988 for
+# 0.06 ms more per query.
+HNSW_EF_SEARCH = 200
 
 
 def build_vector_index(vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
