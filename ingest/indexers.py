@@ -13,10 +13,13 @@ from verbatim.textutil import bm25_terms, words
 # Exact search is fast enough up to here; beyond it HNSW keeps a query under a millisecond.
 FLAT_LIMIT = 20_000
 HNSW_NEIGHBOURS = 32
-HNSW_EF_CONSTRUCTION = 80
-# 96 gave recall@10 0.978 against exact search on MedQuAD dev questions, 200 gives 0.988 for
-# 0.06 ms more per query.
-HNSW_EF_SEARCH = 200
+# Measured by `verbatim bench` (recall@10 against exact search, MedQuAD questions): with
+# efConstruction 200, efSearch 128 reaches 0.988 at 29k and 100k chunks (0.3 ms) but only 0.948
+# at 1M, where 512 is needed (0.992, 1.2 ms). efConstruction 80 stayed at 0.967 with efSearch 200.
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH_SMALL = 128
+HNSW_EF_SEARCH = 512
+HNSW_LARGE = 200_000  # from here on the wider search
 
 
 def build_vector_index(vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
@@ -36,9 +39,10 @@ def build_vector_index(vectors: np.ndarray) -> tuple[Any, dict[str, Any]]:
         description: dict[str, Any] = {"kind": "flat"}
     else:
         index = faiss.IndexHNSWFlat(dimensions, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        ef_search = HNSW_EF_SEARCH if len(vectors) >= HNSW_LARGE else HNSW_EF_SEARCH_SMALL
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-        description = {"kind": "hnsw", "M": HNSW_NEIGHBOURS, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
+        index.hnsw.efSearch = ef_search
+        description = {"kind": "hnsw", "M": HNSW_NEIGHBOURS, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": ef_search}
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index, description

@@ -81,7 +81,7 @@ class IndexStore:
         self.faiss_index = contents.faiss_index
         faiss_info = self.manifest.get("faiss", {})
         if faiss_info.get("kind") == "hnsw":
-            self.faiss_index.hnsw.efSearch = int(faiss_info.get("ef_search", 200))
+            self.faiss_index.hnsw.efSearch = int(faiss_info.get("ef_search", 512))
         self.bm25 = contents.bm25
         self.vocabulary = Vocabulary(contents.vocabulary)
         self._idf = self._bm25_idf()

@@ -44,7 +44,7 @@ from ingest.pipeline import chunk_embedding_text
 from verbatim.index_format import IndexContents
 from verbatim.textutil import bm25_terms
 
-EF_SEARCH_SWEEP = (32, 64, 96, 128, 200, 256, 512)
+EF_SEARCH_SWEEP = (64, 128, 200, 256, 512, 1024)
 RECALL_GOAL = 0.98
 REAL = 0  # in a list of sizes: every real chunk, unchanged
 SEARCH_DEPTH = 50  # chunks the retriever takes from each of FAISS and BM25
