@@ -4,14 +4,11 @@ a background thread and Debian's headless Chromium driven by Playwright."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
+from tests.web.live_server import serve_in_thread
 
 CHROMIUM_PATH = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -79,27 +76,8 @@ def serve(app, startup_timeout: float = 120.0) -> Iterator[str]:
     Yields:
         The base URL, e.g. ``http://127.0.0.1:41234``.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the test server stopped during start-up (see the log above)")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the test server did not start within {startup_timeout:.0f} s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with serve_in_thread(app, startup_timeout) as url:
+        yield url
 
 
 def ask(page, question: str):

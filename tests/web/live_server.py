@@ -29,21 +29,26 @@ def serve_in_thread(app, startup_timeout: float = 60.0) -> Iterator[str]:
     Yields:
         The base URL, ``http://127.0.0.1:<port>``.
     """
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    # Bind the socket here and hand it to uvicorn, so no other process can take the port
+    # between choosing it and listening on it.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:
         if not thread.is_alive():
-            raise RuntimeError("the test server stopped during start-up")
+            raise RuntimeError("the test server stopped during start-up (see the log above)")
         if time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError("the test server did not start in time")
+            raise RuntimeError(f"the test server did not start within {startup_timeout:.0f} s")
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        sock.close()
