@@ -32,7 +32,7 @@ from qa.extractor import Extraction
 from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Query, RetrievedChunk
-from qa.word_specificity import specificity
+from qa.word_specificity import typo_tolerant_specificity
 from verbatim.textutil import light_stem, words
 
 FEATURES = (
@@ -142,12 +142,12 @@ class AbstentionPolicy:
             if known is not None and (known in self.store.subject_words or term in self.store.subject_words):
                 subject_mentioned = True
             elif known is not None or term in supported_safety_words:
-                covered_specific += specificity(term)
+                covered_specific += typo_tolerant_specificity(term)
             else:
                 uncovered.append(term)
-                uncovered_specific += specificity(term)
+                uncovered_specific += typo_tolerant_specificity(term)
         total = len(query.key_terms)
-        foreign = 0.0 if subject_mentioned else max((specificity(term) for term in uncovered), default=0.0)
+        foreign = 0.0 if subject_mentioned else max((typo_tolerant_specificity(term) for term in uncovered), default=0.0)
         # Only topics the question names outright: a mere resemblance to "what are the side
         # effects?" must not turn "what are the main risks?" into an abstention.
         named = {topic for topic, triggers in question_topics.items() if any(t.startswith("term:") for t in triggers)}

@@ -1,6 +1,6 @@
 """Question normalisation before embedding: fix typos against the corpus vocabulary and expand
 texting shorthand, so "how mutch glutamin shud i take" is embedded as "how much glutamine should
-i take". The question shown to the user is never changed; only what is embedded and matched.
+i take". A misspelt word the sources never use is fixed against everyday English instead. The question shown to the user is never changed; only what is embedded and matched.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from qa.vocabulary import Vocabulary
-from qa.word_specificity import is_common_word
+from qa.word_specificity import english_correction, is_common_word
 from verbatim.textutil import fold
 
 # Texting shorthand -> plain words; fillers map to "" and are dropped.
@@ -59,6 +59,9 @@ class QuestionNormaliser:
             # Only misspellings are rewritten: real English words stay as typed.
             misspelt = folded.isalpha() and folded not in self.vocabulary.frequencies and not is_common_word(folded)
             correction = self.vocabulary.correction(folded) if misspelt else None
+            if misspelt and correction is None:
+                # A slip on a word the sources never use ("natrually") still reads better fixed.
+                correction = english_correction(folded)
             if correction is not None and correction != folded:
                 pieces.append(correction)
                 changed = True

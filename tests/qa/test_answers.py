@@ -63,6 +63,9 @@ def test_typos_and_shorthand_are_normalised_before_embedding(answerer):
     assert answerer.prepare("whats the reccomended dosege of glutamin").normalised == "whats the recommend dose of glutamine"
     assert answerer.prepare("how mutch shud u take lol").normalised == "how much should you take"
     assert answerer.prepare("Is glutamine safe?").normalised == "Is glutamine safe?"
+    # A word the sources never use is fixed against everyday English; slang is left as typed.
+    assert answerer.prepare("what foods have it natrually").normalised == "what foods have it naturally"
+    assert answerer.prepare("does it make you swole").normalised == "does it make you swole"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,26 @@
+"""Misspelt everyday words are recognised as the words they stand for."""
+
+import pytest
+
+from qa.word_specificity import english_correction, specificity, typo_tolerant_specificity
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("natrually", "naturally"), ("frige", "fridge"), ("pregnent", "pregnant"), ("breastfeding", "breastfeeding")],
+)
+def test_one_slip_from_an_everyday_word_is_corrected(typed, meant):
+    assert english_correction(typed) == meant
+
+
+@pytest.mark.parametrize("word", ["naturally", "swole", "ashwagandha", "creatine", "tub", "xqzvbn"])
+def test_real_words_rare_terms_and_gibberish_are_left_alone(word):
+    assert english_correction(word) is None
+
+
+def test_a_misspelt_everyday_word_is_not_a_rare_term():
+    assert specificity("natrually") == 4.0  # unknown to wordfreq
+    assert typo_tolerant_specificity("natrually") == pytest.approx(specificity("naturally"))
+    assert typo_tolerant_specificity("natrually") < 2.0
+    # A rare name stays fully specific: it is what an off-topic question is about.
+    assert typo_tolerant_specificity("ashwagandha") >= 3.5
