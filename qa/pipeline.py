@@ -87,7 +87,7 @@ class Answerer:
 
     def warm_up(self) -> None:
         """Load the model, the safety examples and the index (once per process)."""
-        self.embedder.warm_up()
+        self.embedder.warm_up_queries()
         self.safety.warm_up(self.embedder)
         if self._components is None:
             self._components = self._load(Path(self.settings.index_dir))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,6 +65,7 @@ class Embedder:
         self.dimensions = DIMENSIONS
         self.weights_hash: str | None = None
         self._model = None
+        self._forward = None
         self._lock = threading.Lock()
 
     @property
@@ -72,7 +74,11 @@ class Embedder:
         return self._model is not None
 
     def warm_up(self) -> None:
-        """Load the model and tokenizer (idempotent, thread-safe)."""
+        """Load the model and tokenizer (idempotent, thread-safe).
+
+        The question path is prepared by the first :meth:`encode_queries` call (ingest never
+        makes one); :meth:`warm_up_queries` makes it ahead of the first question.
+        """
         with self._lock:
             if self._model is not None:
                 return
@@ -92,8 +98,71 @@ class Embedder:
             self._tokenizer = model.tokenizer
             self._transformer = model[0].auto_model
             self.max_tokens = int(model.max_seq_length)
+            self._forward = None  # the question path's forward, traced on first use
             self._model = model
-            self.encode_query("warm up")
+
+    def warm_up_queries(self) -> None:
+        """Load the model and prepare the question path (trace it and run it once)."""
+        self.warm_up()
+        self.encode_queries(["warm up", "warm up the question path"])
+
+    def _eager_forward(self, input_ids, attention_mask, token_type_ids):
+        return self._transformer(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+
+    def _traced_forward(self):
+        """A TorchScript trace of the transformer for the question path, or None.
+
+        Most of a short question's embedding time is Python dispatch through the model's
+        modules, not arithmetic; the trace runs the same operations on the same weights without
+        it (about a quarter faster for one question). The trace is made on a padded batch, so
+        the attention mask path is part of it, and it is used only if it reproduces the eager
+        model on padded, single, long and truncated inputs.
+        """
+        torch = self._torch
+
+        class _LastHiddenState(torch.nn.Module):
+            def __init__(self, transformer) -> None:
+                super().__init__()
+                self.transformer = transformer
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.transformer(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
+
+        example = ["how much glutamine per day", "is it safe", "what foods contain glutamine naturally and how much"]
+        checks = [
+            example,
+            ["does glutamine help the gut?"],
+            ["glutamine " * 40],
+            ["glutamine " * 400, "short"],
+        ]
+        try:
+            with warnings.catch_warnings(), torch.inference_mode():
+                warnings.simplefilter("ignore")  # TracerWarnings about shape-dependent Python code
+                batch = self._tokenize(example)
+                traced = torch.jit.trace(
+                    _LastHiddenState(self._transformer).eval(),
+                    (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]),
+                    strict=False,
+                    check_trace=False,
+                )
+                for texts in checks:
+                    batch = self._tokenize(texts)
+                    arguments = (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+                    if not torch.allclose(traced(*arguments), self._eager_forward(*arguments), atol=1e-5):
+                        return None
+        except Exception:  # an unforeseen tracing failure must only cost speed
+            return None
+        return traced
+
+    def _tokenize(self, texts: Sequence[str]):
+        return self._tokenizer(
+            list(texts), return_tensors="pt", padding=True, truncation=True, max_length=self.max_tokens,
+            return_token_type_ids=True,
+        )
 
     def _require(self):
         if self._model is None:
@@ -117,7 +186,8 @@ class Embedder:
         """Embed one short text on the lean path used for every question.
 
         It is numerically the same as ``SentenceTransformer.encode`` (mean pooling, L2
-        normalisation) but skips its batching machinery, which costs about a millisecond.
+        normalisation) but skips its batching machinery and runs a verified TorchScript trace
+        of the transformer (see :meth:`_traced_forward`).
 
         Args:
             text: The question.
@@ -137,12 +207,14 @@ class Embedder:
             Float32 array of shape ``(len(texts), dimensions)``, rows L2-normalised.
         """
         self._require()
+        if self._forward is None:
+            with self._lock:
+                if self._forward is None:
+                    self._forward = self._traced_forward() or self._eager_forward
         torch = self._torch
         with torch.inference_mode():
-            batch = self._tokenizer(
-                list(texts), return_tensors="pt", padding=True, truncation=True, max_length=self.max_tokens
-            )
-            hidden = self._transformer(**batch).last_hidden_state
+            batch = self._tokenize(texts)
+            hidden = self._forward(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, dim=1)

@@ -1,5 +1,6 @@
 """The bridge between HTTP handlers and the answerer: one answerer per process, answers computed
-off the event loop, and concurrent questions embedded together in one batch."""
+off the event loop, concurrent questions embedded together in one batch, and embedding
+overlapped with answering."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from qa.pipeline import Answerer
-from qa.types import Answer
+from qa.types import Answer, Query
 from web.schemas import AskResponse, PassageOut
 
 MAX_BATCH = 32
@@ -19,14 +20,18 @@ class _Pending:
     question: str
     top_k: int
     future: asyncio.Future = field(repr=False)
+    query: Query | None = None
 
 
 class AnswerService:
-    """Answers questions for the web app.
+    """Answers questions for the web app in two overlapping stages.
 
-    Questions that arrive while the model is busy are queued and embedded together in one
-    forward pass (dynamic batching), so throughput under load is far above one question per
-    embedding time, while a lone question still costs one embedding.
+    Stage one embeds: questions that arrive while the model is busy are queued and embedded
+    together in one forward pass (dynamic batching), so a lone question costs one embedding and
+    a crowd costs far less per question. Stage two answers the embedded questions (retrieval,
+    extraction, safety: plain Python). The stages run in separate threads, so the next batch is
+    being embedded (in torch, which releases the GIL) while the previous one is answered and
+    the event loop reads and writes HTTP: under load every core has work.
 
     Args:
         answerer: A warm answerer.
@@ -34,21 +39,26 @@ class AnswerService:
 
     def __init__(self, answerer: Answerer) -> None:
         self.answerer = answerer
-        self._queue: asyncio.Queue[_Pending] | None = None
-        self._worker: asyncio.Task | None = None
+        self._to_embed: asyncio.Queue[_Pending] | None = None
+        self._to_answer: asyncio.Queue[_Pending] | None = None
+        self._workers: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        """Start the batching worker (call from the app's lifespan)."""
-        self._queue = asyncio.Queue()
-        self._worker = asyncio.create_task(self._run(), name="verbatim-batcher")
+        """Start both stages (call from the app's lifespan)."""
+        self._to_embed, self._to_answer = asyncio.Queue(), asyncio.Queue()
+        self._workers = [
+            asyncio.create_task(self._stage(self._to_embed, self._embed_batch, self._to_answer), name="verbatim-embed"),
+            asyncio.create_task(self._stage(self._to_answer, self._answer_batch, None), name="verbatim-answer"),
+        ]
 
     async def stop(self) -> None:
-        """Stop the worker; queued questions are cancelled."""
-        if self._worker is not None:
-            self._worker.cancel()
+        """Stop both stages; queued questions are cancelled."""
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        self._worker = None
+                await worker
+        self._workers = []
 
     async def ask(self, question: str, top_k: int) -> Answer:
         """Answer one question (waits for its batch).
@@ -60,35 +70,45 @@ class AnswerService:
         Returns:
             The answer.
         """
-        if self._queue is None:
+        if self._to_embed is None:
             return await asyncio.to_thread(self.answerer.run, question, top_k)
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(question, top_k, future))
+        await self._to_embed.put(_Pending(question, top_k, future))
         return await future
 
-    async def _run(self) -> None:
-        assert self._queue is not None
+    @staticmethod
+    async def _stage(inbox: asyncio.Queue[_Pending], work, outbox: asyncio.Queue[_Pending] | None) -> None:
+        """Take everything waiting in ``inbox`` (up to MAX_BATCH), process it in a thread, and
+        pass it on to ``outbox`` or, in the last stage, resolve the callers' futures."""
         while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < MAX_BATCH:
-                batch.append(self._queue.get_nowait())
+            batch = [await inbox.get()]
+            while not inbox.empty() and len(batch) < MAX_BATCH:
+                batch.append(inbox.get_nowait())
+            batch = [item for item in batch if not item.future.done()]  # callers that gave up
+            if not batch:
+                continue
             try:
-                answers = await asyncio.to_thread(self._answer_batch, batch)
-            except Exception as error:  # one bad batch must not stop the worker
+                results = await asyncio.to_thread(work, batch)
+            except Exception as error:  # one bad batch must not stop the stage
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(error)
                 continue
-            for item, answer in zip(batch, answers, strict=True):
+            if outbox is not None:
+                for item in batch:
+                    outbox.put_nowait(item)
+                continue
+            for item, answer in zip(batch, results, strict=True):
                 if not item.future.done():
                     item.future.set_result(answer)
 
-    def _answer_batch(self, batch: list[_Pending]) -> list[Answer]:
+    def _embed_batch(self, batch: list[_Pending]) -> None:
         queries = self.answerer.prepare_many([item.question for item in batch])
-        return [
-            self.answerer.answer_query(query, item.top_k, question=item.question)
-            for query, item in zip(queries, batch, strict=True)
-        ]
+        for item, query in zip(batch, queries, strict=True):
+            item.query = query
+
+    def _answer_batch(self, batch: list[_Pending]) -> list[Answer]:
+        return [self.answerer.answer_query(item.query, item.top_k, question=item.question) for item in batch]
 
 
 def answer_to_response(answer: Answer) -> AskResponse:
