@@ -16,7 +16,9 @@ Signals (none needs a model call beyond the question embedding):
     (pregnancy, for the seed corpus);
   * foreign_entity / foreign_entity_with_subject: the question names another supplement or
     nutrient (``other_supplements.txt``) that the corpus never mentions, without / besides
-    naming the corpus's own subject.
+    naming the corpus's own subject;
+  * answer_type_missing: the question asks for a kind of fact with a recognisable shape (a
+    year, a price, a country) and none of the best candidate sentences has that shape.
 A logistic model over these gives the confidence; the question is answered when the confidence
 reaches the threshold. Coefficients and threshold live in ``qa/calibration.toml``, fitted on the
 dev split by ``verbatim eval --calibrate``.
@@ -24,6 +26,7 @@ dev split by ``verbatim eval --calibrate``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -48,7 +51,28 @@ FEATURES = (
     "unsupported_safety",
     "foreign_entity",
     "foreign_entity_with_subject",
+    "answer_type_missing",
 )
+# Questions whose answer must contain a fact of a recognisable shape: (what is missing, how the
+# question asks for it, the shape an answering sentence has).
+REQUIRED_ANSWER_TYPES = (
+    (
+        "year",
+        re.compile(r"\b(what|which) year\b|\bwhen (was|were|did)\b.*\b(first|discover|invent|introduc|approv|sale|market)", re.I),
+        re.compile(r"\b(1[89]\d\d|20\d\d)\b"),
+    ),
+    (
+        "price",
+        re.compile(r"\b(price[sd]?|cost|costs|costing|cheap|cheaper|expensive|dollars?|going for)\b|\$", re.I),
+        re.compile(r"[$€£]|\b(dollars?|euros?|pounds sterling|price[sd]?|costs?|cheap|cheaper|expensive)\b", re.I),
+    ),
+    (
+        "country",
+        re.compile(r"\b(what|which) (country|countries|nation)\b", re.I),
+        re.compile(r"\b(country|countries|nation|China|India|Japan|Germany|France|Italy|Canada|Mexico|Brazil|Korea|United States|USA|U\.S\.|America|Europe|Asia)\b"),
+    ),
+)
+ANSWER_TYPE_CANDIDATES = 3  # best-ranked sentences searched for the required shape
 OTHER_SUPPLEMENTS_PATH = Path(__file__).with_name("other_supplements.txt")
 
 
@@ -82,7 +106,9 @@ class AbstentionFeatures:
     unsupported_safety: float = 0.0
     foreign_entity: float = 0.0
     foreign_entity_with_subject: float = 0.0
+    answer_type_missing: float = 0.0
     uncovered: list[str] = field(default_factory=list)
+    missing_answer_type: str | None = None
 
     def values(self) -> dict[str, float]:
         """Feature values by name."""
@@ -190,7 +216,21 @@ class AbstentionPolicy:
             features.sentence_top = extraction.best.dense
             features.ranker_top = sigmoid(extraction.best.score)
             features.lexical = extraction.best.lexical
+        features.missing_answer_type = self._missing_answer_type(query, extraction)
+        features.answer_type_missing = float(features.missing_answer_type is not None)
         return features
+
+    def _missing_answer_type(self, query: Query, extraction: Extraction | None) -> str | None:
+        """The kind of fact the question asks for when no top candidate sentence has its shape."""
+        wanted = [(name, shape) for name, asks, shape in REQUIRED_ANSWER_TYPES if asks.search(query.normalised)]
+        if not wanted:
+            return None
+        ranked = extraction.ranked[:ANSWER_TYPE_CANDIDATES] if extraction is not None else []
+        texts = [self.store.sentence_text(candidate.sentence) for candidate in ranked]
+        for name, shape in wanted:
+            if not any(shape.search(text) for text in texts):
+                return name
+        return None
 
     def run(
         self,
@@ -218,6 +258,8 @@ class AbstentionPolicy:
             return AbstentionDecision(False, confidence, features, None)
         if features.unsupported_safety:
             reason = "the sources do not discuss this safety topic"
+        elif features.missing_answer_type:
+            reason = f"the sources give no {features.missing_answer_type} for this"
         elif features.uncovered:
             reason = "the sources never mention: " + ", ".join(features.uncovered[:5])
         else:

@@ -112,3 +112,24 @@ def test_top_k_bounds_the_passages(answerer):
     for top_k in (1, 2, 5):
         answer = answerer.run("What does glutamine do for the gut?", top_k=top_k)
         assert 1 <= len(answer.passages) <= top_k
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("In what year was glutamine first sold as a supplement?", "year"),
+        ("How much does a bottle of glutamine cost?", "price"),
+        ("Which country produces the most glutamine?", "country"),
+    ],
+)
+def test_a_question_for_a_kind_of_fact_the_sources_never_give_abstains(answerer, question, missing):
+    answer = answerer.run(question)
+    assert answer.abstained
+    assert answer.passages == []
+    assert answer.reason == f"the sources give no {missing} for this"
+
+
+def test_a_dose_question_is_not_mistaken_for_a_price_question(answerer):
+    answer = answerer.run("How much glutamine should I take for gut health?")
+    assert not answer.abstained
+    assert "grams" in answer.answer
