@@ -63,7 +63,7 @@ REQUIRED_ANSWER_TYPES = (
     ),
     (
         "price",
-        re.compile(r"\b(price[sd]?|cost|costs|costing|cheap|cheaper|expensive|dollars?|going for)\b|\$", re.I),
+        re.compile(r"\b(price[sd]?|cost|costs|costing|dollars?)\b|\$", re.I),
         re.compile(r"[$€£]|\b(dollars?|euros?|pounds sterling|price[sd]?|costs?|cheap|cheaper|expensive)\b", re.I),
     ),
     (
