@@ -32,6 +32,9 @@ REAL_WORD_ZIPF = 2.5
 # more likely a slip than a rare term.
 EVERYDAY_ZIPF = 3.0
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+# Longer strings are not slips on an everyday word; skipping them bounds the work a hostile
+# question of 1,000 characters can cause.
+MAX_TYPO_WORD = 24
 
 
 def is_common_word(word: str) -> bool:
@@ -61,10 +64,10 @@ def english_correction(word: str) -> str | None:
 
     Returns:
         The most frequent everyday word one edit away (a swap of adjacent letters is one
-        edit), or None for short or non-alphabetic words and for words wordfreq knows (slang
-        such as "swole" is meant, not mistyped).
+        edit), or None for short, very long or non-alphabetic words and for words wordfreq
+        knows (slang such as "swole" is meant, not mistyped).
     """
-    if len(word) < 4 or not word.isalpha() or not word.isascii() or zipf(word) > 0:
+    if not 4 <= len(word) <= MAX_TYPO_WORD or not word.isalpha() or not word.isascii() or zipf(word) > 0:
         return None
     from wordfreq import get_frequency_dict
 
