@@ -52,6 +52,22 @@ def weights_hash(model_path: str) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _last_hidden_state(torch, transformer):
+    """The transformer as a module of token tensors to last hidden state (traceable)."""
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    return LastHiddenState().eval()
+
+
 class Embedder:
     """Normalised sentence embeddings from the packaged MiniLM model.
 
@@ -65,7 +81,7 @@ class Embedder:
         self.dimensions = DIMENSIONS
         self.weights_hash: str | None = None
         self._model = None
-        self._forward = None
+        self._forward = None  # the question path's forward, traced on first use
         self._lock = threading.Lock()
 
     @property
@@ -98,18 +114,13 @@ class Embedder:
             self._tokenizer = model.tokenizer
             self._transformer = model[0].auto_model
             self.max_tokens = int(model.max_seq_length)
-            self._forward = None  # the question path's forward, traced on first use
+            self._eager_forward = _last_hidden_state(torch, self._transformer)
             self._model = model
 
     def warm_up_queries(self) -> None:
         """Load the model and prepare the question path (trace it and run it once)."""
         self.warm_up()
         self.encode_queries(["warm up", "warm up the question path"])
-
-    def _eager_forward(self, input_ids, attention_mask, token_type_ids):
-        return self._transformer(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state
 
     def _traced_forward(self):
         """A TorchScript trace of the transformer for the question path, or None.
@@ -121,17 +132,6 @@ class Embedder:
         model on padded, single, long and truncated inputs.
         """
         torch = self._torch
-
-        class _LastHiddenState(torch.nn.Module):
-            def __init__(self, transformer) -> None:
-                super().__init__()
-                self.transformer = transformer
-
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                return self.transformer(
-                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-                ).last_hidden_state
-
         example = ["how much glutamine per day", "is it safe", "what foods contain glutamine naturally and how much"]
         checks = [
             example,
@@ -144,7 +144,7 @@ class Embedder:
                 warnings.simplefilter("ignore")  # TracerWarnings about shape-dependent Python code
                 batch = self._tokenize(example)
                 traced = torch.jit.trace(
-                    _LastHiddenState(self._transformer).eval(),
+                    self._eager_forward,
                     (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]),
                     strict=False,
                     check_trace=False,
