@@ -71,6 +71,16 @@ REQUIRED_ANSWER_TYPES = (
         re.compile(r"\b(what|which) (country|countries|nation)\b", re.I),
         re.compile(r"\b(country|countries|nation|China|India|Japan|Germany|France|Italy|Canada|Mexico|Brazil|Korea|United States|USA|U\.S\.|America|Europe|Asia)\b"),
     ),
+    (
+        "season",
+        re.compile(r"\btime of (the )?year\b|\b(season|seasons|seasonal|summer|winter|autumn)\b", re.I),
+        re.compile(r"\b(seasons?|seasonal|spring|summer|autumn|fall|winter|January|February|March|April|June|July|August|September|October|November|December)\b", re.I),
+    ),
+    (
+        "dose per body weight",
+        re.compile(r"\b(per|a|each)\s+(kg|kilo|kilos|kilogram|kilograms|lb|lbs|pound|pounds)\b|\b(m?g|mg)\s*/\s*(kg|lb)\b|\bbody ?weight\b", re.I),
+        re.compile(r"\b(per|/)\s*(kg|kilo|kilogram|lb|pound)s?\b|\bbody ?weight\b", re.I),
+    ),
 )
 ANSWER_TYPE_CANDIDATES = 3  # best-ranked sentences searched for the required shape
 OTHER_SUPPLEMENTS_PATH = Path(__file__).with_name("other_supplements.txt")

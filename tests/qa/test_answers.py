@@ -120,6 +120,8 @@ def test_top_k_bounds_the_passages(answerer):
         ("In what year was glutamine first sold as a supplement?", "year"),
         ("How much does a bottle of glutamine cost?", "price"),
         ("Which country produces the most glutamine?", "country"),
+        ("Should I take more glutamine in winter than in summer?", "season"),
+        ("How many grams of glutamine per kg should a 90 kg lifter take?", "dose per body weight"),
     ],
 )
 def test_a_question_for_a_kind_of_fact_the_sources_never_give_abstains(answerer, question, missing):
@@ -127,6 +129,12 @@ def test_a_question_for_a_kind_of_fact_the_sources_never_give_abstains(answerer,
     assert answer.abstained
     assert answer.passages == []
     assert answer.reason == f"the sources give no {missing} for this"
+
+
+def test_a_time_of_day_question_is_not_mistaken_for_a_season_question(answerer):
+    answer = answerer.run("What time of day should I take glutamine?")
+    assert not answer.abstained
+    assert answer.reason is None
 
 
 def test_a_dose_question_is_not_mistaken_for_a_price_question(answerer):

@@ -47,6 +47,7 @@ def test_disclaimer_says_what_it_must(policy):
         ("Who should avoid glutamine?", "general"),
         ("Is glutamine safe during pregnancy?", "pregnancy"),
         ("What are the side effects of glutamine?", "side-effects"),
+        ("Is glutamine okay with high blood pressure?", "heart-and-circulation"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
@@ -100,6 +101,17 @@ def test_near_misses_do_not_fire(answerer, question):
     answer = answerer.run(question)
     assert answer.disclaimer is None, answer.safety_topics
     assert answer.safety_topics == []
+
+
+@pytest.mark.parametrize("question", ["Does glutamine lower cholesterol?", "Can glutamine cause a stroke?"])
+def test_a_condition_the_sources_never_discuss_is_not_covered_by_their_safety_section(answerer, question):
+    # The sources say who should avoid glutamine, but nothing about the heart: the honest answer
+    # is an abstention that still carries the disclaimer.
+    answer = answerer.run(question)
+    assert answer.abstained
+    assert answer.reason == "the sources do not discuss this safety topic"
+    assert answer.disclaimer == answerer.policy.disclaimer
+    assert "heart-and-circulation" in answer.safety_topics
 
 
 def test_disclaimer_is_added_when_abstaining(answerer):
