@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest import chunker, cleaner, parse, sentences, structure
+from ingest import chunker, cleaner, hubness, parse, sentences, structure
 from ingest.chunker import chunk_document
 from ingest.embed_cache import EmbeddingCache
 from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
@@ -41,7 +41,7 @@ TOPIC_CONTEXT_CHARS = 2000
 MAX_REPEATED_HEADING_CHARS = 300
 
 # Any change to how text is cut changes the index, so the code itself is part of the fingerprint.
-_PIPELINE_MODULES = (cleaner, structure, sentences, chunker, parse)
+_PIPELINE_MODULES = (cleaner, structure, sentences, chunker, parse, hubness)
 
 
 @dataclass
@@ -101,7 +101,7 @@ class IngestReport:
 
 
 def pipeline_hash() -> str:
-    """Hash of the code that turns sources into text spans (part of the fingerprint)."""
+    """Hash of the code that turns sources into the build's tables (part of the fingerprint)."""
     digest = hashlib.sha256()
     for module in _PIPELINE_MODULES:
         digest.update(Path(module.__file__).read_bytes())
@@ -415,6 +415,7 @@ def run_ingest(
 
         stage = time.perf_counter()
         faiss_index, faiss_description = build_vector_index(chunk_vectors)
+        hubness_scores = hubness.sentence_hubness(sentence_vectors)
         bm25 = build_bm25(tables.chunk_texts)
         vocabulary = build_vocabulary(item.document.text for item in parsed)
         timings["index"] = time.perf_counter() - stage
@@ -454,6 +455,7 @@ def run_ingest(
             sentences=_as_arrays(tables.sentences),
             chunks=_as_arrays(tables.chunks),
             sentence_vectors=sentence_vectors,
+            sentence_hubness=hubness_scores,
             chunk_vectors=chunk_vectors,
             faiss_index=faiss_index,
             bm25=bm25,
@@ -489,20 +491,19 @@ def _counts(manifest: dict[str, Any] | None) -> dict[str, int]:
 
 
 def _seed_from_live_build(cache: EmbeddingCache, index_dir: Path, embedder: Embedder) -> None:
-    """Offer the live build's vectors for reuse (ignored if it is unreadable or another model's)."""
-    try:
-        contents = index_format.load_build(index_dir, embedder.name, embedder.weights_hash)
-    except index_format.IndexError_:
+    """Offer the live build's vectors for reuse (ignored if it is unreadable or another model's;
+    accepted from an older index format whose vectors are laid out alike)."""
+    embedded = index_format.load_embedded_build(index_dir, embedder.name, embedder.weights_hash)
+    if embedded is None:
         return
+    documents, sentences, chunks = embedded.documents, embedded.sentences, embedded.chunks
     sentence_texts = [
-        contents.documents[doc].text[start:end]
-        for doc, start, end in zip(contents.sentences["doc"], contents.sentences["start"], contents.sentences["end"], strict=True)
+        documents[doc].text[start:end]
+        for doc, start, end in zip(sentences["doc"], sentences["start"], sentences["end"], strict=True)
     ]
-    cache.seed(sentence_texts, contents.sentence_vectors)
+    cache.seed(sentence_texts, embedded.sentence_vectors)
     chunk_texts = [
-        chunk_embedding_text(contents.documents[doc], section, start, end)
-        for doc, start, end, section in zip(
-            contents.chunks["doc"], contents.chunks["start"], contents.chunks["end"], contents.chunks["section"], strict=True
-        )
+        chunk_embedding_text(documents[doc], section, start, end)
+        for doc, start, end, section in zip(chunks["doc"], chunks["start"], chunks["end"], chunks["section"], strict=True)
     ]
-    cache.seed(chunk_texts, contents.chunk_vectors)
+    cache.seed(chunk_texts, embedded.chunk_vectors)

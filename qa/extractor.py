@@ -3,9 +3,11 @@
 Every sentence of the top chunks is a candidate. A linear ranker scores it from features that
 need no model call (the sentence vectors were stored at ingest): its similarity to the
 question, the similarity of its context (section heading, the FAQ question it answers or the
-list lead-in it hangs from, its neighbours), lexical overlap, its chunk's retrieval score and
-its structural kind. The ranker's weights are fitted on the dev split
-(``verbatim eval --calibrate``) and stored in ``calibration.toml``.
+list lead-in it hangs from, its neighbours), lexical overlap, its chunk's retrieval score, its
+structural kind and its hubness (how close it sits to the rest of the corpus: generic
+introductions and anecdotes resemble every question; see ``ingest/hubness.py``). The ranker's
+weights are fitted on the dev split (``verbatim eval --calibrate``) and stored in
+``calibration.toml``.
 
 Structure then turns the winning sentence into a readable answer unit: a FAQ answer is quoted
 whole (the FAQ question itself is never the answer), a list item or "Label: value" line whole,
@@ -53,6 +55,7 @@ RANKER_FEATURES = (
     "answer_type",
     "safety_content",
     "safety_content_for_safety_question",
+    "hubness",
 )
 
 _LEANS_BACK = re.compile(
@@ -245,6 +248,8 @@ class AnswerExtractor:
         features[:, column["safety_content_for_safety_question"]] = safety_content * float(safety_question)
         features[:, column["chunk_score"]] = chunk_scores
         features[:, column["chunk_dense"]] = chunk_dense
+        # A generic sentence near everything in the corpus resembles many questions and answers few.
+        features[:, column["hubness"]] = store.sentence_hubness[sentences]
 
         wanted_shapes = [shape for asks, shape in _ANSWER_TYPES if asks.search(query.text)]
         weights = {term: store.idf(term) for term in set(query.terms)}

@@ -68,6 +68,7 @@ class IndexStore:
         self.sentence_pointer = sentences["pointer"]
         self.sentence_kind = self.block_kind[self.sentence_block] if len(self.sentence_block) else np.zeros(0, np.int32)
         self.sentence_vectors = contents.sentence_vectors
+        self.sentence_hubness = contents.sentence_hubness
 
         chunks = contents.chunks
         self.chunk_doc = chunks["doc"]

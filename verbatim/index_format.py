@@ -11,6 +11,7 @@ An index folder holds immutable builds and a pointer to the live one::
         sentences.npz          sentence spans, their block, section and safety topics
         chunks.npz             retrieval passages (whole sentences within one section)
         sentence_vectors.npy   normalised MiniLM vectors, one per sentence
+        sentence_hubness.npy   mean similarity of each sentence to its nearest others (float32)
         chunk_vectors.npy      normalised MiniLM vectors, one per chunk
         chunks.faiss           inner-product FAISS index over chunk vectors
         vocabulary.json        every word of the canonical texts: [document frequency, occurrences]
@@ -41,7 +42,10 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence_hubness.npy
+# Formats whose documents, tables and vector files are laid out as in this one: a new build
+# re-uses their embeddings after an upgrade instead of computing them all again.
+VECTOR_COMPATIBLE_FORMATS = frozenset({1, 2})
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 CACHE_DIR = "cache"
@@ -127,10 +131,22 @@ class IndexContents:
     sentences: dict[str, np.ndarray]
     chunks: dict[str, np.ndarray]
     sentence_vectors: np.ndarray
+    sentence_hubness: np.ndarray
     chunk_vectors: np.ndarray
     faiss_index: Any
     bm25: Any
     vocabulary: dict[str, list[int]]
+
+
+@dataclass
+class EmbeddedBuild:
+    """What a build's embeddings were computed from, for reuse by the next build."""
+
+    documents: list[Document]
+    sentences: dict[str, np.ndarray]
+    chunks: dict[str, np.ndarray]
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray
 
 
 def sha256_file(path: Path) -> str:
@@ -248,6 +264,7 @@ def write_build(temp: Path, contents: IndexContents) -> None:
     np.savez(temp / "sentences.npz", **{name: contents.sentences[name] for name in SENTENCE_COLUMNS})
     np.savez(temp / "chunks.npz", **{name: contents.chunks[name] for name in CHUNK_COLUMNS})
     np.save(temp / "sentence_vectors.npy", contents.sentence_vectors)
+    np.save(temp / "sentence_hubness.npy", contents.sentence_hubness)
     np.save(temp / "chunk_vectors.npy", contents.chunk_vectors)
     faiss.write_index(contents.faiss_index, str(temp / "chunks.faiss"))
     contents.bm25.save(str(temp / "bm25"), show_progress=False)
@@ -342,6 +359,10 @@ def check_manifest(index_dir: Path, manifest: dict[str, Any], model_name: str, w
             index_dir,
             f"the index uses format {manifest.get('format_version')}, this code reads format {FORMAT_VERSION}",
         )
+    _check_model(index_dir, manifest, model_name, weights_hash)
+
+
+def _check_model(index_dir: Path, manifest: dict[str, Any], model_name: str, weights_hash: str | None) -> None:
     model = manifest.get("model")
     model = model if isinstance(model, dict) else {}
     if model.get("name") != model_name or (weights_hash and model.get("weights_hash") != weights_hash):
@@ -384,17 +405,12 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
     model = manifest.get("model", {})
     verify_files(index_dir, build, manifest)
     try:
-        documents = [
-            Document(**{**raw, "sections": [Section(**section) for section in raw["sections"]]})
-            for raw in json.loads((build / "documents.json").read_text(encoding="utf-8"))
-        ]
-        with np.load(build / "blocks.npz") as data:
-            blocks = {name: data[name] for name in BLOCK_COLUMNS}
-        with np.load(build / "sentences.npz") as data:
-            sentences = {name: data[name] for name in SENTENCE_COLUMNS}
-        with np.load(build / "chunks.npz") as data:
-            chunks = {name: data[name] for name in CHUNK_COLUMNS}
+        documents = _read_documents(build)
+        blocks = _read_table(build / "blocks.npz", BLOCK_COLUMNS)
+        sentences = _read_table(build / "sentences.npz", SENTENCE_COLUMNS)
+        chunks = _read_table(build / "chunks.npz", CHUNK_COLUMNS)
         sentence_vectors = np.load(build / "sentence_vectors.npy")
+        sentence_hubness = np.load(build / "sentence_hubness.npy")
         chunk_vectors = np.load(build / "chunk_vectors.npy")
         faiss_index = faiss.read_index(str(build / "chunks.faiss"))
         bm25 = bm25s.BM25.load(str(build / "bm25"), show_progress=False)
@@ -409,6 +425,7 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         "sentences": len(sentences["doc"]),
         "chunks": len(chunks["doc"]),
         "sentence vectors": len(sentence_vectors),
+        "sentence hubness scores": len(sentence_hubness),
         "chunk vectors": len(chunk_vectors),
         "FAISS vectors": int(faiss_index.ntotal),
         "BM25 passages": int(bm25.scores["num_docs"]),
@@ -419,6 +436,7 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         "sentences": counts.get("sentences"),
         "chunks": counts.get("chunks"),
         "sentence vectors": counts.get("sentences"),
+        "sentence hubness scores": counts.get("sentences"),
         "chunk vectors": counts.get("chunks"),
         "FAISS vectors": counts.get("chunks"),
         "BM25 passages": counts.get("chunks"),
@@ -435,8 +453,60 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         sentences=sentences,
         chunks=chunks,
         sentence_vectors=sentence_vectors,
+        sentence_hubness=sentence_hubness,
         chunk_vectors=chunk_vectors,
         faiss_index=faiss_index,
         bm25=bm25,
         vocabulary=vocabulary,
     )
+
+
+def _read_documents(build: Path) -> list[Document]:
+    return [
+        Document(**{**raw, "sections": [Section(**section) for section in raw["sections"]]})
+        for raw in json.loads((build / "documents.json").read_text(encoding="utf-8"))
+    ]
+
+
+def _read_table(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {name: data[name] for name in columns}
+
+
+def load_embedded_build(index_dir: Path, model_name: str, weights_hash: str | None) -> EmbeddedBuild | None:
+    """The live build's texts and vectors, when a new build may re-use them.
+
+    Unlike :func:`load_build` this accepts any of :data:`VECTOR_COMPATIBLE_FORMATS`, so a format
+    upgrade does not throw away hours of embeddings; the model must still be the same and every
+    file must still pass its checksum.
+
+    Args:
+        index_dir: Index folder.
+        model_name: Name of the embedding model in this process.
+        weights_hash: Hash of its weights.
+
+    Returns:
+        The build's documents, sentence and chunk tables and vectors, or None when there is no
+        build, or it is of another model, an unknown format, damaged or unreadable.
+    """
+    build = current_build(Path(index_dir))
+    if build is None or not build.is_dir():
+        return None
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("format_version") not in VECTOR_COMPATIBLE_FORMATS:
+            return None
+        _check_model(index_dir, manifest, model_name, weights_hash)
+        verify_files(index_dir, build, manifest)
+        embedded = EmbeddedBuild(
+            documents=_read_documents(build),
+            sentences=_read_table(build / "sentences.npz", ("doc", "start", "end")),
+            chunks=_read_table(build / "chunks.npz", ("doc", "start", "end", "section")),
+            sentence_vectors=np.load(build / "sentence_vectors.npy"),
+            chunk_vectors=np.load(build / "chunk_vectors.npy"),
+        )
+    except (IndexError_, OSError, ValueError, KeyError, TypeError):
+        return None
+    if len(embedded.sentence_vectors) != len(embedded.sentences["doc"]) or len(embedded.chunk_vectors) != len(embedded.chunks["doc"]):
+        return None
+    return embedded

@@ -88,6 +88,7 @@ def _forge_checksum(manifest: dict) -> None:
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "sentence-vectors-flipped": (lambda build: flip_byte(build / "sentence_vectors.npy"), "checksum differs"),
     "sentence-vectors-truncated": (lambda build: truncate(build / "sentence_vectors.npy"), "size differs"),
+    "sentence-hubness-deleted": (lambda build: (build / "sentence_hubness.npy").unlink(), "missing"),
     "documents-truncated": (lambda build: truncate(build / "documents.json"), "size differs"),
     "documents-flipped": (lambda build: flip_byte(build / "documents.json", 5), "checksum differs"),
     "faiss-flipped": (lambda build: flip_byte(build / "chunks.faiss", 100), "checksum differs"),
@@ -141,6 +142,23 @@ def test_ingest_rebuilds_an_index_of_another_model_without_reusing_its_vectors(i
     report = run_ingest(settings=index_copy, embedder=embedder, show_progress=False)
     assert report.status == "built", report.summary()
     assert report.reused == 0  # vectors of another model are never reused
+    Answerer(index_copy, embedder=embedder).warm_up()
+
+
+def _as_format_1(manifest: dict) -> None:
+    manifest["format_version"] = 1
+    del manifest["files"]["sentence_hubness.npy"]
+
+
+def test_ingest_upgrades_an_older_format_without_embedding_again(index_copy, embedder):
+    build = live(index_copy)
+    (build / "sentence_hubness.npy").unlink()
+    edit_manifest(_as_format_1)(build)
+    with pytest.raises(IndexInvalidError, match="uses format 1"):
+        Answerer(index_copy, embedder=embedder).warm_up()
+    report = run_ingest(settings=index_copy, embedder=embedder, show_progress=False)
+    assert report.status == "built", report.summary()
+    assert report.embedded == 0 and report.reused > 0, report.summary()
     Answerer(index_copy, embedder=embedder).warm_up()
 
 
