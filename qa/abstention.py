@@ -73,12 +73,23 @@ REQUIRED_ANSWER_TYPES = (
     ),
     (
         "season",
-        re.compile(r"\btime of (the )?year\b|\b(season|seasons|seasonal|summer|winter|autumn)\b", re.I),
+        # Asking *when in the year*, not merely naming one ("cutting for summer").
+        re.compile(
+            r"\btime of (the )?year\b|\b(which|what) (season|month)s?\b|\bseasonal(ly)?\b"
+            r"|\bin (winter|summer|spring|autumn|the fall) (than|or|vs\.?|versus)\b",
+            re.I,
+        ),
         re.compile(r"\b(seasons?|seasonal|spring|summer|autumn|fall|winter|January|February|March|April|June|July|August|September|October|November|December)\b", re.I),
     ),
     (
         "dose per body weight",
-        re.compile(r"\b(per|a|each)\s+(kg|kilo|kilos|kilogram|kilograms|lb|lbs|pound|pounds)\b|\b(m?g|mg)\s*/\s*(kg|lb)\b|\bbody ?weight\b", re.I),
+        # A dose scaled by weight ("mg per kg", "how much for my body weight"), not weight itself
+        # ("lose a pound a week", "does it change body weight?").
+        re.compile(
+            r"\b(per|/)\s*(kg|kilos?|kilograms?|lbs?|pounds?)\b"
+            r"|\b(dose|dosage|how much|grams?|mg)\b.*\b(body ?weight|by weight|my weight)\b",
+            re.I,
+        ),
         re.compile(r"\b(per|/)\s*(kg|kilo|kilogram|lb|pound)s?\b|\bbody ?weight\b", re.I),
     ),
 )

@@ -131,7 +131,21 @@ def test_a_question_for_a_kind_of_fact_the_sources_never_give_abstains(answerer,
     assert answer.reason == f"the sources give no {missing} for this"
 
 
-def test_a_time_of_day_question_is_not_mistaken_for_a_season_question(answerer):
+@pytest.mark.parametrize(
+    ("question", "not_missing"),
+    [
+        ("What time of day should I take glutamine?", "season"),
+        ("I'm cutting for summer, is glutamine worth it?", "season"),
+        ("Can glutamine help me lose a pound a week?", "dose per body weight"),
+        ("Does glutamine change your body weight?", "dose per body weight"),
+    ],
+)
+def test_naming_a_season_or_a_weight_is_not_asking_for_one(answerer, question, not_missing):
+    answer = answerer.run(question)
+    assert answer.reason != f"the sources give no {not_missing} for this"
+
+
+def test_a_time_of_day_question_is_answered(answerer):
     answer = answerer.run("What time of day should I take glutamine?")
     assert not answer.abstained
     assert answer.reason is None
