@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eval.dataset import load_questions
+from qa.pipeline import RETRIEVAL_DEPTH
 from qa.retriever import RetrievalMode
 
 
@@ -106,6 +107,28 @@ def test_the_other_source_is_shown_when_it_speaks_to_the_question(answerer):
 def test_a_list_question_quotes_the_list_item(answerer):
     answer = answerer.run("Why is glutamine a problem for people with liver disease?")
     assert "ammonia" in answer.answer
+
+
+def test_a_sentence_that_resembles_the_whole_corpus_is_ranked_down(answerer):
+    components, store = answerer._require(), answerer.store
+    query = answerer.prepare("What are the cells lining the small intestine called?")
+    retrieved = components.retriever.run(query, top_k=RETRIEVAL_DEPTH)
+    before = components.extractor.score_sentences(query, retrieved)
+    winner = before[0]
+    assert "enterocytes" in store.sentence_text(winner.sentence)
+    original = store.sentence_hubness
+    try:
+        store.sentence_hubness = original.copy()
+        store.sentence_hubness[winner.sentence] = original.max() + 1.0
+        after = components.extractor.score_sentences(query, retrieved)
+    finally:
+        store.sentence_hubness = original
+    rescored = next(candidate for candidate in after if candidate.sentence == winner.sentence)
+    weight = answerer.calibration.ranker.weights["hubness"]
+    assert weight < 0
+    expected_drop = -weight * (original.max() + 1.0 - original[winner.sentence])
+    assert winner.score - rescored.score == pytest.approx(expected_drop, rel=1e-6)
+    assert after[0].sentence != winner.sentence
 
 
 def test_top_k_bounds_the_passages(answerer):
