@@ -61,8 +61,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the web app and API (building the default index first if there is none)."""
     import uvicorn
 
+    from verbatim.settings import limit_malloc_arenas
     from web.app import create_app
 
+    limit_malloc_arenas()
     settings = _settings(args)
     if not ensure_index(settings):
         return 1

@@ -7,6 +7,7 @@ Verbatim the same way; command-line flags override the environment.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +23,34 @@ OFFLINE_ENV = {
     # slow memory growth under varied load; a smaller cache bounds it (see docs/reliability.md).
     "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "64",
 }
+
+
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps their
+# freed memory; the server's worker threads took turns filling new ones, which read as +9-12 % of
+# memory after warm-up under `make loadtest`. Two arenas held it to +5 % at the same throughput
+# (docs/reliability.md).
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for threads created from now on (call before serving).
+
+    Args:
+        arenas: Most arenas glibc may create.
+
+    Returns:
+        Whether the cap was applied (False off glibc, e.g. macOS or musl).
+    """
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
 
 
 def force_offline() -> None:
