@@ -27,7 +27,7 @@ OFFLINE_ENV = {
 
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps their
 # freed memory; the server's worker threads took turns filling new ones, which read as +9-12 % of
-# memory after warm-up under `make loadtest`. Two arenas held it to +5 % at the same throughput
+# memory after warm-up under `make loadtest`. Two arenas held it to +5-7 % at the same throughput
 # (docs/reliability.md).
 MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
