@@ -18,7 +18,8 @@ Signals (none needs a model call beyond the question embedding):
     nutrient (``other_supplements.txt``) that the corpus never mentions, without / besides
     naming the corpus's own subject;
   * answer_type_missing: the question asks for a kind of fact with a recognisable shape (a
-    year, a price, a country) and none of the best candidate sentences has that shape.
+    year, a price, a country, a season, a dose per body weight) and none of the best candidate
+    sentences has that shape.
 A logistic model over these gives the confidence; the question is answered when the confidence
 reaches the threshold. Coefficients and threshold live in ``qa/calibration.toml``, fitted on the
 dev split by ``verbatim eval --calibrate``.

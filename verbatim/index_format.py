@@ -392,15 +392,7 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
     import faiss
 
     index_dir = Path(index_dir)
-    build = current_build(index_dir)
-    if build is None or not build.is_dir():
-        raise IndexMissingError(f"No index in {index_dir}. Build it with: verbatim ingest --index {index_dir}")
-    try:
-        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise _refuse(index_dir, f"the manifest of {build} is unreadable ({error})") from error
-    if not isinstance(manifest, dict):
-        raise _refuse(index_dir, f"the manifest of {build} is not a JSON object")
+    build, manifest = _live_manifest(index_dir)
     check_manifest(index_dir, manifest, model_name, weights_hash)
     model = manifest.get("model", {})
     verify_files(index_dir, build, manifest)
@@ -461,6 +453,25 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
     )
 
 
+def _live_manifest(index_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The live build folder and its parsed manifest.
+
+    Raises:
+        IndexMissingError: Nothing was ever built there.
+        IndexInvalidError: The pointer or the manifest is damaged.
+    """
+    build = current_build(index_dir)
+    if build is None or not build.is_dir():
+        raise IndexMissingError(f"No index in {index_dir}. Build it with: verbatim ingest --index {index_dir}")
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise _refuse(index_dir, f"the manifest of {build} is unreadable ({error})") from error
+    if not isinstance(manifest, dict):
+        raise _refuse(index_dir, f"the manifest of {build} is not a JSON object")
+    return build, manifest
+
+
 def _read_documents(build: Path) -> list[Document]:
     return [
         Document(**{**raw, "sections": [Section(**section) for section in raw["sections"]]})
@@ -489,12 +500,9 @@ def load_embedded_build(index_dir: Path, model_name: str, weights_hash: str | No
         The build's documents, sentence and chunk tables and vectors, or None when there is no
         build, or it is of another model, an unknown format, damaged or unreadable.
     """
-    build = current_build(Path(index_dir))
-    if build is None or not build.is_dir():
-        return None
     try:
-        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict) or manifest.get("format_version") not in VECTOR_COMPATIBLE_FORMATS:
+        build, manifest = _live_manifest(Path(index_dir))
+        if manifest.get("format_version") not in VECTOR_COMPATIBLE_FORMATS:
             return None
         _check_model(index_dir, manifest, model_name, weights_hash)
         verify_files(index_dir, build, manifest)
