@@ -8,6 +8,10 @@ from qa.word_specificity import is_common_word
 from verbatim.textutil import edit_distance_at_most, stem, typo_budget
 
 
+def _consonants(word: str) -> str:
+    return "".join(letter for letter in word if letter not in "aeiouy")
+
+
 def _deletes(word: str) -> set[str]:
     return {word[:position] + word[position + 1 :] for position in range(len(word))}
 
@@ -49,7 +53,8 @@ class Vocabulary:
             most frequent word of the same stem, or (for a word that is not itself common
             English) the most frequent corpus word within the typo budget (one edit up to 7
             letters, two beyond; a swap of adjacent letters is one edit), comparing both the word
-            and its stem; None when there is none.
+            and its stem; among equally frequent ones the closest in length, then one differing
+            only in vowels; None when there is none.
         """
         word_stem = stem(word)
         if word in self.frequencies:
@@ -73,7 +78,18 @@ class Vocabulary:
         words = {candidate if candidate in self.frequencies else self._word_for_stem.get(candidate, candidate) for candidate in close}
         if not words:
             return None
-        return max(words, key=lambda candidate: (self.frequencies.get(candidate, 0), -abs(len(candidate) - len(word))))
+        skeleton = _consonants(word)
+        # Ties go to a vowel-only slip ("tyme" -> "time", not "type"), then alphabetical order, so
+        # the answer never depends on set iteration order.
+        return min(
+            words,
+            key=lambda candidate: (
+                -self.frequencies.get(candidate, 0),
+                abs(len(candidate) - len(word)),
+                _consonants(candidate) != skeleton,
+                candidate,
+            ),
+        )
 
     def uncovered(self, terms: Iterable[str]) -> list[str]:
         """The terms that do not occur in the corpus, even allowing for typos."""
