@@ -19,6 +19,8 @@ Definitions (per category and overall; a metric whose denominator is empty is ``
 * ``abstention_recall``: share of abstain-expected questions the system abstains on.
 * ``false_abstention``: share of answerable questions the system abstains on.
 * ``invariant_violations``: number of broken verbatim invariants (see :func:`check_invariants`).
+* ``answer_chars_p50``: median length of the answers given (abstentions left out), so that a
+  change which buys answer hits with longer quotes shows.
 * ``latency_p50_ms`` / ``latency_p95_ms``: percentiles of the per-question answer time.
 
 Ranking metrics of the MedQuAD benchmark (binary relevance) are here too: :func:`ndcg_at_k`,
@@ -50,6 +52,7 @@ METRICS: dict[str, bool] = {
     "abstention_recall": True,
     "false_abstention": False,
     "invariant_violations": False,
+    "answer_chars_p50": False,
     "latency_p50_ms": False,
     "latency_p95_ms": False,
 }
@@ -226,6 +229,7 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
     shown_disclaimer = [o for o in outcomes if o.disclaimer]
     latencies = [o.latency_ms for o in outcomes]
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    answer_chars = percentile([len(o.answer) for o in outcomes if not o.abstained], 50)
     return {
         "questions": len(outcomes),
         "answer_hit": share(answer_hit(o) for o in answerable),
@@ -239,6 +243,7 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
         "abstention_recall": share(o.abstained for o in outcomes if o.question.abstain),
         "false_abstention": share(o.abstained for o in answerable),
         "invariant_violations": sum(len(o.violations) for o in outcomes),
+        "answer_chars_p50": answer_chars,
         "latency_p50_ms": round(p50, 3) if p50 is not None else None,
         "latency_p95_ms": round(p95, 3) if p95 is not None else None,
     }

@@ -20,13 +20,14 @@ CATEGORY_COLUMNS = (
     "disclaimer_recall", "disclaimer_precision", "abstention_recall", "false_abstention", "invariant_violations",
 )
 MODE_COLUMNS = ("answer_hit", "passage_hit@1", "passage_hit@3", "mrr", "doc_recall@1", "doc_recall@3", "abstention_recall", "false_abstention")
-_COUNTS = {"invariant_violations", "questions"}
+_COUNTS = {"invariant_violations", "questions", "answer_chars_p50"}
 _MILLISECONDS = {"latency_p50_ms", "latency_p95_ms"}
 _SHORT = {
     "answer_hit": "answer hit", "passage_hit@1": "passage @1", "passage_hit@3": "passage @3", "mrr": "MRR",
     "doc_recall@1": "doc recall @1", "doc_recall@3": "doc recall @3", "disclaimer_recall": "disclaimer recall",
     "disclaimer_precision": "disclaimer precision", "abstention_recall": "abstention recall",
     "false_abstention": "false abstention", "invariant_violations": "invariant violations",
+    "answer_chars_p50": "answer length p50 (chars)",
     "latency_p50_ms": "latency p50", "latency_p95_ms": "latency p95", "questions": "questions",
 }
 

@@ -127,6 +127,7 @@ def test_summary_of_failing_answers():
     assert summary["disclaimer_precision"] == 0.0
     assert summary["abstention_recall"] == 0.0
     assert summary["false_abstention"] == pytest.approx(1 / 3)
+    assert summary["answer_chars_p50"] == 42.0  # answers of 24, 42 and 42 characters; one abstention
     assert summary["latency_p50_ms"] == 25.0
     assert summary["latency_p95_ms"] == pytest.approx(38.5)
     assert failure_kinds(outcomes[0]) == ["wrong answer", "unexpected disclaimer"]
