@@ -12,7 +12,9 @@ weights are fitted on the dev split (``verbatim eval --calibrate``) and stored i
 Structure then turns the winning sentence into a readable answer unit: a FAQ answer is quoted
 whole (the FAQ question itself is never the answer), a list item or "Label: value" line whole,
 a list whole when the question is about the list rather than one item, and a sentence that
-leans on the one before it ("This can lead to...") together with that sentence.
+leans on the one before it ("This can lead to...") together with that sentence. When the two
+best sentences sit within two sentences of each other in one paragraph, the span holding both
+is quoted.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class ExtractorConfig:
         max_list_chars: Longest list (lead-in and items) quoted whole.
         list_margin: A list is quoted whole when a sibling item scores within this margin.
         neighbour_rank: The next sentence joins the answer when it ranks this high too.
+        runner_up_gap: The runner-up joins the answer (with any sentence between) when it sits
+            at most this many sentences from the winner in the same paragraph.
     """
 
     chunks_considered: int = 8
@@ -108,6 +112,7 @@ class ExtractorConfig:
     max_list_chars: int = 1500
     list_margin: float = 0.5
     neighbour_rank: int = 3
+    runner_up_gap: int = 2
 
 
 @dataclass
@@ -422,4 +427,9 @@ class AnswerExtractor:
             close_runner_up = any(candidate.sentence == following for candidate in ranked[: config.neighbour_rank])
             if store.sentence_text(last).endswith(":") or close_runner_up or _STUDY_SETUP.search(text):
                 last = following
+        # The two best sentences close together in one paragraph usually answer together.
+        if len(ranked) > 1:
+            runner_up = ranked[1].sentence
+            if members.start <= runner_up < members.stop and abs(runner_up - sentence) <= config.runner_up_gap:
+                first, last = min(first, runner_up), max(last, runner_up)
         return first, last

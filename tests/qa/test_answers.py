@@ -131,6 +131,44 @@ def test_a_sentence_that_resembles_the_whole_corpus_is_ranked_down(answerer):
     assert after[0].sentence != winner.sentence
 
 
+def _paragraph_of_at_least(store, sentences):
+    from verbatim.index_format import BlockKind
+
+    for block in range(len(store.block_kind)):
+        members = store.block_sentences(block)
+        if store.block_kind_of(block) == BlockKind.PARAGRAPH and len(members) >= sentences:
+            return members
+    raise AssertionError(f"no paragraph of {sentences} sentences in the seed corpus")
+
+
+def test_the_two_best_sentences_close_together_are_quoted_as_one_span(answerer):
+    from qa.extractor import ScoredSentence
+
+    extractor, store = answerer._require().extractor, answerer.store
+    members = _paragraph_of_at_least(store, 5)
+    winner = members.start + 3
+
+    def ranked(runner_up):
+        # Only the order matters to the answer unit: winner first, runner-up second.
+        return [ScoredSentence(s, 10.0 - rank, 0.0, 0.0, 0.0, 0) for rank, s in enumerate((winner, runner_up))]
+
+    first, last = extractor._unit(ranked(winner - 2)[0], ranked(winner - 2))
+    assert first == winner - 2 and last >= winner
+    first, last = extractor._unit(ranked(winner + 1)[0], ranked(winner + 1))
+    assert first <= winner and last == winner + 1
+    # Three sentences away, or in another paragraph, the runner-up is not quoted.
+    first, last = extractor._unit(ranked(winner - 3)[0], ranked(winner - 3))
+    assert first > winner - 3
+    other = members.stop if members.stop < len(store.sentence_block) else members.start - 1
+    first, last = extractor._unit(ranked(other)[0], ranked(other))
+    assert members.start <= first <= last < members.stop
+
+
+def test_a_question_answered_across_two_adjacent_sentences_quotes_both(answerer):
+    answer = answerer.run("How abundant is glutamine in the human body?")
+    assert "one of the most abundant amino acids" in answer.answer
+
+
 def test_top_k_bounds_the_passages(answerer):
     for top_k in (1, 2, 5):
         answer = answerer.run("What does glutamine do for the gut?", top_k=top_k)
