@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from ingest import chunker, cleaner, hubness, parse, sentences, structure
+from ingest import chunker, cleaner, hubness, indexers, loader, parse, sentences, structure
 from ingest.chunker import chunk_document
 from ingest.embed_cache import EmbeddingCache
 from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
 from ingest.loader import SkippedSource, SourceText, discover, read_sources
 from ingest.parse import ParsedDocument, parse_source
 from qa.safety_policy import SafetyPolicy
-from verbatim import index_format
+from verbatim import index_format, textutil
 from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weights_hash
 from verbatim.index_format import BlockKind, IndexContents
 from verbatim.settings import Settings
@@ -40,8 +40,9 @@ TOPIC_CONTEXT_CHARS = 2000
 # label; a "heading" longer than this (a hostile one-line document) is content.
 MAX_REPEATED_HEADING_CHARS = 300
 
-# Any change to how text is cut changes the index, so the code itself is part of the fingerprint.
-_PIPELINE_MODULES = (cleaner, structure, sentences, chunker, parse, hubness)
+# Any change to how text is read, cut, scored or indexed changes the build, so the code itself is
+# part of the fingerprint (textutil: the BM25 terms and the vocabulary's words).
+_PIPELINE_MODULES = (loader, cleaner, structure, sentences, chunker, parse, hubness, indexers, textutil)
 
 
 @dataclass

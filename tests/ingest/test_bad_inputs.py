@@ -189,3 +189,22 @@ def test_unchanged_is_a_no_op_and_each_change_rebuilds(corpus, settings, embedde
     removed = ingest()
     assert removed.status == "built" and removed.documents == 2
     assert ingest().status == "up-to-date"
+
+
+@pytest.mark.parametrize("module", ["verbatim/textutil.py", "ingest/indexers.py", "ingest/loader.py", "ingest/chunker.py"])
+def test_a_change_to_the_code_behind_the_build_makes_it_stale(monkeypatch, module):
+    # An edited tokenizer or indexer must not leave a build of the old code calling itself up to date.
+    from pathlib import Path
+
+    from ingest import pipeline
+
+    before = pipeline.pipeline_hash()
+    edited = Path(pipeline.__file__).parents[1] / module
+    original = Path.read_bytes
+
+    def read_bytes(path):
+        data = original(path)
+        return data + b"\n# edited\n" if Path(path).resolve() == edited.resolve() else data
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    assert pipeline.pipeline_hash() != before
