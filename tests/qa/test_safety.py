@@ -103,6 +103,38 @@ def test_near_misses_do_not_fire(answerer, question):
     assert answer.safety_topics == []
 
 
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("is glutamine ok for my teenage son", "children"),
+        ("Can I give glutamine to my 8 yo?", "children"),
+        ("should a 15-year-old athlete use glutamine", "children"),
+        ("is it fine for high schoolers to take glutamine", "children"),
+        ("I take warfarin, can I take glutamine", "medications"),
+        ("does glutamine interact with my antidepressants", "medications"),
+        ("I have diabetes, is glutamine okay", "general"),
+    ],
+)
+def test_children_and_everyday_medicines_and_conditions_fire(answerer, question, topic):
+    answer = answerer.run(question)
+    assert topic in answer.safety_topics
+    assert answer.disclaimer == answerer.policy.disclaimer
+
+
+@pytest.mark.parametrize(
+    "question", ["I am a 45 year old man, how much glutamine should I take?", "I'm 18 years old, when should I take glutamine?"]
+)
+def test_an_adult_age_is_not_a_child(policy, question):
+    assert "children" not in policy.question_topics(question)
+
+
+def test_a_question_about_a_child_abstains_because_the_sources_never_discuss_children(answerer):
+    answer = answerer.run("Is glutamine safe for my 12 year old?")
+    assert answer.abstained
+    assert answer.disclaimer == answerer.policy.disclaimer
+    assert "children" in answer.safety_topics
+
+
 @pytest.mark.parametrize("question", ["Does glutamine lower cholesterol?", "Can glutamine cause a stroke?"])
 def test_a_condition_the_sources_never_discuss_is_not_covered_by_their_safety_section(answerer, question):
     # The sources say who should avoid glutamine, but nothing about the heart: the honest answer
