@@ -48,6 +48,14 @@ def test_disclaimer_says_what_it_must(policy):
         ("Is glutamine safe during pregnancy?", "pregnancy"),
         ("What are the side effects of glutamine?", "side-effects"),
         ("Is glutamine okay with high blood pressure?", "heart-and-circulation"),
+        # Children by age or school, everyday medicines and chronic conditions.
+        ("is glutamine ok for my teenage son", "children"),
+        ("Can I give glutamine to my 8 yo?", "children"),
+        ("should a 15-year-old athlete use glutamine", "children"),
+        ("is it fine for high schoolers to take glutamine", "children"),
+        ("I take warfarin, can I take glutamine", "medications"),
+        ("does glutamine interact with my antidepressants", "medications"),
+        ("I have diabetes, is glutamine okay", "general"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
@@ -101,24 +109,6 @@ def test_near_misses_do_not_fire(answerer, question):
     answer = answerer.run(question)
     assert answer.disclaimer is None, answer.safety_topics
     assert answer.safety_topics == []
-
-
-@pytest.mark.parametrize(
-    ("question", "topic"),
-    [
-        ("is glutamine ok for my teenage son", "children"),
-        ("Can I give glutamine to my 8 yo?", "children"),
-        ("should a 15-year-old athlete use glutamine", "children"),
-        ("is it fine for high schoolers to take glutamine", "children"),
-        ("I take warfarin, can I take glutamine", "medications"),
-        ("does glutamine interact with my antidepressants", "medications"),
-        ("I have diabetes, is glutamine okay", "general"),
-    ],
-)
-def test_children_and_everyday_medicines_and_conditions_fire(answerer, question, topic):
-    answer = answerer.run(question)
-    assert topic in answer.safety_topics
-    assert answer.disclaimer == answerer.policy.disclaimer
 
 
 @pytest.mark.parametrize(
