@@ -194,8 +194,6 @@ def test_unchanged_is_a_no_op_and_each_change_rebuilds(corpus, settings, embedde
 @pytest.mark.parametrize("module", ["verbatim/textutil.py", "ingest/indexers.py", "ingest/loader.py", "ingest/chunker.py"])
 def test_a_change_to_the_code_behind_the_build_makes_it_stale(monkeypatch, module):
     # An edited tokenizer or indexer must not leave a build of the old code calling itself up to date.
-    from pathlib import Path
-
     from ingest import pipeline
 
     before = pipeline.pipeline_hash()
