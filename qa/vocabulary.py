@@ -12,6 +12,15 @@ def _consonants(word: str) -> str:
     return "".join(letter for letter in word if letter not in "aeiouy")
 
 
+def _derived_forms(word: str) -> list[str]:
+    """Adjective and noun forms the stemmer keeps apart in short words ("stable", "stability")."""
+    if word.endswith("bility"):
+        return [word[: -len("bility")] + "ble"]
+    if word.endswith("ble"):
+        return [word[: -len("ble")] + "bility"]
+    return []
+
+
 def _deletes(word: str) -> set[str]:
     return {word[:position] + word[position + 1 :] for position in range(len(word))}
 
@@ -50,7 +59,8 @@ class Vocabulary:
 
         Returns:
             The corpus word it stands for: the word itself when the corpus uses it, the corpus's
-            most frequent word of the same stem, or (for a word that is not itself common
+            most frequent word of the same stem (or of its -ble / -bility form: "stable" stands for
+            "stability"), or (for a word that is not itself common
             English) the most frequent corpus word within the typo budget (one edit up to 7
             letters, two beyond; a swap of adjacent letters is one edit), comparing both the word
             and its stem; among equally frequent ones the closest in length, then one differing
@@ -61,6 +71,11 @@ class Vocabulary:
             return word
         if word_stem in self._word_for_stem:
             return self._word_for_stem[word_stem]
+        for form in _derived_forms(word):
+            if form in self.frequencies:
+                return form
+            if stem(form) in self._word_for_stem:
+                return self._word_for_stem[stem(form)]
         # A real English word ("taste", "banned") is not a misspelling of a similar corpus word.
         if not word.isalpha() or is_common_word(word):
             return None

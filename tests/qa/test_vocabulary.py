@@ -24,6 +24,12 @@ def test_correction_finds_the_corpus_word(typed, meant):
     assert Vocabulary(WORDS).correction(typed) == meant
 
 
+@pytest.mark.parametrize(("typed", "meant"), [("stable", "stability"), ("ability", "able")])
+def test_adjective_and_noun_forms_count_as_the_same_word(typed, meant):
+    # The stemmer keeps short pairs apart: "stable" (stabl) and "stability" (stabil).
+    assert Vocabulary({"stability": [1, 2], "able": [1, 1]}).correction(typed) == meant
+
+
 def test_correction_leaves_real_and_far_words_alone():
     vocabulary = Vocabulary(WORDS)
     assert vocabulary.correction("creatine") is None
