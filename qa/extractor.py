@@ -10,7 +10,8 @@ weights are fitted on the dev split (``verbatim eval --calibrate``) and stored i
 ``calibration.toml``.
 
 Structure then turns the winning sentence into a readable answer unit: a FAQ answer is quoted
-whole (the FAQ question itself is never the answer), a list item or "Label: value" line whole,
+whole when the question restates its FAQ question (the FAQ question itself is never the
+answer; for another question the FAQ's opening verdict would mislead), a list item or "Label: value" line whole,
 a list whole when the question is about the list rather than one item, and a sentence that
 leans on the one before it ("This can lead to...") together with that sentence. When the two
 best sentences sit within two sentences of each other in one paragraph, the span holding both
@@ -338,8 +339,10 @@ class AnswerExtractor:
         if not ranked:
             return None
         best = ranked[0]
-        first, last = self._unit(best, ranked)
         store = self.store
+        pointer = int(store.sentence_pointer[best.sentence])
+        restates_pointer = pointer >= 0 and float(store.sentence_vectors[pointer] @ query.vector) >= STRONG_POINTER
+        first, last = self._unit(best, ranked, restates_pointer)
         return Extraction(
             doc=int(store.sentence_doc[first]),
             start=int(store.sentence_start[first]),
@@ -395,8 +398,18 @@ class AnswerExtractor:
             block += 1
         return first, last
 
-    def _unit(self, best: ScoredSentence, ranked: list[ScoredSentence]) -> tuple[int, int]:
-        """Expand the winning sentence into the span to quote."""
+    def _unit(self, best: ScoredSentence, ranked: list[ScoredSentence], restates_pointer: bool) -> tuple[int, int]:
+        """Expand the winning sentence into the span to quote.
+
+        Args:
+            best: The winning sentence.
+            ranked: All candidates, best first.
+            restates_pointer: Whether the question nearly restates the FAQ question (or list
+                lead-in) above the winning sentence.
+
+        Returns:
+            First and last sentence of the answer.
+        """
         store, config = self.store, self.config
         sentence = best.sentence
         block = int(store.sentence_block[sentence])
@@ -412,7 +425,11 @@ class AnswerExtractor:
             ):
                 return self._list_unit(lead_in)
             return self._whole_block(block, sentence)
-        if kind in (BlockKind.LABEL_VALUE, BlockKind.TABLE_ROW) or self.is_faq_answer(block):
+        if kind in (BlockKind.LABEL_VALUE, BlockKind.TABLE_ROW):
+            return self._whole_block(block, sentence)
+        # A FAQ answer opens with its verdict on its own question ("No. Absolutely not."); quoted
+        # for a different question, that verdict would answer something the user never asked.
+        if self.is_faq_answer(block) and restates_pointer:
             return self._whole_block(block, sentence)
         first = last = sentence
         members = store.block_sentences(block)
