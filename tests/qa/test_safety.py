@@ -56,6 +56,9 @@ def test_disclaimer_says_what_it_must(policy):
         ("I take warfarin, can I take glutamine", "medications"),
         ("does glutamine interact with my antidepressants", "medications"),
         ("I have diabetes, is glutamine okay", "general"),
+        ("I'm having surgery next week, should I stop glutamine?", "general"),
+        ("is glutamine bad for people with gout?", "general"),
+        ("i have ulcerative colitis and take mesalamine, can glutamine replace it", "medications"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
