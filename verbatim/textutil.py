@@ -79,6 +79,18 @@ def stem(word: str) -> str:
     return _stemmer().stemWord(word.replace("'", ""))
 
 
+# Zipf frequency from which a string is an English word rather than noise in wordfreq's
+# table ("boxe" and "taxe" sit near 1.6; "glutamine" is 2.5, "migraine" 3.3).
+_ENGLISH_WORD_ZIPF = 2.0
+
+
+@lru_cache(maxsize=100_000)
+def _is_english_word(word: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en") >= _ENGLISH_WORD_ZIPF
+
+
 def light_stem(word: str) -> str:
     """Strip only inflection ("kidneys" -> "kidney", "cancers" -> "cancer", "prescribed" ->
     "prescrib"), unlike Snowball, which also merges "medical" with "medications".
@@ -87,9 +99,13 @@ def light_stem(word: str) -> str:
         word: A folded word.
 
     Returns:
-        The word without a plural, past-tense or -ing ending.
+        The word without a plural, past-tense or -ing ending; a plural in -es keeps its e when
+        the singular is an English word ("migraines" -> "migraine", like "migraine" itself;
+        "churches" -> "church").
     """
     word = word.replace("'", "")
+    if word.endswith("es") and not word.endswith(("ies", "sses")) and len(word) >= 5 and _is_english_word(word[:-1]):
+        return word[:-1]
     for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
             return word[: len(word) - len(suffix)] + keep
