@@ -59,6 +59,11 @@ def test_disclaimer_says_what_it_must(policy):
         ("I'm having surgery next week, should I stop glutamine?", "general"),
         ("is glutamine bad for people with gout?", "general"),
         ("i have ulcerative colitis and take mesalamine, can glutamine replace it", "medications"),
+        ("can glutamine mess with my birth control", "medications"),
+        ("Im on ozempic can I take glutamine", "medications"),
+        ("should my elderly mother with dementia take glutamine?", "general"),
+        ("i get migraines, will glutamine trigger them?", "side-effects"),  # plural of a term in -e
+        ("I have HIV, can I take glutamine?", "general"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
