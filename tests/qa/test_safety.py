@@ -111,6 +111,12 @@ def test_misspelt_safety_terms_still_fire(answerer, question, topic):
         "Do immune cells burn more glutamine when you're sick or after surgery?",
         "At what time of day should glutamine be taken in relation to food?",
         "How much glutamine should I take for gut health?",
+        "Why do surgical patients get glutamine in hospitals?",
+        "Does glutamine help people recovering from surgery?",
+        "How does glutamine affect insulin secretion?",
+        "Do the pills have fillers?",
+        "What happens to glutamine levels during illness?",
+        "Why do older adults have altered glutamine metabolism?",
     ],
 )
 def test_near_misses_do_not_fire(answerer, question):
