@@ -11,11 +11,11 @@ weights are fitted on the dev split (``verbatim eval --calibrate``) and stored i
 
 Structure then turns the winning sentence into a readable answer unit: a FAQ answer is quoted
 whole when the question restates its FAQ question (the FAQ question itself is never the
-answer; for another question the FAQ's opening verdict would mislead), a list item or "Label: value" line whole,
-a list whole when the question is about the list rather than one item, and a sentence that
-leans on the one before it ("This can lead to...") together with that sentence. When the two
-best sentences sit within two sentences of each other in one paragraph, the span holding both
-is quoted.
+answer; for another question the FAQ's opening verdict would mislead), a list item or
+"Label: value" line whole, a list whole when the question is about the list rather than one
+item, and a sentence that leans on the one before it ("This can lead to...") together with that
+sentence. When the two best sentences sit within two sentences of each other in one paragraph,
+the span holding both is quoted.
 """
 
 from __future__ import annotations
@@ -404,8 +404,8 @@ class AnswerExtractor:
         Args:
             best: The winning sentence.
             ranked: All candidates, best first.
-            restates_pointer: Whether the question nearly restates the FAQ question (or list
-                lead-in) above the winning sentence.
+            restates_pointer: Whether the question nearly restates the sentence the winner hangs
+                from; a FAQ answer is quoted whole only when it restates its FAQ question.
 
         Returns:
             First and last sentence of the answer.

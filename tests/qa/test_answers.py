@@ -66,7 +66,8 @@ def test_a_faq_answer_keeps_its_verdict_only_for_its_own_question(answerer):
     extractor, store = answerer._require().extractor, answerer.store
     text = next(d.text for d in store.documents if d.doc_id == "glutamine-clinician-guide")
     verdict = text.index("No. Absolutely not.")
-    sentence = next(s for s in range(len(store.sentence_start)) if int(store.sentence_start[s]) > verdict and store.sentence_text(s).startswith("Glutamine can be"))
+    after_verdict = (s for s in range(len(store.sentence_start)) if int(store.sentence_start[s]) > verdict)
+    sentence = next(s for s in after_verdict if store.sentence_text(s).startswith("Glutamine can be"))
     ranked = [ScoredSentence(sentence, 1.0, 0.0, 0.0, 0.0, 0)]
     first, _ = extractor._unit(ranked[0], ranked, restates_pointer=True)
     assert int(store.sentence_start[first]) == verdict
