@@ -64,6 +64,8 @@ def test_disclaimer_says_what_it_must(policy):
         ("should my elderly mother with dementia take glutamine?", "general"),
         ("i get migraines, will glutamine trigger them?", "side-effects"),  # plural of a term in -e
         ("I have HIV, can I take glutamine?", "general"),
+        ("can i take glutamine with xanax", "medications"),
+        ("is glutamine ok for a 16 yr old", "children"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
