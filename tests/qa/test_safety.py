@@ -66,6 +66,9 @@ def test_disclaimer_says_what_it_must(policy):
         ("I have HIV, can I take glutamine?", "general"),
         ("can i take glutamine with xanax", "medications"),
         ("is glutamine ok for a 16 yr old", "children"),
+        ("with my condition should i skip glutamine", "general"),
+        ("I take methadone, can I take glutamine?", "medications"),
+        ("can glutamine be taken with insulin", "medications"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
@@ -119,6 +122,7 @@ def test_misspelt_safety_terms_still_fire(answerer, question, topic):
         "Do the pills have fillers?",
         "What happens to glutamine levels during illness?",
         "Why do older adults have altered glutamine metabolism?",
+        "Does glutamine have anything to do with insulin?",
     ],
 )
 def test_near_misses_do_not_fire(answerer, question):
