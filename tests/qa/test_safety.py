@@ -69,6 +69,8 @@ def test_disclaimer_says_what_it_must(policy):
         ("with my condition should i skip glutamine", "general"),
         ("I take methadone, can I take glutamine?", "medications"),
         ("can glutamine be taken with insulin", "medications"),
+        ("i take prozac can i add glutamine", "medications"),
+        ("I have sickle cell, can I take glutamine", "general"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
