@@ -74,8 +74,8 @@ class Vocabulary:
         for form in _derived_forms(word):
             if form in self.frequencies:
                 return form
-            if stem(form) in self._word_for_stem:
-                return self._word_for_stem[stem(form)]
+            if (form_stem := stem(form)) in self._word_for_stem:
+                return self._word_for_stem[form_stem]
         # A real English word ("taste", "banned") is not a misspelling of a similar corpus word.
         if not word.isalpha() or is_common_word(word):
             return None

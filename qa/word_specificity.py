@@ -11,13 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-
-@lru_cache(maxsize=100_000)
-def zipf(word: str) -> float:
-    """Zipf frequency of a folded English word (0 when unknown)."""
-    from wordfreq import zipf_frequency
-
-    return float(zipf_frequency(word, "en"))
+from verbatim.textutil import zipf
 
 
 def specificity(word: str) -> float:

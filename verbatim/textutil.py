@@ -85,10 +85,11 @@ _ENGLISH_WORD_ZIPF = 2.0
 
 
 @lru_cache(maxsize=100_000)
-def _is_english_word(word: str) -> bool:
+def zipf(word: str) -> float:
+    """Zipf frequency of a folded English word in wordfreq's bundled table (0 when unknown)."""
     from wordfreq import zipf_frequency
 
-    return zipf_frequency(word, "en") >= _ENGLISH_WORD_ZIPF
+    return float(zipf_frequency(word, "en"))
 
 
 def light_stem(word: str) -> str:
@@ -104,7 +105,7 @@ def light_stem(word: str) -> str:
         "churches" -> "church").
     """
     word = word.replace("'", "")
-    if word.endswith("es") and not word.endswith(("ies", "sses")) and len(word) >= 5 and _is_english_word(word[:-1]):
+    if word.endswith("es") and not word.endswith(("ies", "sses")) and len(word) >= 5 and zipf(word[:-1]) >= _ENGLISH_WORD_ZIPF:
         return word[:-1]
     for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
