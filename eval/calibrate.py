@@ -119,7 +119,7 @@ def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tupl
         sentences, _, chunk_scores, chunk_dense = components.extractor.candidates(retrieved)
         if len(sentences) == 0:
             continue
-        safety_question = bool(answerer.safety.question_triggers(query))
+        safety_question = bool(answerer.safety.question_triggers(query, answerer.store))
         matrix = components.extractor.features(query, sentences, chunk_scores, chunk_dense, safety_question)
         positive = np.array([contains_gold(answerer.store.sentence_text(int(s)), question.gold) for s in sentences])
         if not positive.any():

@@ -185,7 +185,7 @@ class Answerer:
         timings["retrieve"] = _lap(clock)
         clock = time.perf_counter()
 
-        question_topics = self.safety.question_triggers(query)
+        question_topics = self.safety.question_triggers(query, components.store)
         extraction = components.extractor.run(query, retrieved, safety_question=bool(question_topics))
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()
@@ -197,7 +197,7 @@ class Answerer:
             store = components.store
             for sentence in range(extraction.first_sentence, extraction.last_sentence + 1):
                 evidence |= int(store.sentence_topics[sentence])
-        safety = self.safety.run(query, evidence, question_topics)
+        safety = self.safety.run(question_topics, evidence)
         timings["decide"] = _lap(clock)
 
         asked = question if question is not None else query.text

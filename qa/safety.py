@@ -2,8 +2,10 @@
 
 A topic fires from the question's words (terms of the policy, typo-tolerant), from its meaning
 (similarity to the topic's example questions, using the question embedding already computed),
-or from the evidence quoted in the answer (sentences tagged at ingest time). When any fires,
-the answer carries the policy's fixed disclaimer.
+from a drug or condition the policy does not list named in a personal health question ("I take
+Eliquis": the word is embedded once and compared with descriptions such as "a blood thinner" and
+"a food"), or from the evidence quoted in the answer (sentences tagged at ingest time). When any
+fires, the answer carries the policy's fixed disclaimer.
 """
 
 from __future__ import annotations
@@ -13,8 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.safety_policy import SafetyPolicy
+from qa.store import IndexStore
 from qa.types import Query
+from qa.word_specificity import nearest_everyday_word
 from verbatim.embedding import Embedder
+from verbatim.textutil import zipf
+
+# Names judged once are remembered (bounded: a hostile client can send endless new words).
+_NAME_CACHE_SIZE = 20_000
 
 
 @dataclass
@@ -43,6 +51,11 @@ class SafetyChecker:
         self.policy = policy
         self._example_vectors: np.ndarray | None = None
         self._example_topics: list[str] = []
+        self._embedder: Embedder | None = None
+        self._name_vectors = np.zeros((0, 0), np.float32)
+        self._name_topics: list[str] = []
+        self._everyday_vectors = np.zeros((0, 0), np.float32)
+        self._name_topic_cache: dict[str, str | None] = {}
 
     def warm_up(self, embedder: Embedder) -> None:
         """Embed the topics' example questions once.
@@ -57,6 +70,13 @@ class SafetyChecker:
             if examples
             else np.zeros((0, embedder.dimensions), np.float32)
         )
+        unlisted = self.policy.unlisted
+        if unlisted is not None:
+            self._embedder = embedder
+            names = [(topic, text) for topic, texts in unlisted.examples.items() for text in texts]
+            self._name_topics = [topic for topic, _ in names]
+            self._name_vectors = embedder.encode_queries([text for _, text in names])
+            self._everyday_vectors = embedder.encode_queries(list(unlisted.everyday))
 
     def similarities(self, query: Query) -> dict[str, float]:
         """Highest similarity of the question to each topic's examples."""
@@ -68,14 +88,55 @@ class SafetyChecker:
             best[topic] = max(best.get(topic, -1.0), float(score))
         return best
 
-    def question_triggers(self, query: Query) -> dict[str, list[str]]:
+    def unlisted_topics(self, query: Query, store: IndexStore) -> dict[str, str]:
+        """Drugs and conditions the policy does not list, named in a personal health question.
+
+        Args:
+            query: The prepared question.
+            store: The index in service: a name the sources use is not a new name, and the
+                sources' subject ("glutamine") is never part of one.
+
+        Returns:
+            Name -> the topic it belongs to (one embedding call for names not judged before).
+        """
+        unlisted = self.policy.unlisted
+        if unlisted is None:
+            return {}
+        vocabulary = store.vocabulary
+        names = []
+        for phrase in self.policy.unlisted_candidates(query.normalised):
+            words = [word for word in phrase if word not in store.subject_words]
+            if any(vocabulary.correction(word) is None for word in words):
+                names.append(" ".join(words))
+        unseen = [name for name in names if name not in self._name_topic_cache]
+        if unseen:
+            if self._embedder is None:
+                raise RuntimeError("SafetyChecker.warm_up() must be called first")
+            vectors = self._embedder.encode_queries(unseen)
+            if len(self._name_topic_cache) + len(unseen) > _NAME_CACHE_SIZE:
+                self._name_topic_cache.clear()
+            for name, vector in zip(unseen, vectors, strict=True):
+                similarities = self._name_vectors @ vector
+                best = int(similarities.argmax())
+                closer = float(similarities[best]) - float((self._everyday_vectors @ vector).max())
+                # A word English barely knows, in "I take X", is a brand or a rare disease, unless
+                # it is a slip on an everyday word ("stomache") or too short to tell ("wrk").
+                rare = any(
+                    len(word) >= 5 and zipf(word) < unlisted.rare_zipf and nearest_everyday_word(word) is None
+                    for word in name.split()
+                )
+                self._name_topic_cache[name] = self._name_topics[best] if rare or closer >= unlisted.margin else None
+        return {name: topic for name in names if (topic := self._name_topic_cache[name]) is not None}
+
+    def question_triggers(self, query: Query, store: IndexStore) -> dict[str, list[str]]:
         """Topics the question itself touches, each with what fired it.
 
         Args:
             query: The prepared question.
+            store: The index in service (for names the policy does not list).
 
         Returns:
-            Topic id -> triggers (``term:<term>`` or ``similar:<score>``).
+            Topic id -> triggers (``term:<term>``, ``similar:<score>`` or ``unlisted:<word>``).
         """
         triggers: dict[str, list[str]] = {}
         for match in self.policy.match_terms(query.text):
@@ -83,20 +144,21 @@ class SafetyChecker:
         for topic, score in self.similarities(query).items():
             if score >= self.policy.semantic_threshold:
                 triggers.setdefault(topic, []).append(f"similar:{score:.2f}")
+        for word, topic in self.unlisted_topics(query, store).items():
+            triggers.setdefault(topic, []).append(f"unlisted:{word}")
         return triggers
 
-    def run(self, query: Query, evidence_bits: int = 0, question_triggers: dict[str, list[str]] | None = None) -> SafetyResult:
-        """Check one question.
+    def run(self, question_triggers: dict[str, list[str]], evidence_bits: int = 0) -> SafetyResult:
+        """Combine what the question raised with what the quoted evidence says.
 
         Args:
-            query: The prepared question.
+            question_triggers: Result of :meth:`question_triggers`.
             evidence_bits: Topic bits of the sentences quoted in the answer (0 when abstaining).
-            question_triggers: Result of :meth:`question_triggers` if already computed.
 
         Returns:
             The disclaimer (or None) and the topics that fired.
         """
-        triggers = {topic: list(found) for topic, found in (question_triggers or self.question_triggers(query)).items()}
+        triggers = {topic: list(found) for topic, found in question_triggers.items()}
         for topic in self.policy.from_bits(evidence_bits):
             triggers.setdefault(topic, []).append("evidence")
         topics = [topic for topic in self.policy.topic_ids if topic in triggers]

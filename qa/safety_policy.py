@@ -15,7 +15,15 @@ from pathlib import Path
 
 from qa.word_specificity import is_common_word
 from verbatim.index_format import BlockKind
-from verbatim.textutil import edit_distance_at_most, light_stem, typo_budget, words
+from verbatim.textutil import (
+    FUNCTION_WORDS,
+    edit_distance_at_most,
+    light_stem,
+    typo_budget,
+    word_runs,
+    words,
+    zipf,
+)
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("safety_policy.toml")
 
@@ -42,6 +50,29 @@ class TermMatch:
     last_word: int
 
 
+@dataclass(frozen=True)
+class UnlistedNames:
+    """How a personal health question naming a drug or condition the policy does not list is caught.
+
+    Attributes:
+        cues: Phrases that make a question about the asker's own health ("i take", "i have").
+        not_after: Words after which a cue asks rather than tells ("should" in "should I take").
+        examples: Topic id -> descriptions of what that topic's names are ("a blood thinner").
+        everyday: Descriptions of what other words are ("a food", "a sport").
+        rare_zipf: Words rarer than this in English are names (brands, rare diseases).
+        max_zipf: Words at least this frequent in English are never names of drugs or conditions.
+        margin: How much closer a word must be to a topic example than to every everyday one.
+    """
+
+    cues: tuple[tuple[str, ...], ...]
+    not_after: frozenset[str]
+    examples: dict[str, tuple[str, ...]]
+    everyday: tuple[str, ...]
+    rare_zipf: float
+    max_zipf: float
+    margin: float
+
+
 def _phrase(text: str) -> tuple[str, ...]:
     return tuple(words(text))
 
@@ -56,6 +87,7 @@ class SafetyPolicy:
         cues: Phrases that turn a context term into a safety question.
         markers: Patterns that mark contraindication content in documents.
         semantic_threshold: Similarity to a topic example that fires the topic.
+        unlisted: The rule for drugs and conditions the topics do not list (None: no such rule).
         content_hash: SHA-256 of the file (recorded in index manifests).
     """
 
@@ -66,6 +98,7 @@ class SafetyPolicy:
     semantic_threshold: float
     content_hash: str
     evidence_topic: str
+    unlisted: UnlistedNames | None = None
     source: str = ""
     _by_id: dict[str, Topic] = field(default_factory=dict, repr=False)
 
@@ -108,6 +141,22 @@ class SafetyPolicy:
             raise ValueError(f"{path}: [evidence] topic '{evidence_topic}' is not a topic id")
         if len(ids) > 31:
             raise ValueError(f"{path}: at most 31 topics (they are stored as bits)")
+        unlisted = None
+        if "unlisted" in raw:
+            entry = raw["unlisted"]
+            examples = {topic: tuple(texts) for topic, texts in entry.get("examples", {}).items()}
+            unknown = sorted(set(examples) - set(ids))
+            if unknown or not examples or not entry.get("everyday") or not entry.get("cues"):
+                raise ValueError(f"{path}: [unlisted] needs cues, everyday and examples of known topics (unknown: {unknown})")
+            unlisted = UnlistedNames(
+                cues=tuple(_phrase(cue) for cue in entry["cues"] if _phrase(cue)),
+                not_after=frozenset(words(" ".join(entry.get("not_after", [])))),
+                examples=examples,
+                everyday=tuple(entry["everyday"]),
+                rare_zipf=float(entry.get("rare_zipf", 2.0)),
+                max_zipf=float(entry.get("max_zipf", 4.5)),
+                margin=float(entry.get("margin", 0.05)),
+            )
         policy = cls(
             disclaimer=disclaimer,
             topics=topics,
@@ -117,6 +166,7 @@ class SafetyPolicy:
             content_hash=hashlib.sha256(data).hexdigest(),
             evidence_topic=str(raw.get("evidence", {}).get("topic", ids[0])),
             source=str(path),
+            unlisted=unlisted,
         )
         policy._by_id = {topic.id: topic for topic in topics}
         return policy
@@ -153,6 +203,8 @@ class SafetyPolicy:
                     roles.setdefault(phrase, []).append((topic.id, role))
         for cue in self.cues:
             roles.setdefault(cue, []).append(("", "cue"))
+        for cue in self.unlisted.cues if self.unlisted else ():
+            roles.setdefault(cue, []).append(("", "personal"))
         return roles
 
     @cached_property
@@ -231,6 +283,48 @@ class SafetyPolicy:
                 if counts and not any(low <= first and last <= high for low, high in excluded.get(topic, ())):
                     matches.append(TermMatch(topic, " ".join(phrase), first, last))
         return tuple(matches)
+
+    def unlisted_candidates(self, question: str) -> list[tuple[str, ...]]:
+        """Phrases that may name a drug or condition the policy does not list.
+
+        Args:
+            question: The question (normalised: typos fixed).
+
+        Returns:
+            When the question speaks of the asker's health (an ``[unlisted]`` cue), its runs of
+            adjacent content words ("pernicious anemia", "sweet tooth") that no policy phrase
+            covers and that hold at least one word that is not everyday English, in order;
+            otherwise nothing. Whether the sources use the words is for the caller to check.
+        """
+        if self.unlisted is None:
+            return []
+        found = self._scan(question, fuzzy=False)
+        roles = self._phrase_roles
+        tokens = words(question)
+        # Cues match word for word: "takes" in "my dad takes" is not "take" in "does it take".
+        telling = any(
+            role == "personal"
+            and tuple(tokens[first : last + 1]) == phrase
+            and (first == 0 or tokens[first - 1] not in self.unlisted.not_after)
+            for phrase, first, last in found
+            for _, role in roles[phrase]
+        )
+        if not telling:
+            return []
+        covered = {position for _, first, last in found for position in range(first, last + 1)}
+        runs: list[list[str]] = []
+        previous = (-2, -1)  # (position, stretch) of the last word taken
+        for position, (word, stretch) in enumerate(zip(tokens, word_runs(question), strict=True)):
+            letters = word.replace("'", "")
+            if position in covered or word in FUNCTION_WORDS or len(letters) < 3 or not letters.isalpha():
+                continue
+            if previous == (position - 1, stretch):
+                runs[-1].append(word)
+            else:
+                runs.append([word])
+            previous = (position, stretch)
+        unusual = [run for run in runs if any(zipf(word) < self.unlisted.max_zipf for word in run)]
+        return list(dict.fromkeys(tuple(run) for run in unusual))
 
     def question_topics(self, question: str) -> set[str]:
         """Topics whose terms a question uses (typo-tolerant)."""

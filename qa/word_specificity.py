@@ -47,8 +47,8 @@ def _one_edit_away(word: str) -> set[str]:
 
 
 @lru_cache(maxsize=20_000)
-def english_correction(word: str) -> str | None:
-    """The everyday English word a misspelt word most likely stands for.
+def nearest_everyday_word(word: str) -> str | None:
+    """The most frequent everyday English word one edit away from a word.
 
     Typists' slips are one edit in the vast majority of cases, so one edit is all this allows;
     looking the ~500 candidates up in wordfreq's table costs well under a millisecond.
@@ -57,11 +57,10 @@ def english_correction(word: str) -> str | None:
         word: A folded word.
 
     Returns:
-        The most frequent everyday word one edit away (a swap of adjacent letters is one
-        edit), or None for short, very long or non-alphabetic words and for words wordfreq
-        knows (slang such as "swole" is meant, not mistyped).
+        That word (a swap of adjacent letters is one edit), or None for short, very long or
+        non-alphabetic words and when no everyday word is that close.
     """
-    if not 4 <= len(word) <= MAX_TYPO_WORD or not word.isalpha() or not word.isascii() or zipf(word) > 0:
+    if not 4 <= len(word) <= MAX_TYPO_WORD or not word.isalpha() or not word.isascii():
         return None
     from wordfreq import get_frequency_dict
 
@@ -71,6 +70,21 @@ def english_correction(word: str) -> str | None:
     if not close:
         return None
     return max(close, key=lambda candidate: (frequencies[candidate], candidate))
+
+
+def english_correction(word: str) -> str | None:
+    """The everyday English word a misspelt word most likely stands for.
+
+    Args:
+        word: A folded word.
+
+    Returns:
+        :func:`nearest_everyday_word`, for words wordfreq does not know (slang such as "swole"
+        is meant, not mistyped); None for the words it knows.
+    """
+    if zipf(word) > 0:
+        return None
+    return nearest_everyday_word(word)
 
 
 def typo_tolerant_specificity(word: str) -> float:

@@ -73,6 +73,28 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+def word_runs(text: str) -> list[int]:
+    """For each word of :func:`words`, the number of the stretch of text it belongs to.
+
+    Words separated only by spaces or hyphens share a stretch; punctuation starts a new one
+    ("I take Accutane, glutamine?" -> accutane and glutamine in different stretches).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        One stretch number per word, non-decreasing.
+    """
+    folded = fold(text)
+    runs, run, previous_end = [], 0, None
+    for match in _WORD.finditer(folded):
+        if previous_end is not None and folded[previous_end : match.start()].strip(" -"):
+            run += 1
+        runs.append(run)
+        previous_end = match.end()
+    return runs
+
+
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """Snowball-stem one folded word (cached: vocabularies repeat)."""

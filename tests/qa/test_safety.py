@@ -97,6 +97,57 @@ def test_paraphrases_without_the_obvious_keyword_fire(answerer, question, topic)
 
 
 @pytest.mark.parametrize(
+    ("question", "name", "topic"),
+    [
+        # Brand names English barely knows.
+        ("I take Eliquis, is glutamine ok?", "eliquis", "medications"),
+        ("I take Xarelto, can I add glutamine?", "xarelto", "medications"),
+        # Known English words whose meaning is a condition or a drug.
+        ("i have lupus, should i take glutamine", "lupus", "general"),
+        ("I'm on tamoxifen, can I use glutamine", "tamoxifen", "medications"),
+        ("I have pernicious anemia", "pernicious anemia", "general"),
+        ("my dad has COPD, would glutamine help", "copd", "general"),
+    ],
+)
+def test_drugs_and_conditions_the_policy_does_not_list_fire(answerer, question, name, topic):
+    query = answerer.prepare(question)
+    assert not answerer.policy.match_terms(query.text), "the point is a name the policy does not list"
+    triggers = answerer.safety.question_triggers(query, answerer.store)
+    assert f"unlisted:{name}" in triggers.get(topic, []), triggers
+    assert answerer.run(question).disclaimer == answerer.policy.disclaimer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "I'm on a vegan diet, where do I get glutamine?",
+        "I'm on a budget, which brand is cheapest?",
+        "I have tofu and lentils daily, is that enough glutamine?",
+        "I take my powder in smoothies, does that work?",
+        "I have a sweet tooth, are flavored glutamine powders ok?",
+        "I'm on intermittent fasting, when do I take glutamine?",
+        "I have kombucha every day, does it have glutamine?",
+        # "I take" asked, not told: about glutamine, not about the asker's treatment.
+        "how much melatonin should I take for jet lag?",
+        # A slip on an everyday word is not a brand name.
+        "I have stomache isues, will glutamine help?",
+    ],
+)
+def test_personal_questions_about_everyday_things_do_not_fire(answerer, question):
+    answer = answerer.run(question)
+    assert answer.disclaimer is None, answer.safety_topics
+
+
+def test_unlisted_candidates_are_runs_of_unusual_words_after_a_personal_cue(policy):
+    assert policy.unlisted_candidates("I take Accutane, glutamine?") == [("accutane",), ("glutamine",)]
+    assert policy.unlisted_candidates("I have pernicious anemia") == [("pernicious", "anemia")]
+    # No cue, or a cue that asks ("should I take"), or only everyday words: nothing to judge.
+    assert policy.unlisted_candidates("Is glutamine okay with Eliquis?") == []
+    assert policy.unlisted_candidates("Should I take glutamine with Eliquis?") == []
+    assert policy.unlisted_candidates("I have a question about the best time") == []
+
+
+@pytest.mark.parametrize(
     ("question", "topic"),
     [
         ("Can I take glutamine with cirosis?", "liver-disease"),
@@ -196,7 +247,7 @@ def test_evidence_alone_fires_the_disclaimer(answerer):
     assert not answerer.policy.match_terms(query.text)
     store = answerer.store
     sentence = next(s for s in range(len(store.sentence_doc)) if store.sentence_text(s) == "This can lead to hepatic encephalopathy.")
-    result = answerer.safety.run(query, int(store.sentence_topics[sentence]), question_triggers={})
+    result = answerer.safety.run({}, int(store.sentence_topics[sentence]))
     assert result.disclaimer == answerer.policy.disclaimer
     assert "liver-disease" in result.topics and result.triggers["liver-disease"] == ["evidence"]
 
@@ -223,3 +274,11 @@ def test_policy_file_is_validated(tmp_path):
     broken.write_text('disclaimer = ""\n[[topics]]\nid = "x"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="disclaimer"):
         SafetyPolicy.load(broken)
+    unknown_topic = tmp_path / "unlisted.toml"
+    unknown_topic.write_text(
+        'disclaimer = "Ask your doctor."\n[unlisted]\ncues = ["i take"]\neveryday = ["a food"]\n'
+        '[unlisted.examples]\nnope = ["a drug"]\n[[topics]]\nid = "general"\nterms = ["risk"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="unlisted"):
+        SafetyPolicy.load(unknown_topic)
