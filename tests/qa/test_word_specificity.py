@@ -24,3 +24,12 @@ def test_a_misspelt_everyday_word_is_not_a_rare_term():
     assert typo_tolerant_specificity("natrually") < 2.0
     # A rare name stays fully specific: it is what an off-topic question is about.
     assert typo_tolerant_specificity("ashwagandha") >= 3.5
+
+
+def test_a_slip_on_an_everyday_word_has_a_nearest_everyday_word_and_a_brand_has_none():
+    from qa.word_specificity import nearest_everyday_word
+
+    # wordfreq knows "stomache" (a common misspelling), so english_correction leaves it alone,
+    # but it is still one edit from "stomach".
+    assert nearest_everyday_word("stomache") == "stomach"
+    assert nearest_everyday_word("eliquis") is None
