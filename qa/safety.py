@@ -23,6 +23,7 @@ from verbatim.textutil import zipf
 
 # Names judged once are remembered (bounded: a hostile client can send endless new words).
 _NAME_CACHE_SIZE = 20_000
+_UNJUDGED = object()
 
 
 @dataclass
@@ -55,7 +56,7 @@ class SafetyChecker:
         self._name_vectors = np.zeros((0, 0), np.float32)
         self._name_topics: list[str] = []
         self._everyday_vectors = np.zeros((0, 0), np.float32)
-        self._name_topic_cache: dict[str, str | None] = {}
+        self._name_topic_cache: dict[str, object] = {}
 
     def warm_up(self, embedder: Embedder) -> None:
         """Embed the topics' example questions once.
@@ -108,7 +109,12 @@ class SafetyChecker:
             words = [word for word in phrase if word not in store.subject_words]
             if any(vocabulary.correction(word) is None for word in words):
                 names.append(" ".join(words))
-        unseen = [name for name in names if name not in self._name_topic_cache]
+        # Read from a local copy of the verdicts: another request may clear the shared cache.
+        verdicts: dict[str, str | None] = {}
+        for name in names:
+            if (verdict := self._name_topic_cache.get(name, _UNJUDGED)) is not _UNJUDGED:
+                verdicts[name] = verdict
+        unseen = [name for name in names if name not in verdicts]
         if unseen:
             if self._embedder is None:
                 raise RuntimeError("SafetyChecker.warm_up() must be called first")
@@ -125,8 +131,9 @@ class SafetyChecker:
                     len(word) >= 5 and zipf(word) < unlisted.rare_zipf and nearest_everyday_word(word) is None
                     for word in name.split()
                 )
-                self._name_topic_cache[name] = self._name_topics[best] if rare or closer >= unlisted.margin else None
-        return {name: topic for name in names if (topic := self._name_topic_cache[name]) is not None}
+                verdicts[name] = self._name_topics[best] if rare or closer >= unlisted.margin else None
+                self._name_topic_cache[name] = verdicts[name]
+        return {name: topic for name in names if (topic := verdicts[name]) is not None}
 
     def question_triggers(self, query: Query, store: IndexStore) -> dict[str, list[str]]:
         """Topics the question itself touches, each with what fired it.

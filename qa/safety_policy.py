@@ -155,7 +155,7 @@ class SafetyPolicy:
                 everyday=tuple(entry["everyday"]),
                 rare_zipf=float(entry.get("rare_zipf", 2.0)),
                 max_zipf=float(entry.get("max_zipf", 4.5)),
-                margin=float(entry.get("margin", 0.05)),
+                margin=float(entry.get("margin", 0.0)),
             )
         policy = cls(
             disclaimer=disclaimer,
