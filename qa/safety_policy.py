@@ -311,7 +311,13 @@ class SafetyPolicy:
         )
         if not telling:
             return []
-        covered = {position for _, first, last in found for position in range(first, last + 1)}
+        # Cue words ("disease", "problem") may belong to a name ("Graves disease"); policy terms not.
+        covered = {
+            position
+            for phrase, first, last in found
+            if any(role != "cue" for _, role in roles[phrase])
+            for position in range(first, last + 1)
+        }
         runs: list[list[str]] = []
         previous = (-2, -1)  # (position, stretch) of the last word taken
         for position, (word, stretch) in enumerate(zip(tokens, word_runs(question), strict=True)):

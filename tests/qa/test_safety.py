@@ -107,6 +107,8 @@ def test_paraphrases_without_the_obvious_keyword_fire(answerer, question, topic)
         ("I'm on tamoxifen, can I use glutamine", "tamoxifen", "medications"),
         ("I have pernicious anemia", "pernicious anemia", "general"),
         ("my dad has COPD, would glutamine help", "copd", "general"),
+        # "disease" alone is a cue word, but it belongs to the name: "graves" alone reads as a place.
+        ("I have Graves disease, is glutamine okay", "graves disease", "general"),
     ],
 )
 def test_drugs_and_conditions_the_policy_does_not_list_fire(answerer, question, name, topic):
