@@ -3,10 +3,12 @@
 The runner turns every answer, in-process or over HTTP, into an :class:`Outcome`; everything
 here only reads outcomes, so the metrics can be tested on hand-made answers.
 
-Definitions (per category and overall; a metric whose denominator is empty is ``None``):
+Definitions (per category and overall; a metric whose denominator is empty is ``None``).
+*Answerable* questions are those with gold facts and ``abstain`` false; a row with neither gold
+facts nor ``abstain`` is judged on its disclaimer alone (the safety probes):
 
-* ``answer_hit``: share of answerable questions (``abstain`` false) answered with text that
-  contains a gold fact (:func:`eval.dataset.contains_gold`).
+* ``answer_hit``: share of answerable questions answered with text that contains a gold fact
+  (:func:`eval.dataset.contains_gold`).
 * ``passage_hit@k``: share of answerable questions with a gold fact in one of the first ``k``
   passage quotes. In-process the passages are those the pipeline builds for its chosen answer
   whether or not it then abstains, so retrieval is scored apart from the abstention decision
@@ -221,10 +223,9 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
     Returns:
         Metric name -> value (None where undefined), plus ``questions``.
     """
-    answerable = [o for o in outcomes if not o.question.abstain]
-    with_gold = [o for o in answerable if o.question.gold]
+    answerable = [o for o in outcomes if not o.question.abstain and o.question.gold]
     with_docs = [o for o in answerable if o.question.docs]
-    ranks = [gold_rank(o.scored_passages, o.question.gold) for o in with_gold]
+    ranks = [gold_rank(o.scored_passages, o.question.gold) for o in answerable]
     expected_disclaimer = [o for o in outcomes if o.question.disclaimer]
     shown_disclaimer = [o for o in outcomes if o.disclaimer]
     latencies = [o.latency_ms for o in outcomes]
@@ -260,7 +261,7 @@ def failure_kinds(outcome: Outcome) -> list[str]:
     row = outcome.question
     if row.abstain and not outcome.abstained:
         kinds.append("missed abstention")
-    if not row.abstain and outcome.abstained:
+    if not row.abstain and row.gold and outcome.abstained:
         kinds.append("false abstention")
     elif not row.abstain and row.gold and not answer_hit(outcome):
         kinds.append("wrong answer")

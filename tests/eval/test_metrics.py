@@ -206,3 +206,13 @@ def test_ranking_metrics():
     assert recall_at_k(["d2", "d2", "d1"], relevant, 2) == 0.5
     with pytest.raises(ValueError):
         ndcg_at_k(ranking, set())
+
+
+def test_a_row_without_gold_or_abstain_is_judged_on_its_disclaimer_alone():
+    probe = question("p1", category="safety", gold=(), docs=(), disclaimer=True)
+    outcome = abstained(probe, disclaimer=True)
+    summary = summarise([outcome])
+    assert summary["answer_hit"] is None and summary["false_abstention"] is None
+    assert summary["disclaimer_recall"] == 1.0
+    assert failure_kinds(outcome) == []
+    assert failure_kinds(abstained(probe, disclaimer=False)) == ["missing disclaimer"]
