@@ -23,6 +23,9 @@ from verbatim.textutil import zipf
 
 # Names judged once are remembered (bounded: a hostile client can send endless new words).
 _NAME_CACHE_SIZE = 20_000
+# A real question names a drug or condition or two; a 1,000-character list of made-up words must
+# not cost a large batch through the model.
+MAX_NAMES_PER_QUESTION = 8
 _UNJUDGED = object()
 
 
@@ -109,6 +112,8 @@ class SafetyChecker:
             words = [word for word in phrase if word not in store.subject_words]
             if any(vocabulary.correction(word) is None for word in words):
                 names.append(" ".join(words))
+            if len(names) == MAX_NAMES_PER_QUESTION:
+                break
         # Read from a local copy of the verdicts: another request may clear the shared cache.
         verdicts: dict[str, str | None] = {}
         for name in names:

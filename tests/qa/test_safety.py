@@ -140,6 +140,21 @@ def test_personal_questions_about_everyday_things_do_not_fire(answerer, question
     assert answer.disclaimer is None, answer.safety_topics
 
 
+def test_a_question_full_of_made_up_names_costs_a_bounded_batch(answerer, monkeypatch):
+    from qa.safety import MAX_NAMES_PER_QUESTION
+
+    made_up = ", ".join(f"zorblax{chr(97 + i)}{chr(97 + j)}" for i in range(6) for j in range(6))
+    query = answerer.prepare(f"I take {made_up}, is glutamine ok?")
+    batches = []
+    original = answerer.embedder.encode_queries
+    monkeypatch.setattr(answerer.embedder, "encode_queries", lambda texts: batches.append(len(texts)) or original(texts))
+    triggers = answerer.safety.question_triggers(query, answerer.store)
+    assert batches == [MAX_NAMES_PER_QUESTION]
+    # Rare words after "I take" are names; only the first few are judged.
+    unlisted = [trigger for found in triggers.values() for trigger in found if trigger.startswith("unlisted:")]
+    assert len(unlisted) == MAX_NAMES_PER_QUESTION
+
+
 def test_unlisted_candidates_are_runs_of_unusual_words_after_a_personal_cue(policy):
     assert policy.unlisted_candidates("I take Accutane, glutamine?") == [("accutane",), ("glutamine",)]
     assert policy.unlisted_candidates("I have pernicious anemia") == [("pernicious", "anemia")]
