@@ -7,11 +7,9 @@ Signals (none needs a model call beyond the question embedding):
   * lexical: share of the question's term weight found in that sentence;
   * coverage: share of the question's key words that occur in the corpus (typos allowed;
     words of a safety topic the corpus discusses count as covered);
-  * covered_specific / uncovered_specific: summed general-English specificity of the key words
-    the corpus does / does not use ("creatine" and "trimester" weigh much more than "better");
+  * covered_specific: summed general-English specificity of the key words the corpus uses
+    ("enterocytes" weighs much more than "better");
   * subject_mentioned: the question names what the corpus is about (e.g. "glutamine");
-  * foreign_subject: the most specific unknown word when the subject is not named ("what's the
-    typical dose of creatine?" swaps the subject for another);
   * unsupported_safety: the question raises a safety topic the corpus never discusses
     (pregnancy, for the seed corpus);
   * foreign_entity / foreign_entity_with_subject: the question names another supplement or
@@ -46,9 +44,7 @@ FEATURES = (
     "lexical",
     "coverage",
     "covered_specific",
-    "uncovered_specific",
     "subject_mentioned",
-    "foreign_subject",
     "unsupported_safety",
     "foreign_entity",
     "foreign_entity_with_subject",
@@ -122,9 +118,7 @@ class AbstentionFeatures:
     lexical: float = 0.0
     coverage: float = 0.0
     covered_specific: float = 0.0
-    uncovered_specific: float = 0.0
     subject_mentioned: float = 0.0
-    foreign_subject: float = 0.0
     unsupported_safety: float = 0.0
     foreign_entity: float = 0.0
     foreign_entity_with_subject: float = 0.0
@@ -183,7 +177,7 @@ class AbstentionPolicy:
             for word in words(match.term)
         }
         subject_mentioned = False
-        covered_specific = uncovered_specific = 0.0
+        covered_specific = 0.0
         uncovered: list[str] = []
         for term in query.key_terms:
             known = vocabulary.correction(term)
@@ -193,9 +187,7 @@ class AbstentionPolicy:
                 covered_specific += typo_tolerant_specificity(term)
             else:
                 uncovered.append(term)
-                uncovered_specific += typo_tolerant_specificity(term)
         total = len(query.key_terms)
-        foreign = 0.0 if subject_mentioned else max((typo_tolerant_specificity(term) for term in uncovered), default=0.0)
         # Only topics the question names outright: a mere resemblance to "what are the side
         # effects?" must not turn "what are the main risks?" into an abstention.
         named = {topic for topic, triggers in question_topics.items() if any(t.startswith("term:") for t in triggers)}
@@ -206,9 +198,7 @@ class AbstentionPolicy:
             "foreign_entity_with_subject": float(other and subject_mentioned),
             "coverage": (total - len(uncovered)) / total if total else 0.0,
             "covered_specific": covered_specific,
-            "uncovered_specific": uncovered_specific,
             "subject_mentioned": float(subject_mentioned),
-            "foreign_subject": foreign,
             "unsupported_safety": float(unsupported),
             "uncovered": uncovered,
         }
