@@ -119,27 +119,6 @@ def test_drugs_and_conditions_the_policy_does_not_list_fire(answerer, question, 
     assert answerer.run(question).disclaimer == answerer.policy.disclaimer
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        "I'm on a vegan diet, where do I get glutamine?",
-        "I'm on a budget, which brand is cheapest?",
-        "I have tofu and lentils daily, is that enough glutamine?",
-        "I take my powder in smoothies, does that work?",
-        "I have a sweet tooth, are flavored glutamine powders ok?",
-        "I'm on intermittent fasting, when do I take glutamine?",
-        "I have kombucha every day, does it have glutamine?",
-        # "I take" asked, not told: about glutamine, not about the asker's treatment.
-        "how much melatonin should I take for jet lag?",
-        # A slip on an everyday word is not a brand name.
-        "I have stomache isues, will glutamine help?",
-    ],
-)
-def test_personal_questions_about_everyday_things_do_not_fire(answerer, question):
-    answer = answerer.run(question)
-    assert answer.disclaimer is None, answer.safety_topics
-
-
 def test_a_question_full_of_made_up_names_costs_a_bounded_batch(answerer, monkeypatch):
     from qa.safety import MAX_NAMES_PER_QUESTION
 
@@ -193,6 +172,18 @@ def test_misspelt_safety_terms_still_fire(answerer, question, topic):
         "What happens to glutamine levels during illness?",
         "Why do older adults have altered glutamine metabolism?",
         "Does glutamine have anything to do with insulin?",
+        # Personal questions about everyday things: no drug or condition named.
+        "I'm on a vegan diet, where do I get glutamine?",
+        "I'm on a budget, which brand is cheapest?",
+        "I have tofu and lentils daily, is that enough glutamine?",
+        "I take my powder in smoothies, does that work?",
+        "I have a sweet tooth, are flavored glutamine powders ok?",
+        "I'm on intermittent fasting, when do I take glutamine?",
+        "I have kombucha every day, does it have glutamine?",
+        # "I take" asked, not told: about glutamine, not about the asker's treatment.
+        "how much melatonin should I take for jet lag?",
+        # A slip on an everyday word is not a brand name.
+        "I have stomache isues, will glutamine help?",
     ],
 )
 def test_near_misses_do_not_fire(answerer, question):
