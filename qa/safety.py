@@ -59,7 +59,7 @@ class SafetyChecker:
         self._name_vectors = np.zeros((0, 0), np.float32)
         self._name_topics: list[str] = []
         self._everyday_vectors = np.zeros((0, 0), np.float32)
-        self._name_topic_cache: dict[str, object] = {}
+        self._name_topic_cache: dict[tuple[str, bool], object] = {}
 
     def warm_up(self, embedder: Embedder) -> None:
         """Embed the topics' example questions once.
@@ -107,17 +107,20 @@ class SafetyChecker:
         if unlisted is None:
             return {}
         vocabulary = store.vocabulary
-        names = []
+        acronyms = self.policy.acronyms(query.normalised)
+        names: list[str] = []
         for phrase in self.policy.unlisted_candidates(query.normalised):
             words = [word for word in phrase if word not in store.subject_words]
             if any(vocabulary.correction(word) is None for word in words):
                 names.append(" ".join(words))
             if len(names) == MAX_NAMES_PER_QUESTION:
                 break
+        # "POTS" and "pots" are judged apart: only the first is an acronym.
+        keys = {name: (name, any(word in acronyms for word in name.split())) for name in names}
         # Read from a local copy of the verdicts: another request may clear the shared cache.
         verdicts: dict[str, str | None] = {}
         for name in names:
-            if (verdict := self._name_topic_cache.get(name, _UNJUDGED)) is not _UNJUDGED:
+            if (verdict := self._name_topic_cache.get(keys[name], _UNJUDGED)) is not _UNJUDGED:
                 verdicts[name] = verdict
         unseen = [name for name in names if name not in verdicts]
         if unseen:
@@ -127,18 +130,28 @@ class SafetyChecker:
             if len(self._name_topic_cache) + len(unseen) > _NAME_CACHE_SIZE:
                 self._name_topic_cache.clear()
             for name, vector in zip(unseen, vectors, strict=True):
-                similarities = self._name_vectors @ vector
-                best = int(similarities.argmax())
-                closer = float(similarities[best]) - float((self._everyday_vectors @ vector).max())
-                # A word English barely knows, in "I take X", is a brand or a rare disease, unless
-                # it is a slip on an everyday word ("stomache") or too short to tell ("wrk").
-                rare = any(
-                    len(word) >= 5 and zipf(word) < unlisted.rare_zipf and nearest_everyday_word(word) is None
-                    for word in name.split()
-                )
-                verdicts[name] = self._name_topics[best] if rare or closer >= unlisted.margin else None
-                self._name_topic_cache[name] = verdicts[name]
+                verdicts[name] = self._judge(name, vector, acronym=keys[name][1])
+                self._name_topic_cache[keys[name]] = verdicts[name]
         return {name: topic for name in names if (topic := verdicts[name]) is not None}
+
+    def _judge(self, name: str, vector: np.ndarray, acronym: bool) -> str | None:
+        """The topic a candidate name belongs to, or None when it is not a drug or condition."""
+        unlisted = self.policy.unlisted
+        assert unlisted is not None
+        similarities = self._name_vectors @ vector
+        best = int(similarities.argmax())
+        if float(similarities[best]) - float((self._everyday_vectors @ vector).max()) >= unlisted.margin:
+            return self._name_topics[best]
+        # A word English barely knows, in "I take X", is a brand or a rare disease, unless it is a
+        # slip on an everyday word ("stomache") or too short to tell ("wrk").
+        if any(
+            len(word) >= 5 and zipf(word) < unlisted.rare_zipf and nearest_everyday_word(word) is None
+            for word in name.split()
+        ):
+            return self._name_topics[best]
+        # An acronym ("I have POTS") nearly always names a condition; what kind its embedding
+        # cannot tell ("pots" reads as cookware), so it goes under the general topic.
+        return self.policy.evidence_topic if acronym else None
 
     def question_triggers(self, query: Query, store: IndexStore) -> dict[str, list[str]]:
         """Topics the question itself touches, each with what fired it.

@@ -26,6 +26,7 @@ from verbatim.textutil import (
 )
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("safety_policy.toml")
+_ACRONYM = re.compile(r"\b[A-Z]{3,6}\b")
 
 
 @dataclass(frozen=True)
@@ -331,6 +332,25 @@ class SafetyPolicy:
             previous = (position, stretch)
         unusual = [run for run in runs if any(zipf(word) < self.unlisted.max_zipf for word in run)]
         return list(dict.fromkeys(tuple(run) for run in unusual))
+
+    @staticmethod
+    def acronyms(question: str) -> frozenset[str]:
+        """Words written in capitals ("POTS", "COPD"), folded; none when the whole question shouts.
+
+        In a personal health question an acronym the sources never use nearly always names a
+        condition or a drug, and its lower-case form ("pots") can read as an everyday word.
+
+        Args:
+            question: The question as typed (case kept).
+
+        Returns:
+            The folded acronyms of 3 to 6 letters.
+        """
+        capitals = _ACRONYM.findall(question)
+        longer_words = re.findall(r"\b[^\W\d_]{3,}\b", question)
+        if len(capitals) >= 3 and len(capitals) > len(longer_words) / 2:
+            return frozenset()
+        return frozenset(word.lower() for word in capitals)
 
     def question_topics(self, question: str) -> set[str]:
         """Topics whose terms a question uses (typo-tolerant)."""

@@ -110,6 +110,9 @@ def test_paraphrases_without_the_obvious_keyword_fire(answerer, question, topic)
         ("my dad has COPD, would glutamine help", "copd", "general"),
         # "disease" alone is a cue word, but it belongs to the name: "graves" alone reads as a place.
         ("I have Graves disease, is glutamine okay", "graves disease", "general"),
+        # An acronym names a condition even when its lower-case form is an everyday word.
+        ("I have POTS, can I take glutamine", "pots", "general"),
+        ("I have GERD", "gerd", "general"),
     ],
 )
 def test_drugs_and_conditions_the_policy_does_not_list_fire(answerer, question, name, topic):
@@ -133,6 +136,19 @@ def test_a_question_full_of_made_up_names_costs_a_bounded_batch(answerer, monkey
     # Rare words after "I take" are names; only the first few are judged.
     unlisted = [trigger for found in triggers.values() for trigger in found if trigger.startswith("unlisted:")]
     assert len(unlisted) == MAX_NAMES_PER_QUESTION
+
+
+def test_a_word_judged_in_lower_case_is_judged_again_as_an_acronym(answerer):
+    lower = answerer.safety.question_triggers(answerer.prepare("I have pots that need cleaning"), answerer.store)
+    assert not any(t.startswith("unlisted:") for found in lower.values() for t in found)
+    upper = answerer.safety.question_triggers(answerer.prepare("I have POTS that need cleaning"), answerer.store)
+    assert "unlisted:pots" in upper.get("general", [])
+
+
+def test_acronyms_are_capitals_of_three_to_six_letters_unless_the_question_shouts(policy):
+    assert policy.acronyms("I have POTS and PCOS") == {"pots", "pcos"}
+    assert policy.acronyms("I take it at 9 PM with my OJ") == frozenset()
+    assert policy.acronyms("I HAVE BEANS EVERY DAY DOES THAT HAVE GLUTAMINE") == frozenset()
 
 
 def test_unlisted_candidates_are_runs_of_unusual_words_after_a_personal_cue(policy):
