@@ -107,7 +107,7 @@ class SafetyChecker:
         if unlisted is None:
             return {}
         vocabulary = store.vocabulary
-        acronyms = self.policy.acronyms(query.normalised)
+        acronyms = self.policy.acronyms(query.text)
         names: list[str] = []
         for phrase in self.policy.unlisted_candidates(query.normalised):
             words = [word for word in phrase if word not in store.subject_words]
