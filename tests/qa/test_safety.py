@@ -72,6 +72,7 @@ def test_disclaimer_says_what_it_must(policy):
         ("i take prozac can i add glutamine", "medications"),
         ("I have sickle cell, can I take glutamine", "general"),
         ("are there any downsides to glutamine", "general"),
+        ("I have MS, can I take glutamine?", "general"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
