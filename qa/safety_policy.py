@@ -18,6 +18,7 @@ from verbatim.index_format import BlockKind
 from verbatim.textutil import (
     FUNCTION_WORDS,
     edit_distance_at_most,
+    fold,
     light_stem,
     typo_budget,
     word_runs,
@@ -31,7 +32,11 @@ _ACRONYM = re.compile(r"\b[A-Z]{3,6}\b")
 
 @dataclass(frozen=True)
 class Topic:
-    """A contraindication topic of the policy."""
+    """A contraindication topic of the policy.
+
+    ``patterns`` are regular expressions (matched case-insensitively on folded text) for what a
+    list of terms cannot spell out, such as any age under 18.
+    """
 
     id: str
     label: str
@@ -39,6 +44,7 @@ class Topic:
     context_terms: tuple[tuple[str, ...], ...]
     exclude: tuple[tuple[str, ...], ...]
     examples: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,13 @@ class UnlistedNames:
 
 def _phrase(text: str) -> tuple[str, ...]:
     return tuple(words(text))
+
+
+def _compile_pattern(path: Path, topic: str, text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error as error:
+        raise ValueError(f"{path}: topic '{topic}': bad pattern {text!r}: {error}") from error
 
 
 @dataclass(eq=False)  # identity hashing: match_terms caches per policy object
@@ -132,6 +145,7 @@ class SafetyPolicy:
                     context_terms=tuple(_phrase(term) for term in entry.get("context_terms", []) if _phrase(term)),
                     exclude=tuple(_phrase(term) for term in entry.get("exclude", []) if _phrase(term)),
                     examples=tuple(entry.get("examples", [])),
+                    patterns=tuple(_compile_pattern(path, entry["id"], text) for text in entry.get("patterns", [])),
                 )
             )
         ids = [topic.id for topic in topics]
@@ -277,13 +291,31 @@ class SafetyPolicy:
             for topic, role in roles[phrase]:
                 if role == "exclude":
                     excluded.setdefault(topic, []).append((first, last))
-        matches = []
-        for phrase, first, last in found:
-            for topic, role in roles[phrase]:
-                counts = role == "term" or (role == "context" and has_cue)
-                if counts and not any(low <= first and last <= high for low, high in excluded.get(topic, ())):
-                    matches.append(TermMatch(topic, " ".join(phrase), first, last))
+        found_terms = [
+            (topic, " ".join(phrase), first, last)
+            for phrase, first, last in found
+            for topic, role in roles[phrase]
+            if role == "term" or (role == "context" and has_cue)
+        ]
+        matches = [
+            TermMatch(topic, term, first, last)
+            for topic, term, first, last in found_terms + self._pattern_matches(text)
+            if not any(low <= first and last <= high for low, high in excluded.get(topic, ()))
+        ]
         return tuple(matches)
+
+    def _pattern_matches(self, text: str) -> list[tuple[str, str, int, int]]:
+        """Topic patterns found in ``text`` as (topic, matched words, first word, last word)."""
+        folded = fold(text)
+        found = []
+        for topic in self.topics:
+            for pattern in topic.patterns:
+                for match in pattern.finditer(folded):
+                    matched = words(match.group())
+                    if matched:
+                        first = len(words(folded[: match.start()]))
+                        found.append((topic.id, " ".join(matched), first, first + len(matched) - 1))
+        return found
 
     def unlisted_candidates(self, question: str) -> list[tuple[str, ...]]:
         """Phrases that may name a drug or condition the policy does not list.

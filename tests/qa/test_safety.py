@@ -211,9 +211,38 @@ def test_near_misses_do_not_fire(answerer, question):
 
 
 @pytest.mark.parametrize(
-    "question", ["I am a 45 year old man, how much glutamine should I take?", "I'm 18 years old, when should I take glutamine?"]
+    "question",
+    [
+        "Can my 8 years old take glutamine?",
+        "Can a 16 y/o take glutamine for sports?",
+        "glutamine for my 13yo?",
+        "she's 16 y.o. and runs track, can she take glutamine",
+        "is glutamine ok for an eight year old",
+        "my twelve-year-old plays soccer, should she take glutamine?",
+        "I'm 15 and lift weights, how much glutamine should I take?",
+        "Can I take glutamine at age 14?",
+        "glutamine for 10 year olds",
+    ],
 )
-def test_an_adult_age_is_not_a_child(policy, question):
+def test_any_written_age_under_18_is_a_child(policy, question):
+    assert "children" in policy.question_topics(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "I am a 45 year old man, how much glutamine should I take?",
+        "I'm 18 years old, when should I take glutamine?",
+        "my 30 year old husband takes glutamine, is that ok?",
+        # A number after "I'm" that is a height, a weight or a time is not an age.
+        "I'm 6 foot and 180 lbs, how much glutamine?",
+        "I'm 2 weeks into taking glutamine, when will my gut improve?",
+        "I'm 5'10, how much glutamine should I take?",
+        "I have been taking glutamine for 5 years, is that ok?",
+        "I'm one of those people who gets bloated, will glutamine help?",
+    ],
+)
+def test_an_adult_age_or_another_number_is_not_a_child(policy, question):
     assert "children" not in policy.question_topics(question)
 
 
@@ -308,3 +337,9 @@ def test_policy_file_is_validated(tmp_path):
     )
     with pytest.raises(ValueError, match="unlisted"):
         SafetyPolicy.load(unknown_topic)
+    bad_pattern = tmp_path / "pattern.toml"
+    bad_pattern.write_text(
+        'disclaimer = "Ask your doctor."\n[[topics]]\nid = "children"\npatterns = ["(unclosed"]\n', encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="children.*bad pattern"):
+        SafetyPolicy.load(bad_pattern)
