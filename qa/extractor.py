@@ -11,7 +11,8 @@ weights are fitted on the dev split (``verbatim eval --calibrate``) and stored i
 
 Structure then turns the winning sentence into a readable answer unit: a FAQ answer is quoted
 whole when the question restates its FAQ question (the FAQ question itself is never the
-answer; for another question the FAQ's opening verdict would mislead), a list item or
+answer; for another question, even a close one, the FAQ's opening verdict would mislead, so a
+verdict also needs most of the FAQ question's words), a list item or
 "Label: value" line whole, a list whole when the question is about the list rather than one
 item, and a sentence that leans on the one before it ("This can lead to...") together with that
 sentence. When the two best sentences sit within two sentences of each other in one paragraph,
@@ -30,7 +31,7 @@ from qa.calibration import LinearModel
 from qa.store import IndexStore
 from qa.types import Query, RetrievedChunk
 from verbatim.index_format import BlockKind
-from verbatim.textutil import bm25_terms
+from verbatim.textutil import bm25_terms, key_terms, light_stem
 
 RANKER_FEATURES = (
     "dense",
@@ -88,6 +89,9 @@ _ANSWER_TYPES = (
     ),
 )
 STRONG_POINTER = 0.75  # similarity above which a FAQ question or lead-in is a near restatement
+# A FAQ answer that opens with a verdict ("No.", "Yes, ...") answers only its own question.
+_VERDICT = re.compile(r"^\W*(yes|no|nope|yep|absolutely|definitely|not really|not at all)\b", re.IGNORECASE)
+VERDICT_TERMS_SHARE = 0.5  # share of the FAQ question's content words a restatement must use
 # Lines that frame content but never answer by themselves.
 NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION, BlockKind.LEAD_IN})
 
@@ -341,7 +345,7 @@ class AnswerExtractor:
         best = ranked[0]
         store = self.store
         pointer = int(store.sentence_pointer[best.sentence])
-        restates_pointer = pointer >= 0 and float(store.sentence_vectors[pointer] @ query.vector) >= STRONG_POINTER
+        restates_pointer = pointer >= 0 and self._restates(query, pointer, int(store.sentence_block[best.sentence]))
         first, last = self._unit(best, ranked, restates_pointer)
         return Extraction(
             doc=int(store.sentence_doc[first]),
@@ -375,6 +379,34 @@ class AnswerExtractor:
             and store.block_kind_of(block - 1) == BlockKind.FAQ_QUESTION
             and store.block_kind_of(block) == BlockKind.PARAGRAPH
         )
+
+    def _restates(self, query: Query, pointer: int, block: int) -> bool:
+        """Whether the question nearly restates the FAQ question or lead-in a block hangs from.
+
+        Close meaning is enough, unless the block opens with a bare verdict ("No. Absolutely
+        not."): then the question must also use most of that FAQ question's own words, because
+        the verdict quoted for a neighbouring question ("Can glutamine help with IBS?" for "Can
+        glutamine replace my medications for IBD or IBS?") says the opposite of the sources.
+
+        Args:
+            query: The prepared question.
+            pointer: The FAQ question or lead-in sentence.
+            block: The block answering it.
+
+        Returns:
+            True when the block may be quoted as the answer to this question.
+        """
+        store = self.store
+        if float(store.sentence_vectors[pointer] @ query.vector) < STRONG_POINTER:
+            return False
+        opening = store.sentence_text(store.block_sentences(block).start)
+        if not _VERDICT.match(opening):
+            return True
+        asked = {light_stem(word) for word in key_terms(query.normalised)}
+        pointed = {light_stem(word) for word in key_terms(store.sentence_text(pointer))} - {
+            light_stem(word) for word in store.subject_words
+        }
+        return not pointed or len(pointed & asked) / len(pointed) >= VERDICT_TERMS_SHARE
 
     def _whole_block(self, block: int, sentence: int) -> tuple[int, int]:
         """The whole block when short enough, else its start up to the winning sentence."""

@@ -77,6 +77,18 @@ def test_a_faq_answer_keeps_its_verdict_only_for_its_own_question(answerer):
     assert answerer.run("Can glutamine replace my IBD meds?").answer.startswith("No. Absolutely not.")
 
 
+@pytest.mark.parametrize(
+    "question", ["Can glutamine help with IBS?", "Is glutamine good for IBD?", "Can I stop my IBS meds and use glutamine instead?"]
+)
+def test_a_verdict_is_not_quoted_for_a_question_that_only_resembles_its_faq_question(answerer, question):
+    # These resemble "Can glutamine replace my medications for IBD or IBS?" (cosine 0.83-0.87) but
+    # do not ask it in its words; "No. Absolutely not." would tell them glutamine does not help IBS.
+    answer = answerer.run(question)
+    assert not answer.abstained
+    assert "No. Absolutely not." not in answer.answer
+    assert "helpful adjunct therapy" in answer.answer
+
+
 def test_typos_and_shorthand_are_normalised_before_embedding(answerer):
     assert answerer.prepare("whats the reccomended dosege of glutamin").normalised == "whats the recommend dose of glutamine"
     assert answerer.prepare("how mutch shud u take lol").normalised == "how much should you take"
