@@ -10,8 +10,8 @@ Signals (none needs a model call beyond the question embedding):
   * covered_specific: summed general-English specificity of the key words the corpus uses
     ("enterocytes" weighs much more than "better");
   * subject_mentioned: the question names what the corpus is about (e.g. "glutamine");
-  * unsupported_safety: the question raises a safety topic the corpus never discusses
-    (pregnancy, for the seed corpus);
+  * unsupported_safety: the question names a safety topic the corpus never discusses
+    (pregnancy, for the seed corpus) and no specific topic it does discuss;
   * foreign_entity / foreign_entity_with_subject: the question names another supplement or
     nutrient (``other_supplements.txt``) that the corpus never mentions, without / besides
     naming the corpus's own subject;
@@ -191,7 +191,10 @@ class AbstentionPolicy:
         # Only topics the question names outright: a mere resemblance to "what are the side
         # effects?" must not turn "what are the main risks?" into an abstention.
         named = {topic for topic, triggers in question_topics.items() if any(t.startswith("term:") for t in triggers)}
-        unsupported = any(topic not in self.store.supported_topics for topic in named)
+        # "Can glutamine cause ammonia buildup?" names side effects, which the sources never list,
+        # and ammonia, which they discuss: a topic they discuss (other than the catch-all) answers it.
+        discussed = named & self.store.supported_topics - {self.policy.evidence_topic}
+        unsupported = any(topic not in self.store.supported_topics for topic in named) and not discussed
         other = self._names_other_supplement(query.normalised)
         return {
             "foreign_entity": float(other and not subject_mentioned),

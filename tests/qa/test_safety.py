@@ -253,6 +253,20 @@ def test_a_question_about_a_child_abstains_because_the_sources_never_discuss_chi
     assert "children" in answer.safety_topics
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("Can glutamine cause ammonia buildup?", "produces ammonia"), ("Can glutamine cause manic episodes?", "manic episodes")],
+)
+def test_a_side_effect_the_sources_discuss_is_answered(answerer, question, expected):
+    # "Can glutamine cause" names the side-effects topic, which the sources never list; the
+    # effect asked about is one they do discuss, so the answer is theirs, with the disclaimer.
+    answer = answerer.run(question)
+    assert not answer.abstained
+    assert expected in answer.answer
+    assert answer.disclaimer == answerer.policy.disclaimer
+    assert "side-effects" in answer.safety_topics
+
+
 @pytest.mark.parametrize("question", ["Does glutamine lower cholesterol?", "Can glutamine cause a stroke?"])
 def test_a_condition_the_sources_never_discuss_is_not_covered_by_their_safety_section(answerer, question):
     # The sources say who should avoid glutamine, but nothing about the heart: the honest answer
