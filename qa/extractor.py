@@ -9,7 +9,8 @@ introductions and anecdotes resemble every question; see ``ingest/hubness.py``).
 weights are fitted on the dev split (``verbatim eval --calibrate``) and stored in
 ``calibration.toml``.
 
-Structure then turns the winning sentence into a readable answer unit: a FAQ answer is quoted
+A sentence that asks ("Okay, so how much should you take?") never wins. Structure then turns
+the winning sentence into a readable answer unit: a FAQ answer is quoted
 whole when the question restates its FAQ question (the FAQ question itself is never the
 answer; for another question, even a close one, the FAQ's opening verdict would mislead, so a
 verdict also needs most of the FAQ question's words), a list item or
@@ -340,10 +341,15 @@ class AnswerExtractor:
             The extraction, or None when there is nothing to quote.
         """
         ranked = self.score_sentences(query, retrieved, safety_question)
-        if not ranked:
+        store = self.store
+        # A sentence that asks ("Okay, so how much should you take?") never answers by itself: it
+        # goes behind every sentence that states something.
+        asks = [store.sentence_text(candidate.sentence).rstrip().endswith("?") for candidate in ranked]
+        stating = [c for c, asking in zip(ranked, asks, strict=True) if not asking]
+        ranked = stating + [c for c, asking in zip(ranked, asks, strict=True) if asking]
+        if not stating:
             return None
         best = ranked[0]
-        store = self.store
         pointer = int(store.sentence_pointer[best.sentence])
         restates_pointer = pointer >= 0 and self._restates(query, pointer, int(store.sentence_block[best.sentence]))
         first, last = self._unit(best, ranked, restates_pointer)

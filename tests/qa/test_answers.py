@@ -60,6 +60,15 @@ def test_a_faq_question_is_never_its_own_answer(answerer):
     assert "16 weeks" in answer.answer
 
 
+@pytest.mark.parametrize("question", ["How much glutamine should I take?", "how much should you take"])
+def test_a_sentence_that_asks_is_never_the_answer(answerer, question):
+    # The clinician's "Okay, so how much should you take?" restates these questions word for word.
+    answer = answerer.run(question)
+    assert not answer.abstained
+    assert not answer.answer.rstrip().endswith("?")
+    assert "how much should you take" not in answer.answer
+
+
 def test_a_faq_answer_keeps_its_verdict_only_for_its_own_question(answerer):
     from qa.extractor import ScoredSentence
 
