@@ -35,7 +35,7 @@ from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Query, RetrievedChunk
 from qa.word_specificity import typo_tolerant_specificity
-from verbatim.textutil import light_stem, words
+from verbatim.textutil import light_stem, words, zipf
 
 FEATURES = (
     "dense_top",
@@ -90,6 +90,9 @@ REQUIRED_ANSWER_TYPES = (
         re.compile(r"\b(per|/)\s*(kg|kilo|kilogram|lb|pound)s?\b|\bbody ?weight\b", re.I),
     ),
 )
+# Words this common in English frame a question ("stop", "cause", "my"); rarer ones ("cancer",
+# "liver", "ammonia") can name what it is about.
+SUBJECT_WORD_MAX_ZIPF = 5.0
 ANSWER_TYPE_CANDIDATES = 3  # best-ranked sentences searched for the required shape
 OTHER_SUPPLEMENTS_PATH = Path(__file__).with_name("other_supplements.txt")
 
@@ -192,8 +195,19 @@ class AbstentionPolicy:
         # effects?" must not turn "what are the main risks?" into an abstention.
         named = {topic for topic, triggers in question_topics.items() if any(t.startswith("term:") for t in triggers)}
         # "Can glutamine cause ammonia buildup?" names side effects, which the sources never list,
-        # and ammonia, which they discuss: a topic they discuss (other than the catch-all) answers it.
-        discussed = named & self.store.supported_topics - {self.policy.evidence_topic}
+        # and ammonia, which they discuss: a topic they discuss (other than the catch-all), named
+        # by a word that can be a subject ("ammonia", not the "stop my" of "should I stop my
+        # glutamine?"), answers it.
+        discussed = {
+            topic
+            for topic in named & self.store.supported_topics - {self.policy.evidence_topic}
+            if any(
+                zipf(word) < SUBJECT_WORD_MAX_ZIPF
+                for trigger in question_topics[topic]
+                if trigger.startswith("term:")
+                for word in words(trigger.removeprefix("term:"))
+            )
+        }
         unsupported = any(topic not in self.store.supported_topics for topic in named) and not discussed
         other = self._names_other_supplement(query.normalised)
         return {

@@ -267,6 +267,14 @@ def test_a_side_effect_the_sources_discuss_is_answered(answerer, question, expec
     assert "side-effects" in answer.safety_topics
 
 
+def test_a_framing_phrase_of_a_discussed_topic_does_not_make_an_undiscussed_one_answerable(answerer):
+    # "stop my" is a medications term, but it frames the question; its subject is pregnancy.
+    answer = answerer.run("we're trying to conceive, should I stop my glutamine?")
+    assert answer.abstained
+    assert answer.reason == "the sources do not discuss this safety topic"
+    assert "pregnancy" in answer.safety_topics
+
+
 @pytest.mark.parametrize("question", ["Does glutamine lower cholesterol?", "Can glutamine cause a stroke?"])
 def test_a_condition_the_sources_never_discuss_is_not_covered_by_their_safety_section(answerer, question):
     # The sources say who should avoid glutamine, but nothing about the heart: the honest answer
