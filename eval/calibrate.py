@@ -7,7 +7,9 @@ features (numpy only):
   contain a gold fact;
 * the abstention model then learns, over all dev questions (answers chosen with the new
   ranker), which ones the sources answer; its threshold is the highest that keeps false
-  abstentions on dev within ``max_false_abstention``.
+  abstentions on dev within ``max_false_abstention``;
+* the answer confidence model last learns, over the dev questions answered with both, which
+  answers hold a gold fact (``qa/confidence.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 from eval.dataset import EvalQuestion, contains_gold
 from qa.abstention import FEATURES as ABSTENTION_FEATURES
 from qa.calibration import Calibration, LinearModel
+from qa.confidence import FEATURES as CONFIDENCE_FEATURES
+from qa.confidence import confidence_features
 from qa.extractor import RANKER_FEATURES
 from qa.pipeline import RETRIEVAL_DEPTH, Answerer
 
@@ -106,6 +110,8 @@ class CalibrationReport:
     abstention_examples: int
     dev_false_abstention: float
     dev_abstention_recall: float
+    confidence_examples: int = 0
+    confidence_correct: int = 0
 
 
 def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -166,6 +172,21 @@ def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abste
     allowed = int(np.floor(max_false_abstention * len(positives)))
     threshold = float(np.sort(positives)[allowed]) - 1e-6 if len(positives) else 0.5
     threshold = min(max(threshold, 0.05), 0.95)
+    answerer.calibration = Calibration(ranker, abstention, threshold)
+    answerer.reload()
+
+    rows, correct = [], []
+    for question in questions:
+        if not question.abstain and not question.gold:
+            continue  # judged on its disclaimer alone: no right answer to learn from
+        answer, trace = answerer.trace(answerer.prepare(question.question))
+        if answer.abstained or trace.extraction is None:
+            continue
+        values = confidence_features(trace.decision, trace.extraction)
+        rows.append([values[name] for name in CONFIDENCE_FEATURES])
+        correct.append(float(not question.abstain and contains_gold(answer.answer, question.gold)))
+    intercept, weights = fit_logistic(np.array(rows), np.array(correct))
+    correctness = LinearModel(intercept, {name: float(w) for name, w in zip(CONFIDENCE_FEATURES, weights, strict=True)})
     calibration = Calibration(
         ranker=ranker,
         abstention=abstention,
@@ -175,6 +196,7 @@ def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abste
             "data": f"dev split, {len(questions)} questions",
             "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
+        correctness=correctness,
     )
     answerer.calibration = calibration
     answerer.reload()
@@ -185,4 +207,6 @@ def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abste
         abstention_examples=len(target),
         dev_false_abstention=float((positives < threshold).mean()) if len(positives) else 0.0,
         dev_abstention_recall=float((negatives < threshold).mean()) if len(negatives) else 0.0,
+        confidence_examples=len(correct),
+        confidence_correct=int(sum(correct)),
     )

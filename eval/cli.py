@@ -65,6 +65,7 @@ def run_calibration(settings: Settings, questions: Path | None) -> int:
     print(f"  ranker: {report.ranker_examples} candidate sentences, {report.ranker_positives} holding a gold fact")
     print(f"  abstention: {report.abstention_examples} dev questions, threshold {report.calibration.threshold:.3f}")
     print(f"  dev false abstention {report.dev_false_abstention:.1%}, dev abstention recall {report.dev_abstention_recall:.1%}")
+    print(f"  confidence: {report.confidence_examples} answered dev questions, {report.confidence_correct} answered right")
     return 0
 
 

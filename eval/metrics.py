@@ -23,6 +23,9 @@ facts nor ``abstain`` is judged on its disclaimer alone (the safety probes):
 * ``invariant_violations``: number of broken verbatim invariants (see :func:`check_invariants`).
 * ``answer_chars_p50``: median length of the answers given (abstentions left out), so that a
   change which buys answer hits with longer quotes shows.
+* ``confidence_brier``: mean squared gap between an answer's confidence and whether it was
+  right (holds a gold fact; an answer to an abstain-expected question is wrong), over the
+  answers given; 0 is perfect, and always saying 0.8 to answers right 80% of the time scores 0.16.
 * ``latency_p50_ms`` / ``latency_p95_ms``: percentiles of the per-question answer time.
 
 Ranking metrics of the MedQuAD benchmark (binary relevance) are here too: :func:`ndcg_at_k`,
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.dataset import EvalQuestion, contains_gold
+from qa.confidence import CONFIDENCE_LEVELS, describe_confidence
 
 PASSAGE_DEPTH = 10  # passages requested per question (the API maximum); MRR is MRR@10
 
@@ -55,6 +59,7 @@ METRICS: dict[str, bool] = {
     "false_abstention": False,
     "invariant_violations": False,
     "answer_chars_p50": False,
+    "confidence_brier": False,
     "latency_p50_ms": False,
     "latency_p95_ms": False,
 }
@@ -97,6 +102,7 @@ class Outcome:
         reason: Abstention reason, if any.
         violations: Broken verbatim invariants (empty when all hold).
         latency_ms: Time to answer.
+        confidence: The confidence reported with the answer (None when unknown).
     """
 
     question: EvalQuestion
@@ -109,6 +115,7 @@ class Outcome:
     reason: str | None = None
     violations: list[str] = field(default_factory=list)
     latency_ms: float = 0.0
+    confidence: float | None = None
 
     @property
     def scored_passages(self) -> list[PassageView]:
@@ -231,6 +238,9 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
     latencies = [o.latency_ms for o in outcomes]
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     answer_chars = percentile([len(o.answer) for o in outcomes if not o.abstained], 50)
+    judged_answers = [
+        o for o in outcomes if not o.abstained and o.confidence is not None and (o.question.abstain or o.question.gold)
+    ]
     return {
         "questions": len(outcomes),
         "answer_hit": share(answer_hit(o) for o in answerable),
@@ -245,9 +255,30 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
         "false_abstention": share(o.abstained for o in answerable),
         "invariant_violations": sum(len(o.violations) for o in outcomes),
         "answer_chars_p50": answer_chars,
+        "confidence_brier": share((o.confidence - float(answer_hit(o))) ** 2 for o in judged_answers),
         "latency_p50_ms": round(p50, 3) if p50 is not None else None,
         "latency_p95_ms": round(p95, 3) if p95 is not None else None,
     }
+
+
+def confidence_bands(outcomes: Sequence[Outcome]) -> list[tuple[str, int, float | None]]:
+    """How many answers fall in each of the chat page's confidence bands, and how many are right.
+
+    Args:
+        outcomes: Outcomes of one group.
+
+    Returns:
+        (band words, answers, share right) per band, highest band first; only answers given to
+        questions that can be right or wrong count (see ``confidence_brier``).
+    """
+    judged = [
+        o for o in outcomes if not o.abstained and o.confidence is not None and (o.question.abstain or o.question.gold)
+    ]
+    bands = []
+    for level in CONFIDENCE_LEVELS:
+        members = [o for o in judged if describe_confidence(o.confidence) == level]
+        bands.append((level.words, len(members), share(answer_hit(o) for o in members)))
+    return bands
 
 
 def failure_kinds(outcome: Outcome) -> list[str]:

@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import METRICS, Outcome, ThresholdCheck, answer_hit, failure_kinds, gold_rank
+from eval.metrics import (
+    METRICS,
+    Outcome,
+    ThresholdCheck,
+    answer_hit,
+    confidence_bands,
+    failure_kinds,
+    gold_rank,
+)
 from eval.runner import EvalResult
 
 DEFAULT_REPORTS = Path(__file__).with_name("reports")
@@ -28,6 +36,7 @@ _SHORT = {
     "disclaimer_precision": "disclaimer precision", "abstention_recall": "abstention recall",
     "false_abstention": "false abstention", "invariant_violations": "invariant violations",
     "answer_chars_p50": "answer length p50 (chars)",
+    "confidence_brier": "confidence Brier score",
     "latency_p50_ms": "latency p50", "latency_p95_ms": "latency p95", "questions": "questions",
 }
 
@@ -51,7 +60,7 @@ def format_value(metric: str, value: Any) -> str:
         return str(int(value))
     if metric in _MILLISECONDS:
         return f"{value:.1f} ms"
-    if metric == "mrr":
+    if metric in ("mrr", "confidence_brier"):
         return f"{value:.3f}"
     return f"{100 * value:.1f}%"
 
@@ -100,6 +109,14 @@ def mode_table(result: EvalResult) -> str:
         for name, summary in result.modes.items()
     ]
     return markdown_table(["mode", *(_SHORT[m] for m in MODE_COLUMNS)], rows)
+
+
+def confidence_table(result: EvalResult) -> str:
+    """Answers per confidence band (as the chat page words them) and the share that is right."""
+    rows = [
+        [words, str(count), format_value("answer_hit", right)] for words, count, right in confidence_bands(result.outcomes)
+    ]
+    return markdown_table(["confidence", "answers", "right"], rows)
 
 
 def _expected(outcome: Outcome) -> str:
@@ -164,6 +181,12 @@ def render_markdown(result: EvalResult, charts: Sequence[Path] = ()) -> str:
         "",
         category_table(result),
         "",
+        "## Confidence",
+        "",
+        "Answers given (to questions that can be answered right or wrong) per confidence band, and the share holding a gold fact.",
+        "",
+        confidence_table(result),
+        "",
     ]
     if len(result.modes) > 1:
         lines += ["## Retrieval modes", "", "The same questions; latency of non-production modes excludes the question embedding.", "", mode_table(result), ""]
@@ -183,6 +206,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "expected": {"gold": list(row.gold), "docs": list(row.docs), "abstain": row.abstain, "disclaimer": row.disclaimer},
         "answer": outcome.answer,
         "abstained": outcome.abstained,
+        "confidence": outcome.confidence,
         "reason": outcome.reason,
         "disclaimer": outcome.disclaimer,
         "safety_topics": outcome.safety_topics,

@@ -190,6 +190,7 @@ class InProcessTarget:
                     reason=answer.reason,
                     violations=violations,
                     latency_ms=latency,
+                    confidence=answer.confidence,
                 )
             )
             if progress:
@@ -272,6 +273,7 @@ class HttpTarget:
                     reason=body.get("reason"),
                     violations=check_invariants(body["answer"], bool(body["abstained"]), passages, self.document_text),
                     latency_ms=latency,
+                    confidence=float(body["confidence"]),
                 )
             )
             if progress:

@@ -1,4 +1,5 @@
-"""Fitted numbers of the QA path: the answer ranker's weights and the abstention model.
+"""Fitted numbers of the QA path: the answer ranker, the abstention model and the answer
+confidence model.
 
 They live in ``calibration.toml`` next to this module, written by ``verbatim eval --calibrate``
 from the dev split only, so a change of features or data is one command away from new numbers.
@@ -44,12 +45,15 @@ class Calibration:
         abstention: Probability that the sources answer the question.
         threshold: The question is answered when that probability reaches this value.
         provenance: How the numbers were produced (command, data, date).
+        correctness: Probability that an answered question's quote holds the answer (see
+            ``qa/confidence.py``); None in files written before it existed.
     """
 
     ranker: LinearModel
     abstention: LinearModel
     threshold: float
     provenance: dict[str, str] = field(default_factory=dict)
+    correctness: LinearModel | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> Calibration:
@@ -71,6 +75,7 @@ class Calibration:
             abstention=model(raw["abstention"]),
             threshold=float(raw["abstention"]["threshold"]),
             provenance={k: str(v) for k, v in raw.get("provenance", {}).items()},
+            correctness=model(raw["correctness"]) if "correctness" in raw else None,
         )
 
     def to_toml(self) -> str:
@@ -96,4 +101,13 @@ class Calibration:
             *(f"{name} = {weight:.6f}" for name, weight in self.abstention.weights.items()),
             "",
         ]
+        if self.correctness is not None:
+            lines += [
+                "[correctness]",
+                f"intercept = {self.correctness.intercept:.6f}",
+                "",
+                "[correctness.weights]",
+                *(f"{name} = {weight:.6f}" for name, weight in self.correctness.weights.items()),
+                "",
+            ]
         return "\n".join(lines)

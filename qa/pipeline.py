@@ -15,6 +15,7 @@ from pathlib import Path
 
 from qa.abstention import AbstentionDecision, AbstentionPolicy
 from qa.calibration import Calibration
+from qa.confidence import AnswerConfidence
 from qa.extractor import AnswerExtractor, Extraction, ExtractorConfig
 from qa.normalizer import QuestionNormaliser
 from qa.passages import build_passages
@@ -39,6 +40,7 @@ class _Components:
     retriever: HybridRetriever
     extractor: AnswerExtractor
     abstention: AbstentionPolicy
+    confidence: AnswerConfidence
 
 
 @dataclass
@@ -100,6 +102,7 @@ class Answerer:
             retriever=HybridRetriever(store, self.retriever_config),
             extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
             abstention=AbstentionPolicy(store, self.policy, self.calibration),
+            confidence=AnswerConfidence(self.calibration),
         )
 
     def reload(self) -> IndexStore:
@@ -198,12 +201,13 @@ class Answerer:
             for sentence in range(extraction.first_sentence, extraction.last_sentence + 1):
                 evidence |= int(store.sentence_topics[sentence])
         safety = self.safety.run(question_topics, evidence)
+        confidence = components.confidence.run(decision, extraction)
         timings["decide"] = _lap(clock)
 
         asked = question if question is not None else query.text
         if not answered:
             answer = Answer(
-                question=asked, answer="", abstained=True, confidence=round(decision.confidence, 4), passages=[],
+                question=asked, answer="", abstained=True, confidence=round(confidence, 4), passages=[],
                 disclaimer=safety.disclaimer, safety_topics=safety.topics, reason=decision.reason, timings_ms=timings,
             )
         else:
@@ -213,7 +217,7 @@ class Answerer:
                 question=asked,
                 answer=document.text[extraction.start : extraction.end],
                 abstained=False,
-                confidence=round(decision.confidence, 4),
+                confidence=round(confidence, 4),
                 passages=build_passages(store, retrieved, extraction, top_k),
                 disclaimer=safety.disclaimer,
                 safety_topics=safety.topics,

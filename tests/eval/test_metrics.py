@@ -13,6 +13,7 @@ from eval.metrics import (
     Threshold,
     check_invariants,
     check_thresholds,
+    confidence_bands,
     doc_recall,
     failure_kinds,
     gold_rank,
@@ -136,6 +137,29 @@ def test_summary_of_failing_answers():
     assert failure_kinds(outcomes[3]) == ["missed abstention"]
 
 
+def test_confidence_brier_compares_each_answer_confidence_with_its_correctness():
+    fact = question("q1")
+    other = question("q2", gold=("Doses of 5 g",))
+    out = question("q3", "out_of_scope", gold=(), docs=(), abstain=True)
+    probe = question("q4", "safety", gold=(), docs=(), disclaimer=True)
+    outcomes = [
+        # Right and 0.9 sure: (0.9 - 1)^2 = 0.01.
+        Outcome(fact, DOCS["a"][0:42], False, False, [FIRST_SENTENCE], confidence=0.9),
+        # Wrong sentence and 0.8 sure: 0.64.
+        Outcome(other, DOCS["a"][0:42], False, False, [FIRST_SENTENCE], confidence=0.8),
+        # An out-of-scope question answered is a wrong answer: 0.25.
+        Outcome(out, DOCS["a"][0:42], False, False, [FIRST_SENTENCE], confidence=0.5),
+        # Left out: an abstention, an answer with no confidence, and a row with nothing to be right about.
+        Outcome(other, "", True, False, [], confidence=0.1),
+        Outcome(fact, DOCS["a"][0:42], False, False, [FIRST_SENTENCE]),
+        Outcome(probe, DOCS["a"][0:42], False, True, [FIRST_SENTENCE], confidence=0.3),
+    ]
+    assert summarise(outcomes)["confidence_brier"] == pytest.approx((0.01 + 0.64 + 0.25) / 3)
+    assert summarise(outcomes[3:])["confidence_brier"] is None
+    # The chat page's bands: 0.9 is a strong match (right), 0.8 too (wrong), 0.5 a possible one.
+    assert confidence_bands(outcomes) == [("Strong match", 2, 0.5), ("Good match", 0, None), ("Possible match", 1, 0.0)]
+
+
 def test_undefined_metrics_are_none_and_fail_their_threshold():
     summary = summarise([abstained(question("q1", "out_of_scope", gold=(), docs=(), abstain=True))])
     assert summary["answer_hit"] is None
@@ -153,6 +177,8 @@ def test_thresholds_file_has_the_issue_bars_as_gates_or_targets():
         "disclaimer_recall": ("min", 1.0),
         "disclaimer_precision": ("min", 0.95),
         "invariant_violations": ("max", 0.0),
+        # Not an issue bar: a regression floor of our own on the answer confidence.
+        "confidence_brier": ("max", 0.18),
     }
     # Safety and verbatim bars are never relaxed into targets.
     gates = {t.metric: t for t in load_thresholds()}

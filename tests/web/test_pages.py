@@ -9,11 +9,10 @@ from html.parser import HTMLParser
 
 import pytest
 
+from qa.confidence import CONFIDENCE_LEVELS, describe_confidence
 from qa.safety_policy import SafetyPolicy
 from tests.web.conftest import HOSTILE_QUESTION, HUGE_LINE_QUESTION
 from web.routers.pages import (
-    CONFIDENCE_LEVELS,
-    describe_confidence,
     document_blocks,
     make_excerpt,
     split_segments,

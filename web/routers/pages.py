@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from qa.confidence import CONFIDENCE_LEVELS, ConfidenceLevel, describe_confidence
 from web.schemas import AskRequest, AskResponse, PassageOut
 from web.service import answer_to_response
 
@@ -41,46 +42,6 @@ EXCERPT_CONTEXT_CHARS = 240
 # Caps so an index of thousands of documents (MedQuAD) still gives a short hint and footer.
 MAX_LISTED_SOURCES = 12
 MAX_LISTED_SECTIONS = 8
-
-
-# -- confidence in words (the only place that maps the number to words) ---------------------
-
-
-@dataclass(frozen=True)
-class ConfidenceLevel:
-    """A band of confidence and how the page words it.
-
-    Attributes:
-        minimum: Lowest confidence (0..1) of the band.
-        key: Short id (used as a CSS modifier).
-        words: What the reader sees.
-    """
-
-    minimum: float
-    key: str
-    words: str
-
-
-CONFIDENCE_LEVELS = (
-    ConfidenceLevel(0.8, "strong", "Strong match"),
-    ConfidenceLevel(0.6, "good", "Good match"),
-    ConfidenceLevel(0.0, "possible", "Possible match"),
-)
-
-
-def describe_confidence(confidence: float) -> ConfidenceLevel:
-    """Word a 0..1 confidence.
-
-    Args:
-        confidence: Calibrated confidence of an answer.
-
-    Returns:
-        The first band (highest first) whose minimum the confidence reaches.
-    """
-    for level in CONFIDENCE_LEVELS:
-        if confidence >= level.minimum:
-            return level
-    return CONFIDENCE_LEVELS[-1]
 
 
 # -- highlights as plain strings ---------------------------------------------------------------
