@@ -18,12 +18,13 @@ SHORTHAND = {
     "wanna": "want to", "gotta": "have to", "kinda": "kind of", "sorta": "sort of", "abt": "about",
     "bc": "because", "cuz": "because", "coz": "because", "smth": "something", "rn": "right now",
     "ya": "you", "yr": "year", "yrs": "years", "wks": "weeks", "wk": "week", "hrs": "hours",
-    "mins": "minutes", "shud": "should", "wat": "what", "wats": "what is", "im": "i am",
+    "mins": "minutes", "shud": "should", "wat": "what", "wats": "what is", "wen": "when", "im": "i am",
     "dont": "do not", "doesnt": "does not", "cant": "cannot", "wont": "will not", "isnt": "is not",
     "lol": "", "lmao": "", "tbh": "", "ngl": "", "haha": "", "omg": "", "yo": "", "hmm": "", "fr": "",
     "lowkey": "", "legit": "", "bruh": "", "btw": "",
 }
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’/]*|[^A-Za-z]+")
+# A word starts with a letter and may hold digits, so "b4" is one token.
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’/]*|[^A-Za-z]+")
 
 
 class QuestionNormaliser:

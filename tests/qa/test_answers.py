@@ -102,6 +102,10 @@ def test_typos_and_shorthand_are_normalised_before_embedding(answerer):
     assert answerer.prepare("whats the reccomended dosege of glutamin").normalised == "whats the recommend dose of glutamine"
     assert answerer.prepare("how mutch shud u take lol").normalised == "how much should you take"
     assert answerer.prepare("Is glutamine safe?").normalised == "Is glutamine safe?"
+    # Shorthand holding a digit is one word; numbers next to units stay as typed.
+    assert answerer.prepare("how long b4 glutamine works").normalised == "how long before glutamine works"
+    assert answerer.prepare("wen should i take 5g").normalised == "when should i take 5g"
+    assert answerer.prepare("is vitamin b12 needed").normalised == "is vitamin b12 needed"
     # A word the sources never use is fixed against everyday English; slang is left as typed.
     assert answerer.prepare("what foods have it natrually").normalised == "what foods have it naturally"
     assert answerer.prepare("does it make you swole").normalised == "does it make you swole"
