@@ -24,6 +24,8 @@ SHORTHAND = {
     "lowkey": "", "legit": "", "bruh": "", "btw": "",
 }
 # A word starts with a letter and may hold digits, so "b4" is one token.
+# Phrases the sources say in one word ("5-15 grams daily"); "per" alone appears nowhere in them.
+PHRASES = ((re.compile(r"\bper day\b", re.IGNORECASE), "daily"),)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’/]*|[^A-Za-z]+")
 
 
@@ -47,8 +49,11 @@ class QuestionNormaliser:
             The text to embed and match; equal to the input when nothing needed fixing.
         """
         pieces = []
-        changed = False
-        for token in _TOKEN.findall(question):
+        text = question
+        for pattern, replacement in PHRASES:
+            text = pattern.sub(replacement, text)
+        changed = text != question
+        for token in _TOKEN.findall(text):
             if not token[0].isalpha():
                 pieces.append(token)
                 continue
