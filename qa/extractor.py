@@ -89,6 +89,8 @@ _ANSWER_TYPES = (
         re.compile(r"\b(Dr\.|Prof\.|Professor|people|patients?|athletes?|adults|individuals|those)\b"),
     ),
 )
+# "Brands I trust:" must not match the "I" of "Can I take it at night?".
+_PRONOUN_TERMS = frozenset(bm25_terms("i me my you your we us our"))
 STRONG_POINTER = 0.75  # similarity above which a FAQ question or lead-in is a near restatement
 # A FAQ answer that opens with a verdict ("No.", "Yes, ...") answers only its own question.
 _VERDICT = re.compile(r"^\W*(yes|no|nope|yep|absolutely|definitely|not really|not at all)\b", re.IGNORECASE)
@@ -285,7 +287,7 @@ class AnswerExtractor:
             features[row, column["is_question"]] = float(text.rstrip().endswith("?"))
             label = _LABEL_PREFIX.match(text)
             if label:
-                label_terms = set(bm25_terms(label.group(1)))
+                label_terms = set(bm25_terms(label.group(1))) - _PRONOUN_TERMS
                 features[row, column["label_lexical"]] = sum(w for t, w in weights.items() if t in label_terms) / total_weight
                 features[row, column["is_label"]] = 1.0
             block = int(blocks[row])

@@ -261,3 +261,23 @@ def test_a_dose_question_is_not_mistaken_for_a_price_question(answerer):
     answer = answerer.run("How much glutamine should I take for gut health?")
     assert not answer.abstained
     assert "grams" in answer.answer
+
+
+def test_a_pronoun_in_a_label_is_not_evidence(answerer):
+    # "Brands I trust:" shares only "I" with "Can I take glutamine at night?"; "Who should avoid:"
+    # still matches the "who" of a who-question.
+    from qa.extractor import RANKER_FEATURES
+
+    components, store = answerer._require(), answerer.store
+    column = RANKER_FEATURES.index("label_lexical")
+
+    def label_lexical(question, label_start):
+        query = answerer.prepare(question)
+        sentences, _, scores, dense = components.extractor.candidates(components.retriever.run(query, top_k=RETRIEVAL_DEPTH))
+        features = components.extractor.features(query, sentences, scores, dense)
+        row = next(i for i, s in enumerate(sentences) if store.sentence_text(int(s)).startswith(label_start))
+        return features[row, column]
+
+    assert label_lexical("Can I take glutamine at night? Which brands?", "Brands I trust:") > 0  # "brands"
+    assert label_lexical("Can I take glutamine at night?", "Brands I trust:") == 0
+    assert label_lexical("Who should avoid glutamine?", "Who should avoid:") > 0
