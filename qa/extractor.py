@@ -17,7 +17,8 @@ verdict also needs most of the FAQ question's words), a list item or
 "Label: value" line whole, a list whole when the question is about the list rather than one
 item, and a sentence that leans on the one before it ("This can lead to...") together with that
 sentence. When the two best sentences sit within two sentences of each other in one paragraph,
-the span holding both is quoted.
+the span holding both is quoted; a paragraph that ends on a colon brings the first sentence of
+the block it announces.
 """
 
 from __future__ import annotations
@@ -489,4 +490,15 @@ class AnswerExtractor:
             runner_up = ranked[1].sentence
             if members.start <= runner_up < members.stop and abs(runner_up - sentence) <= config.runner_up_gap:
                 first, last = min(first, runner_up), max(last, runner_up)
+        # A paragraph that ends on a colon ("Several factors drive this variability:") promises
+        # what the next block says: quote its first sentence too.
+        following = last + 1
+        if (
+            last == members.stop - 1
+            and store.sentence_text(last).rstrip().endswith(":")
+            and following < len(store.sentence_block)
+            and store.same_doc(block, int(store.sentence_block[following]))
+            and store.block_kind_of(int(store.sentence_block[following])) not in NOT_ANSWERS
+        ):
+            last = following
         return first, last

@@ -281,3 +281,11 @@ def test_a_pronoun_in_a_label_is_not_evidence(answerer):
     assert label_lexical("Can I take glutamine at night? Which brands?", "Brands I trust:") > 0  # "brands"
     assert label_lexical("Can I take glutamine at night?", "Brands I trust:") == 0
     assert label_lexical("Who should avoid glutamine?", "Who should avoid:") > 0
+
+
+def test_a_paragraph_ending_on_a_colon_brings_what_it_announces(answerer):
+    answer = answerer.run("Why do study results on glutamine differ?")
+    assert not answer.abstained
+    assert "Several factors drive this variability:" in answer.answer
+    assert not answer.answer.rstrip().endswith(":")
+    assert "Baseline glutamine status is probably the most important." in answer.answer
