@@ -1,6 +1,8 @@
 """Question normalisation before embedding: fix typos against the corpus vocabulary and expand
 texting shorthand, so "how mutch glutamin shud i take" is embedded as "how much glutamine should
-i take". A misspelt word the sources never use is fixed against everyday English instead. The question shown to the user is never changed; only what is embedded and matched.
+i take" (and "per day" as "daily"). A misspelt word the sources never use is fixed against
+everyday English instead. The question shown to the user is never changed; only what is
+embedded and matched.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ SHORTHAND = {
     "lol": "", "lmao": "", "tbh": "", "ngl": "", "haha": "", "omg": "", "yo": "", "hmm": "", "fr": "",
     "lowkey": "", "legit": "", "bruh": "", "btw": "",
 }
-# A word starts with a letter and may hold digits, so "b4" is one token.
 # Phrases the sources say in one word ("5-15 grams daily"); "per" alone appears nowhere in them.
 PHRASES = ((re.compile(r"\bper day\b", re.IGNORECASE), "daily"),)
+# A word starts with a letter and may hold digits, so "b4" is one token.
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’/]*|[^A-Za-z]+")
 
 
