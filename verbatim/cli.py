@@ -76,6 +76,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def format_answer(answer) -> str:
     """Readable terminal rendering of an answer."""
+    from qa.confidence import describe_confidence
+
     lines = [f"Q: {answer.question}", ""]
     if answer.abstained:
         lines.append("I couldn't find this in my sources.")
@@ -84,7 +86,7 @@ def format_answer(answer) -> str:
     else:
         lines.append(f"A: {answer.answer}")
         lines.append("")
-        lines.append(f"Confidence: {answer.confidence:.2f}")
+        lines.append(f"Confidence: {answer.confidence:.2f} ({describe_confidence(answer.confidence).words})")
         for number, passage in enumerate(answer.passages, start=1):
             label = "Source" if number == 1 else "Also"
             lines.append(f"{label}: {passage.title} — {passage.section} [{passage.doc_id} {passage.start}:{passage.end}]")
