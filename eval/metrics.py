@@ -221,6 +221,11 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def _judged_answers(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """Answers given, with a confidence, to questions that can be answered right or wrong."""
+    return [o for o in outcomes if not o.abstained and o.confidence is not None and (o.question.abstain or o.question.gold)]
+
+
 def summarise(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
     """Every metric of :data:`METRICS` over a group of outcomes.
 
@@ -238,9 +243,7 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
     latencies = [o.latency_ms for o in outcomes]
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     answer_chars = percentile([len(o.answer) for o in outcomes if not o.abstained], 50)
-    judged_answers = [
-        o for o in outcomes if not o.abstained and o.confidence is not None and (o.question.abstain or o.question.gold)
-    ]
+    judged_answers = _judged_answers(outcomes)
     return {
         "questions": len(outcomes),
         "answer_hit": share(answer_hit(o) for o in answerable),
@@ -271,9 +274,7 @@ def confidence_bands(outcomes: Sequence[Outcome]) -> list[tuple[str, int, float 
         (band words, answers, share right) per band, highest band first; only answers given to
         questions that can be right or wrong count (see ``confidence_brier``).
     """
-    judged = [
-        o for o in outcomes if not o.abstained and o.confidence is not None and (o.question.abstain or o.question.gold)
-    ]
+    judged = _judged_answers(outcomes)
     bands = []
     for level in CONFIDENCE_LEVELS:
         members = [o for o in judged if describe_confidence(o.confidence) == level]

@@ -84,7 +84,8 @@ class Answer:
         question: The question as received.
         answer: Verbatim answer text, or "" when abstained.
         abstained: True when the sources do not answer the question.
-        confidence: Calibrated 0..1 estimate that the answer is right.
+        confidence: Calibrated 0..1 probability that the answer is right (for an abstention:
+            that the sources answer the question at all; see ``qa/confidence.py``).
         passages: Evidence, best first; supporting passages from other documents follow.
         disclaimer: The fixed safety disclaimer, or None.
         safety_topics: Ids of the safety topics that fired.

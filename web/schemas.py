@@ -56,7 +56,12 @@ class AskResponse(BaseModel):
     question: str
     answer: str
     abstained: bool
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Calibrated probability that the answer holds what was asked; for an abstention, "
+        "the probability that the sources answer the question at all.",
+    )
     passages: list[PassageOut]
     disclaimer: str | None
     safety_topics: list[str]
