@@ -173,9 +173,10 @@ class AbstentionPolicy:
 
     def _term_features(self, query: Query, question_topics: dict[str, list[str]]) -> dict[str, object]:
         vocabulary = self.store.vocabulary
+        term_matches = self.policy.match_terms(query.text)
         supported_safety_words = {
             word
-            for match in self.policy.match_terms(query.text)
+            for match in term_matches
             if match.topic in self.store.supported_topics
             for word in words(match.term)
         }
@@ -199,14 +200,10 @@ class AbstentionPolicy:
         # by a word that can be a subject ("ammonia", not the "stop my" of "should I stop my
         # glutamine?"), answers it.
         discussed = {
-            topic
-            for topic in named & self.store.supported_topics - {self.policy.evidence_topic}
-            if any(
-                zipf(word) < SUBJECT_WORD_MAX_ZIPF
-                for trigger in question_topics[topic]
-                if trigger.startswith("term:")
-                for word in words(trigger.removeprefix("term:"))
-            )
+            match.topic
+            for match in term_matches
+            if match.topic in self.store.supported_topics - {self.policy.evidence_topic}
+            and any(zipf(word) < SUBJECT_WORD_MAX_ZIPF for word in words(match.term))
         }
         unsupported = any(topic not in self.store.supported_topics for topic in named) and not discussed
         other = self._names_other_supplement(query.normalised)
