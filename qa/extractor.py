@@ -100,6 +100,11 @@ VERDICT_TERMS_SHARE = 0.5  # share of the FAQ question's content words a restate
 NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION, BlockKind.LEAD_IN})
 
 
+def _asks(text: str) -> bool:
+    """Whether a sentence asks rather than states."""
+    return text.rstrip().endswith("?")
+
+
 @dataclass(frozen=True)
 class ExtractorConfig:
     """Answer extraction parameters.
@@ -285,7 +290,7 @@ class AnswerExtractor:
             # A sentence made of the question's own words restates it rather than answering it.
             features[row, column["echo"]] = len(terms & question_terms) / len(terms) if terms else 0.0
             text = store.sentence_text(sentence)
-            features[row, column["is_question"]] = float(text.rstrip().endswith("?"))
+            features[row, column["is_question"]] = float(_asks(text))
             label = _LABEL_PREFIX.match(text)
             if label:
                 label_terms = set(bm25_terms(label.group(1))) - _PRONOUN_TERMS
@@ -347,7 +352,7 @@ class AnswerExtractor:
         store = self.store
         # A sentence that asks ("Okay, so how much should you take?") never answers by itself: it
         # goes behind every sentence that states something.
-        asks = [store.sentence_text(candidate.sentence).rstrip().endswith("?") for candidate in ranked]
+        asks = [_asks(store.sentence_text(candidate.sentence)) for candidate in ranked]
         stating = [c for c, asking in zip(ranked, asks, strict=True) if not asking]
         ranked = stating + [c for c, asking in zip(ranked, asks, strict=True) if asking]
         if not stating:
