@@ -177,7 +177,7 @@ class AbstentionPolicy:
         supported_safety_words = {
             word
             for match in term_matches
-            if match.topic in self.store.supported_topics
+            if match.topic in self.store.supported_topics - {self.policy.evidence_topic}
             for word in words(match.term)
         }
         subject_mentioned = False
