@@ -174,6 +174,8 @@ class AbstentionPolicy:
     def _term_features(self, query: Query, question_topics: dict[str, list[str]]) -> dict[str, object]:
         vocabulary = self.store.vocabulary
         term_matches = self.policy.match_terms(query.text)
+        # A word of a topic the sources discuss counts as theirs ("renal" for kidney issues); not
+        # the catch-all topic's, which lists conditions they never name ("asthma", "gout").
         supported_safety_words = {
             word
             for match in term_matches

@@ -286,6 +286,21 @@ def test_a_condition_the_sources_never_discuss_is_not_covered_by_their_safety_se
     assert "heart-and-circulation" in answer.safety_topics
 
 
+@pytest.mark.parametrize(
+    ("question", "condition"),
+    [("Does glutamine help with asthma?", "asthma"), ("Is glutamine ok for me? I have gout.", "gout")],
+)
+def test_a_condition_only_the_catch_all_topic_lists_is_not_a_word_the_sources_use(answerer, question, condition):
+    # "asthma" is in the policy so that it gets the disclaimer; the sources never name it, so it
+    # must not count as covered (it did, and "Does glutamine help with asthma?" was answered
+    # with the lactulose warning at 0.89 confidence).
+    answer = answerer.run(question)
+    assert answer.abstained
+    assert answer.reason == f"the sources never mention: {condition}"
+    assert answer.disclaimer == answerer.policy.disclaimer
+    assert "general" in answer.safety_topics
+
+
 def test_disclaimer_is_added_when_abstaining(answerer):
     answer = answerer.run("Can I take glutamine while breastfeeding?")
     assert answer.abstained
