@@ -290,6 +290,9 @@ class AbstentionPolicy:
             reason = f"the sources give no {features.missing_answer_type} for this"
         elif features.uncovered:
             reason = "the sources never mention: " + ", ".join(features.uncovered[:5])
+        elif not query.key_terms:
+            # "hello", "thanks!", "what can you tell me about?": nothing to search the sources for.
+            reason = "the message names nothing to look up in the sources"
         else:
             reason = "no passage in the sources answers the question closely enough"
         return AbstentionDecision(True, confidence, features, reason)

@@ -143,6 +143,13 @@ def test_out_of_domain_questions_abstain(answerer, question):
     assert answer.reason
 
 
+@pytest.mark.parametrize("message", ["hello", "Thanks!", "What can you tell me about?"])
+def test_a_message_that_names_nothing_abstains_and_says_so(answerer, message):
+    answer = answerer.run(message)
+    assert answer.abstained
+    assert answer.reason == "the message names nothing to look up in the sources"
+
+
 def test_the_other_source_is_shown_when_it_speaks_to_the_question(answerer):
     answer = answerer.run("How does glutamine support the immune system?", top_k=3)
     assert not answer.abstained
