@@ -182,11 +182,21 @@ class AbstentionPolicy:
             if match.topic in self.store.supported_topics - {self.policy.evidence_topic}
             for word in words(match.term)
         }
+        # A condition named in several words ("sickle cell") is one thing: when the sources never
+        # use one of its words, its other words ("cell") are not theirs either.
+        unknown_name_words = {
+            word
+            for match in term_matches
+            if match.topic == self.policy.evidence_topic
+            and len(match_words := words(match.term)) > 1
+            and any(vocabulary.correction(w) is None for w in match_words)
+            for word in match_words
+        }
         subject_mentioned = False
         covered_specific = 0.0
         uncovered: list[str] = []
         for term in query.key_terms:
-            known = vocabulary.correction(term)
+            known = None if term in unknown_name_words else vocabulary.correction(term)
             if known is not None and (known in self.store.subject_words or term in self.store.subject_words):
                 subject_mentioned = True
             elif known is not None or term in supported_safety_words:

@@ -301,6 +301,14 @@ def test_a_condition_only_the_catch_all_topic_lists_is_not_a_word_the_sources_us
     assert "general" in answer.safety_topics
 
 
+
+def test_a_name_of_several_words_is_covered_only_when_all_its_words_are(answerer):
+    # "drinker" is not in the sources; "heavy" alone would pass for a word they use ("heavily").
+    answer = answerer.run("I'm a heavy drinker, is glutamine ok?")
+    assert answer.abstained
+    assert answer.reason == "the sources never mention: heavy, drinker"
+    assert answer.disclaimer == answerer.policy.disclaimer
+
 def test_disclaimer_is_added_when_abstaining(answerer):
     answer = answerer.run("Can I take glutamine while breastfeeding?")
     assert answer.abstained
