@@ -1,6 +1,7 @@
 """Question normalisation before embedding: fix typos against the corpus vocabulary and expand
 texting shorthand, so "how mutch glutamin shud i take" is embedded as "how much glutamine should
-i take" (and "per day" as "daily"). A misspelt word the sources never use is fixed against
+i take" (and idioms as the sources' words: "per day" as "daily", "on an empty stomach" as "away from
+meals"). A misspelt word the sources never use is fixed against
 everyday English instead. The question shown to the user is never changed; only what is
 embedded and matched.
 """
@@ -25,8 +26,13 @@ SHORTHAND = {
     "lol": "", "lmao": "", "tbh": "", "ngl": "", "haha": "", "omg": "", "yo": "", "hmm": "", "fr": "",
     "lowkey": "", "legit": "", "bruh": "", "btw": "",
 }
-# Phrases the sources say in one word ("5-15 grams daily"); "per" alone appears nowhere in them.
-PHRASES = ((re.compile(r"\bper day\b", re.IGNORECASE), "daily"),)
+# Everyday idioms -> the plain words the sources use ("5-15 grams daily", "away from meals",
+# "degrades in liquid form"); the idiom's own words ("per", "empty", "bad") appear nowhere in them.
+PHRASES = (
+    (re.compile(r"\bper day\b", re.IGNORECASE), "daily"),
+    (re.compile(r"\b(?:on )?(?:an |a )?empty stomach\b", re.IGNORECASE), "away from meals"),
+    (re.compile(r"\b(?:go|goes|going|gone|went) bad\b", re.IGNORECASE), "degrade"),
+)
 # A word starts with a letter and may hold digits, so "b4" is one token.
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’/]*|[^A-Za-z]+")
 

@@ -109,6 +109,10 @@ def test_typos_and_shorthand_are_normalised_before_embedding(answerer):
     # "per" appears nowhere in the sources; "how much glutamine per day" used to abstain for it.
     assert answerer.prepare("how much glutamine per day").normalised == "how much glutamine daily"
     assert not answerer.run("how much glutamine per day").abstained
+    # Idioms read as the sources' plain words; "going off glutamine" (stopping it) is left alone.
+    assert answerer.prepare("Can I take it on an empty stomach?").normalised == "Can I take it away from meals?"
+    assert answerer.prepare("does it go bad in water").normalised == "does it degrade in water"
+    assert answerer.prepare("what happens if I go off glutamine").normalised == "what happens if I go off glutamine"
     # A word the sources never use is fixed against everyday English; slang is left as typed.
     assert answerer.prepare("what foods have it natrually").normalised == "what foods have it naturally"
     assert answerer.prepare("does it make you swole").normalised == "does it make you swole"
@@ -141,6 +145,20 @@ def test_out_of_domain_questions_abstain(answerer, question):
     answer = answerer.run(question)
     assert answer.abstained
     assert answer.reason
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Can I take glutamine on an empty stomach?", "away from meals"),
+        ("Does glutamine go bad in water?", "degrades in liquid form"),
+    ],
+)
+def test_an_idiom_is_answered_in_the_sources_words(answerer, question, expected):
+    # Both abstained: "empty" and "bad" are words the sources never use.
+    answer = answerer.run(question)
+    assert not answer.abstained
+    assert expected in answer.answer
 
 
 @pytest.mark.parametrize("message", ["hello", "Thanks!", "What can you tell me about?"])
