@@ -26,12 +26,13 @@ SHORTHAND = {
     "lol": "", "lmao": "", "tbh": "", "ngl": "", "haha": "", "omg": "", "yo": "", "hmm": "", "fr": "",
     "lowkey": "", "legit": "", "bruh": "", "btw": "",
 }
-# Everyday idioms -> the plain words the sources use ("5-15 grams daily", "away from meals",
-# "degrades in liquid form"); the idiom's own words ("per", "empty", "bad") appear nowhere in them.
+# Everyday idioms -> plain words ("5-15 grams daily", "away from meals", "degrades in liquid
+# form"), used only while the sources never use the idiom's own word ("per", "empty", "bad"):
+# sources that say "on an empty stomach" keep matching it as typed.
 PHRASES = (
-    (re.compile(r"\bper day\b", re.IGNORECASE), "daily"),
-    (re.compile(r"\b(?:on )?(?:an |a )?empty stomach\b", re.IGNORECASE), "away from meals"),
-    (re.compile(r"\b(?:go|goes|going|gone|went) bad\b", re.IGNORECASE), "degrade"),
+    ("per", re.compile(r"\bper day\b", re.IGNORECASE), "daily"),
+    ("empty", re.compile(r"\b(?:on )?(?:an |a )?empty stomach\b", re.IGNORECASE), "away from meals"),
+    ("bad", re.compile(r"\b(?:go|goes|going|gone|went) bad\b", re.IGNORECASE), "degrade"),
 )
 # A word starts with a letter and may hold digits, so "b4" is one token.
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’/]*|[^A-Za-z]+")
@@ -58,8 +59,9 @@ class QuestionNormaliser:
         """
         pieces = []
         text = question
-        for pattern, replacement in PHRASES:
-            text = pattern.sub(replacement, text)
+        for own_word, pattern, replacement in PHRASES:
+            if own_word not in self.vocabulary.frequencies:
+                text = pattern.sub(replacement, text)
         changed = text != question
         for token in _TOKEN.findall(text):
             if not token[0].isalpha():
