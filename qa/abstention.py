@@ -299,7 +299,10 @@ class AbstentionPolicy:
         elif features.missing_answer_type:
             reason = f"the sources give no {features.missing_answer_type} for this"
         elif features.uncovered:
-            reason = "the sources never mention: " + ", ".join(features.uncovered[:5])
+            # Name what the question is about ("probiotics"), not the everyday words around it
+            # ("better"), unless everyday words are all there is.
+            named = [term for term in features.uncovered if zipf(term) < SUBJECT_WORD_MAX_ZIPF] or features.uncovered
+            reason = "the sources never mention: " + ", ".join(named[:5])
         elif not query.key_terms:
             # "hello", "thanks!", "what can you tell me about?": nothing to search the sources for.
             reason = "the message names nothing to look up in the sources"

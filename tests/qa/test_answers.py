@@ -161,6 +161,20 @@ def test_an_idiom_is_answered_in_the_sources_words(answerer, question, expected)
     assert expected in answer.answer
 
 
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ("Is glutamine better than whey?", "the sources never mention: whey"),
+        ("Can women take glutamine?", "the sources never mention: women"),
+    ],
+)
+def test_an_abstention_names_the_unknown_subject_not_the_everyday_words_around_it(answerer, question, reason):
+    # "better" is not in the sources either, but naming it would not tell the reader anything.
+    answer = answerer.run(question)
+    assert answer.abstained
+    assert answer.reason == reason
+
+
 @pytest.mark.parametrize("message", ["hello", "Thanks!", "What can you tell me about?"])
 def test_a_message_that_names_nothing_abstains_and_says_so(answerer, message):
     answer = answerer.run(message)
