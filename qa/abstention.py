@@ -34,7 +34,7 @@ from qa.extractor import Extraction
 from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Query, RetrievedChunk
-from qa.word_specificity import typo_tolerant_specificity
+from qa.word_specificity import other_language, typo_tolerant_specificity
 from verbatim.textutil import light_stem, words, zipf
 
 FEATURES = (
@@ -298,10 +298,12 @@ class AbstentionPolicy:
             reason = "the sources do not discuss this safety topic"
         elif features.missing_answer_type:
             reason = f"the sources give no {features.missing_answer_type} for this"
+        elif features.uncovered and (language := other_language(words(query.text))):
+            reason = f"the sources are in English and the question looks like {language}"
         elif features.uncovered:
-            # Name what the question is about ("probiotics"), not the everyday words around it
-            # ("better"), unless everyday words are all there is.
-            named = [term for term in features.uncovered if zipf(term) < SUBJECT_WORD_MAX_ZIPF] or features.uncovered
+            # What the question is about ("probiotics") first, the everyday words around it
+            # ("better") after.
+            named = sorted(features.uncovered, key=zipf)
             reason = "the sources never mention: " + ", ".join(named[:5])
         elif not query.key_terms:
             # "hello", "thanks!", "what can you tell me about?": nothing to search the sources for.

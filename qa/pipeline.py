@@ -24,6 +24,7 @@ from qa.safety import SafetyChecker, SafetyResult
 from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Answer, Query, RetrievedChunk
+from qa.word_specificity import load_language_tables
 from verbatim.embedding import Embedder
 from verbatim.settings import Settings
 from verbatim.textutil import bm25_terms, key_terms
@@ -91,6 +92,7 @@ class Answerer:
         """Load the model, the safety examples and the index (once per process)."""
         self.embedder.warm_up_queries()
         self.safety.warm_up(self.embedder)
+        load_language_tables()
         if self._components is None:
             self._components = self._load(Path(self.settings.index_dir))
 

@@ -4,7 +4,9 @@ A word the sources never use matters more when it is specific ("creatine", "trim
 when it is common ("better", "really"): the first usually names what the question is about.
 Specificity is ``6 - Zipf frequency`` clipped to 0..4 (Zipf 6 is "time", Zipf 2 is a rare term;
 words wordfreq does not know count as fully specific). A misspelt everyday word ("natrually")
-is not a rare term: :func:`english_correction` finds the word it stands for.
+is not a rare term: :func:`english_correction` finds the word it stands for. A question whose
+words are common in another language and rare in English is in that language
+(:func:`other_language`), which is why the sources, in English, never mention them.
 """
 
 from __future__ import annotations
@@ -97,3 +99,49 @@ def typo_tolerant_specificity(word: str) -> float:
         0 to 4, as :func:`specificity`.
     """
     return specificity(english_correction(word) or word)
+
+
+# Languages a question may be written in instead of the sources' English (wordfreq's names).
+OTHER_LANGUAGES = {"es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese", "nl": "Dutch"}
+# A word belongs to another language when it is common there and far rarer in English.
+FOREIGN_MIN_ZIPF = 4.0
+FOREIGN_MARGIN = 1.5
+
+
+@lru_cache(maxsize=20_000)
+def _foreign_zipf(word: str, language: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, language)
+
+
+def load_language_tables() -> None:
+    """Read the other languages' word tables now (about a second) rather than in a request."""
+    for code in OTHER_LANGUAGES:
+        _foreign_zipf("the", code)
+
+
+def other_language(words: list[str]) -> str | None:
+    """The language a question is written in when that is not English.
+
+    Args:
+        words: The question's folded words.
+
+    Returns:
+        The language's English name ("Spanish") when most of the words, and at least two, are
+        common in it and far rarer in English; None for English (and for a foreign name or two in
+        an English question).
+    """
+    votes: dict[str, int] = {}
+    for word in words:
+        english = zipf(word)
+        scores = {code: _foreign_zipf(word, code) for code in OTHER_LANGUAGES}
+        code = max(scores, key=lambda name: scores[name])
+        if scores[code] >= FOREIGN_MIN_ZIPF and scores[code] - english >= FOREIGN_MARGIN:
+            votes[code] = votes.get(code, 0) + 1
+    if not votes:
+        return None
+    code = max(votes, key=lambda name: votes[name])
+    if votes[code] >= 2 and sum(votes.values()) * 2 >= len(words):
+        return OTHER_LANGUAGES[code]
+    return None

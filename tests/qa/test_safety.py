@@ -306,7 +306,7 @@ def test_a_name_of_several_words_is_covered_only_when_all_its_words_are(answerer
     # "drinker" is not in the sources; "heavy" alone would pass for a word they use ("heavily").
     answer = answerer.run("I'm a heavy drinker, is glutamine ok?")
     assert answer.abstained
-    assert answer.reason == "the sources never mention: heavy, drinker"
+    assert answer.reason == "the sources never mention: drinker, heavy"
     assert answer.disclaimer == answerer.policy.disclaimer
 
 def test_disclaimer_is_added_when_abstaining(answerer):

@@ -1,8 +1,9 @@
-"""Misspelt everyday words are recognised as the words they stand for."""
+"""Word specificity, typo correction against everyday English, and the language of a question."""
 
 import pytest
 
-from qa.word_specificity import english_correction, specificity, typo_tolerant_specificity
+from qa.word_specificity import english_correction, other_language, specificity, typo_tolerant_specificity
+from verbatim.textutil import words
 
 
 @pytest.mark.parametrize(
@@ -33,3 +34,19 @@ def test_a_slip_on_an_everyday_word_has_a_nearest_everyday_word_and_a_brand_has_
     # but it is still one edit from "stomach".
     assert nearest_everyday_word("stomache") == "stomach"
     assert nearest_everyday_word("eliquis") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("¿Cuánta glutamina debo tomar?", "Spanish"),
+        ("Wie viel Glutamin soll ich nehmen?", "German"),
+        ("Combien de glutamine dois-je prendre?", "French"),
+        ("How much glutamine should I take?", None),
+        ("Is ashwagandha good for sleep?", None),
+        ("is glutamine halal", None),
+        ("Can I take glutamine with yerba mate?", None),
+    ],
+)
+def test_a_question_in_another_language_is_recognised(question, language):
+    assert other_language(words(question)) == language
