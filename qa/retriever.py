@@ -28,7 +28,7 @@ class Fusion(StrEnum):
 
 @dataclass(frozen=True)
 class RetrieverConfig:
-    """Retrieval parameters (chosen on the dev split; see README "Evaluation").
+    """Retrieval parameters (chosen on the dev split; see eval/README.md, "Retrieval modes").
 
     Attributes:
         candidates: Chunks taken from each retriever before fusion.
