@@ -124,9 +124,12 @@ def test_typos_and_shorthand_are_normalised_before_embedding(answerer):
         ("whats the reccomended dosege of glutamin for gut helth?", "grams"),
         ("how long til glutamine works for gut issus", "4 weeks"),
         ("is capsuls or powdr better for glutamine", "Capsules often contain fillers"),
+        # Idioms: both abstained while "empty" and "bad", words the sources never use, counted.
+        ("Can I take glutamine on an empty stomach?", "away from meals"),
+        ("Does glutamine go bad in water?", "degrades in liquid form"),
     ],
 )
-def test_typos_are_answered(answerer, question, expected):
+def test_typos_and_idioms_are_answered(answerer, question, expected):
     answer = answerer.run(question)
     assert not answer.abstained
     assert expected in answer.answer
@@ -148,44 +151,21 @@ def test_out_of_domain_questions_abstain(answerer, question):
 
 
 @pytest.mark.parametrize(
-    ("question", "expected"),
-    [
-        ("Can I take glutamine on an empty stomach?", "away from meals"),
-        ("Does glutamine go bad in water?", "degrades in liquid form"),
-    ],
-)
-def test_an_idiom_is_answered_in_the_sources_words(answerer, question, expected):
-    # Both abstained: "empty" and "bad" are words the sources never use.
-    answer = answerer.run(question)
-    assert not answer.abstained
-    assert expected in answer.answer
-
-
-@pytest.mark.parametrize(
     ("question", "reason"),
     [
+        # Both words are missing from the sources; the one the question is about comes first.
         ("Is glutamine better than whey?", "the sources never mention: whey, better"),
         ("Does glutamine stop snoring?", "the sources never mention: snoring, stop"),
+        ("¿Cuánta glutamina debo tomar?", "the sources are in English and the question looks like Spanish"),
+        ("hello", "the message names nothing to look up in the sources"),
+        ("Thanks!", "the message names nothing to look up in the sources"),
+        ("What can you tell me about?", "the message names nothing to look up in the sources"),
     ],
 )
-def test_an_abstention_names_the_unknown_subject_before_the_everyday_words_around_it(answerer, question, reason):
-    # Both words are missing from the sources; the one the question is about comes first.
+def test_an_abstention_says_why(answerer, question, reason):
     answer = answerer.run(question)
     assert answer.abstained
     assert answer.reason == reason
-
-
-def test_a_question_in_another_language_abstains_and_says_why(answerer):
-    answer = answerer.run("¿Cuánta glutamina debo tomar?")
-    assert answer.abstained
-    assert answer.reason == "the sources are in English and the question looks like Spanish"
-
-
-@pytest.mark.parametrize("message", ["hello", "Thanks!", "What can you tell me about?"])
-def test_a_message_that_names_nothing_abstains_and_says_so(answerer, message):
-    answer = answerer.run(message)
-    assert answer.abstained
-    assert answer.reason == "the message names nothing to look up in the sources"
 
 
 def test_the_other_source_is_shown_when_it_speaks_to_the_question(answerer):

@@ -275,39 +275,29 @@ def test_a_framing_phrase_of_a_discussed_topic_does_not_make_an_undiscussed_one_
     assert "pregnancy" in answer.safety_topics
 
 
-@pytest.mark.parametrize("question", ["Does glutamine lower cholesterol?", "Can glutamine cause a stroke?"])
-def test_a_condition_the_sources_never_discuss_is_not_covered_by_their_safety_section(answerer, question):
-    # The sources say who should avoid glutamine, but nothing about the heart: the honest answer
-    # is an abstention that still carries the disclaimer.
-    answer = answerer.run(question)
-    assert answer.abstained
-    assert answer.reason == "the sources do not discuss this safety topic"
-    assert answer.disclaimer == answerer.policy.disclaimer
-    assert "heart-and-circulation" in answer.safety_topics
-
-
 @pytest.mark.parametrize(
-    ("question", "condition"),
-    [("Does glutamine help with asthma?", "asthma"), ("Is glutamine ok for me? I have gout.", "gout")],
+    ("question", "reason", "topic"),
+    [
+        # The sources say who should avoid glutamine, but nothing about the heart.
+        ("Does glutamine lower cholesterol?", "the sources do not discuss this safety topic", "heart-and-circulation"),
+        ("Can glutamine cause a stroke?", "the sources do not discuss this safety topic", "heart-and-circulation"),
+        # "asthma" is a policy term so that it gets the disclaimer; the sources never name it, so it
+        # is not a word of theirs (it was, and the lactulose warning answered at 0.89 confidence).
+        ("Does glutamine help with asthma?", "the sources never mention: asthma", "general"),
+        ("Is glutamine ok for me? I have gout.", "the sources never mention: gout", "general"),
+        # A name of several words is theirs only if all its words are: "heavy" alone would pass
+        # (as "heavily").
+        ("I'm a heavy drinker, is glutamine ok?", "the sources never mention: drinker, heavy", "general"),
+    ],
 )
-def test_a_condition_only_the_catch_all_topic_lists_is_not_a_word_the_sources_use(answerer, question, condition):
-    # "asthma" is in the policy so that it gets the disclaimer; the sources never name it, so it
-    # must not count as covered (it did, and "Does glutamine help with asthma?" was answered
-    # with the lactulose warning at 0.89 confidence).
+def test_a_condition_the_sources_never_discuss_is_not_covered_by_their_safety_section(answerer, question, reason, topic):
+    # The honest answer is an abstention that still carries the disclaimer.
     answer = answerer.run(question)
     assert answer.abstained
-    assert answer.reason == f"the sources never mention: {condition}"
+    assert answer.reason == reason
     assert answer.disclaimer == answerer.policy.disclaimer
-    assert "general" in answer.safety_topics
+    assert topic in answer.safety_topics
 
-
-
-def test_a_name_of_several_words_is_covered_only_when_all_its_words_are(answerer):
-    # "drinker" is not in the sources; "heavy" alone would pass for a word they use ("heavily").
-    answer = answerer.run("I'm a heavy drinker, is glutamine ok?")
-    assert answer.abstained
-    assert answer.reason == "the sources never mention: drinker, heavy"
-    assert answer.disclaimer == answerer.policy.disclaimer
 
 def test_disclaimer_is_added_when_abstaining(answerer):
     answer = answerer.run("Can I take glutamine while breastfeeding?")
