@@ -90,9 +90,6 @@ REQUIRED_ANSWER_TYPES = (
         re.compile(r"\b(per|/)\s*(kg|kilo|kilogram|lb|pound)s?\b|\bbody ?weight\b", re.I),
     ),
 )
-# Words this common in English frame a question ("stop", "cause", "my"); rarer ones ("cancer",
-# "liver", "ammonia") can name what it is about.
-SUBJECT_WORD_MAX_ZIPF = 5.0
 ANSWER_TYPE_CANDIDATES = 3  # best-ranked sentences searched for the required shape
 OTHER_SUPPLEMENTS_PATH = Path(__file__).with_name("other_supplements.txt")
 
@@ -211,12 +208,7 @@ class AbstentionPolicy:
         # and ammonia, which they discuss: a topic they discuss (other than the catch-all), named
         # by a word that can be a subject ("ammonia", not the "stop my" of "should I stop my
         # glutamine?"), answers it.
-        discussed = {
-            match.topic
-            for match in term_matches
-            if match.topic in self.store.supported_topics - {self.policy.evidence_topic}
-            and any(zipf(word) < SUBJECT_WORD_MAX_ZIPF for word in words(match.term))
-        }
+        discussed = self.policy.discussed_topics(query.text, self.store.supported_topics)
         unsupported = any(topic not in self.store.supported_topics for topic in named) and not discussed
         other = self._names_other_supplement(query.normalised)
         return {

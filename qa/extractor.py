@@ -118,6 +118,9 @@ class ExtractorConfig:
         neighbour_rank: The next sentence joins the answer when it ranks this high too.
         runner_up_gap: The runner-up joins the answer (with any sentence between) when it sits
             at most this many sentences from the winner in the same paragraph.
+        topic_margin: A question naming a safety topic the sources discuss ("I'm on chemo")
+            is answered from a sentence tagged with that topic when one scores within this
+            margin of the winner (an anecdote about cirrhosis must not answer it).
     """
 
     chunks_considered: int = 8
@@ -127,6 +130,7 @@ class ExtractorConfig:
     list_margin: float = 0.5
     neighbour_rank: int = 3
     runner_up_gap: int = 2
+    topic_margin: float = 1.5
 
 
 @dataclass
@@ -337,13 +341,17 @@ class AnswerExtractor:
             for i in order
         ]
 
-    def run(self, query: Query, retrieved: list[RetrievedChunk], safety_question: bool = False) -> Extraction | None:
+    def run(
+        self, query: Query, retrieved: list[RetrievedChunk], safety_question: bool = False, topic_bits: int = 0
+    ) -> Extraction | None:
         """Pick the answer unit.
 
         Args:
             query: The prepared question.
             retrieved: Chunks from the retriever, best first.
             safety_question: Whether the question raises a safety topic.
+            topic_bits: Safety topics the question names and the sources discuss (policy bits);
+                evidence tagged with one of them is preferred.
 
         Returns:
             The extraction, or None when there is nothing to quote.
@@ -357,6 +365,8 @@ class AnswerExtractor:
         ranked = stating + [c for c, asking in zip(ranked, asks, strict=True) if asking]
         if not stating:
             return None
+        if topic_bits:
+            ranked = self._on_topic_first(ranked, topic_bits)
         best = ranked[0]
         pointer = int(store.sentence_pointer[best.sentence])
         restates_pointer = pointer >= 0 and self._restates(query, pointer, int(store.sentence_block[best.sentence]))
@@ -371,6 +381,19 @@ class AnswerExtractor:
             chunk=self._chunk_for(retrieved, first, best.chunk),
             ranked=ranked,
         )
+
+    def _on_topic_first(self, ranked: list[ScoredSentence], topic_bits: int) -> list[ScoredSentence]:
+        """Move the best sentence tagged with one of the question's topics to the front, when the
+        winner is not tagged with one and it scores within ``topic_margin`` of the winner."""
+        store = self.store
+        if int(store.sentence_topics[ranked[0].sentence]) & topic_bits:
+            return ranked
+        for position, candidate in enumerate(ranked):
+            if candidate.score < ranked[0].score - self.config.topic_margin:
+                break
+            if int(store.sentence_topics[candidate.sentence]) & topic_bits and not _asks(store.sentence_text(candidate.sentence)):
+                return [candidate, *ranked[:position], *ranked[position + 1 :]]
+        return ranked
 
     # -- answer units ------------------------------------------------------------------------
 

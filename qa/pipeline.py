@@ -191,7 +191,10 @@ class Answerer:
         clock = time.perf_counter()
 
         question_topics = self.safety.question_triggers(query, components.store)
-        extraction = components.extractor.run(query, retrieved, safety_question=bool(question_topics))
+        discussed = self.policy.discussed_topics(query.text, components.store.supported_topics)
+        extraction = components.extractor.run(
+            query, retrieved, safety_question=bool(question_topics), topic_bits=self.policy.to_bits(discussed)
+        )
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()
 

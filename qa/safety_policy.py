@@ -27,6 +27,9 @@ from verbatim.textutil import (
 )
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("safety_policy.toml")
+# Words this common in English frame a question ("stop", "cause", "my"); rarer ones ("cancer",
+# "liver", "ammonia", "chemo") can name what it is about.
+SUBJECT_WORD_MAX_ZIPF = 5.0
 _ACRONYM = re.compile(r"\b[A-Z]{3,6}\b")
 
 
@@ -387,6 +390,26 @@ class SafetyPolicy:
     def question_topics(self, question: str) -> set[str]:
         """Topics whose terms a question uses (typo-tolerant)."""
         return {match.topic for match in self.match_terms(question)}
+
+    def discussed_topics(self, question: str, supported: frozenset[str]) -> set[str]:
+        """Topics the question is about that the sources discuss, other than the catch-all.
+
+        Args:
+            question: The question as asked.
+            supported: Topics the sources hold evidence for.
+
+        Returns:
+            Topics with a term in the question holding a word rarer in English than
+            ``SUBJECT_WORD_MAX_ZIPF`` ("chemo", "ammonia", "mesalamine"); not those only framed
+            ("should I stop my", "can glutamine cause"), and never the evidence topic.
+        """
+        return {
+            match.topic
+            for match in self.match_terms(question)
+            if match.topic in supported
+            and match.topic != self.evidence_topic
+            and any(zipf(word) < SUBJECT_WORD_MAX_ZIPF for word in words(match.term))
+        }
 
     # -- evidence tagging (ingest time) -------------------------------------------------------
 

@@ -152,6 +152,17 @@ def test_acronyms_are_capitals_of_three_to_six_letters_unless_the_question_shout
     assert policy.acronyms("I HAVE BEANS EVERY DAY DOES THAT HAVE GLUTAMINE") == frozenset()
 
 
+def test_discussed_topics_are_those_a_subject_word_names(policy):
+    supported = frozenset({"cancer", "medications", "liver-disease", "general"})
+    assert policy.discussed_topics("I'm on chemo, is glutamine safe?", supported) == {"cancer"}
+    # "stop my" frames the question; "mesalamine" names the medicine.
+    assert policy.discussed_topics("should I stop my glutamine?", supported) == set()
+    assert policy.discussed_topics("can I stop my mesalamine for glutamine?", supported) == {"medications"}
+    # Never the catch-all topic, and only topics the sources hold evidence for.
+    assert policy.discussed_topics("I have asthma, is glutamine safe?", supported) == set()
+    assert policy.discussed_topics("I'm pregnant, is glutamine safe?", supported) == set()
+
+
 def test_unlisted_candidates_are_runs_of_unusual_words_after_a_personal_cue(policy):
     assert policy.unlisted_candidates("I take Accutane, glutamine?") == [("accutane",), ("glutamine",)]
     assert policy.unlisted_candidates("I have pernicious anemia") == [("pernicious", "anemia")]
@@ -265,6 +276,22 @@ def test_a_side_effect_the_sources_discuss_is_answered(answerer, question, expec
     assert expected in answer.answer
     assert answer.disclaimer == answerer.policy.disclaimer
     assert "side-effects" in answer.safety_topics
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("I'm going through chemo right now, can I take glutamine for my gut?", "might fuel certain tumor types"),
+        ("Can I take glutamine with lamotrigine?", "anti-seizure drugs"),
+    ],
+)
+def test_a_safety_question_is_answered_from_evidence_on_the_topic_it_names(answerer, question, expected):
+    # Both got the clinician's anecdote about a patient with cirrhosis, which resembles a personal
+    # question more than the cancer or medicines lines do.
+    answer = answerer.run(question)
+    assert not answer.abstained
+    assert expected in answer.answer
+    assert answer.disclaimer == answerer.policy.disclaimer
 
 
 def test_a_framing_phrase_of_a_discussed_topic_does_not_make_an_undiscussed_one_answerable(answerer):
