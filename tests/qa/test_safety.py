@@ -73,6 +73,8 @@ def test_disclaimer_says_what_it_must(policy):
         ("I have sickle cell, can I take glutamine", "general"),
         ("are there any downsides to glutamine", "general"),
         ("I have MS, can I take glutamine?", "general"),
+        ("I take Norco for back pain", "medications"),  # missed by the third probe
+        ("is glutamine ok with tramadol", "medications"),
     ],
 )
 def test_each_topic_fires_on_its_terms(answerer, question, topic):
