@@ -267,33 +267,24 @@ def test_a_question_about_a_child_abstains_because_the_sources_never_discuss_chi
 
 
 @pytest.mark.parametrize(
-    ("question", "expected"),
-    [("Can glutamine cause ammonia buildup?", "produces ammonia"), ("Can glutamine cause manic episodes?", "manic episodes")],
-)
-def test_a_side_effect_the_sources_discuss_is_answered(answerer, question, expected):
-    # "Can glutamine cause" names the side-effects topic, which the sources never list; the
-    # effect asked about is one they do discuss, so the answer is theirs, with the disclaimer.
-    answer = answerer.run(question)
-    assert not answer.abstained
-    assert expected in answer.answer
-    assert answer.disclaimer == answerer.policy.disclaimer
-    assert "side-effects" in answer.safety_topics
-
-
-@pytest.mark.parametrize(
-    ("question", "expected"),
+    ("question", "expected", "topic"),
     [
-        ("I'm going through chemo right now, can I take glutamine for my gut?", "might fuel certain tumor types"),
-        ("Can I take glutamine with lamotrigine?", "anti-seizure drugs"),
+        # "Can glutamine cause" names the side-effects topic, which the sources never list; the
+        # effect asked about is one they do discuss, so the answer is theirs.
+        ("Can glutamine cause ammonia buildup?", "produces ammonia", "side-effects"),
+        ("Can glutamine cause manic episodes?", "manic episodes", "side-effects"),
+        # Both got the clinician's anecdote about a patient with cirrhosis, which resembles a
+        # personal question more than the cancer or medicines lines do.
+        ("I'm going through chemo right now, can I take glutamine for my gut?", "might fuel certain tumor types", "cancer"),
+        ("Can I take glutamine with lamotrigine?", "anti-seizure drugs", "medications"),
     ],
 )
-def test_a_safety_question_is_answered_from_evidence_on_the_topic_it_names(answerer, question, expected):
-    # Both got the clinician's anecdote about a patient with cirrhosis, which resembles a personal
-    # question more than the cancer or medicines lines do.
+def test_a_safety_question_is_answered_from_evidence_on_the_topic_it_names(answerer, question, expected, topic):
     answer = answerer.run(question)
     assert not answer.abstained
     assert expected in answer.answer
     assert answer.disclaimer == answerer.policy.disclaimer
+    assert topic in answer.safety_topics
 
 
 def test_a_framing_phrase_of_a_discussed_topic_does_not_make_an_undiscussed_one_answerable(answerer):
