@@ -362,11 +362,11 @@ class AnswerExtractor:
         # goes behind every sentence that states something.
         asks = [_asks(store.sentence_text(candidate.sentence)) for candidate in ranked]
         stating = [c for c, asking in zip(ranked, asks, strict=True) if not asking]
-        ranked = stating + [c for c, asking in zip(ranked, asks, strict=True) if asking]
         if not stating:
             return None
         if topic_bits:
-            ranked = self._on_topic_first(ranked, topic_bits)
+            stating = self._on_topic_first(stating, topic_bits)
+        ranked = stating + [c for c, asking in zip(ranked, asks, strict=True) if asking]
         best = ranked[0]
         pointer = int(store.sentence_pointer[best.sentence])
         restates_pointer = pointer >= 0 and self._restates(query, pointer, int(store.sentence_block[best.sentence]))
@@ -382,18 +382,18 @@ class AnswerExtractor:
             ranked=ranked,
         )
 
-    def _on_topic_first(self, ranked: list[ScoredSentence], topic_bits: int) -> list[ScoredSentence]:
-        """Move the best sentence tagged with one of the question's topics to the front, when the
-        winner is not tagged with one and it scores within ``topic_margin`` of the winner."""
-        store = self.store
-        if int(store.sentence_topics[ranked[0].sentence]) & topic_bits:
-            return ranked
-        for position, candidate in enumerate(ranked):
-            if candidate.score < ranked[0].score - self.config.topic_margin:
+    def _on_topic_first(self, stating: list[ScoredSentence], topic_bits: int) -> list[ScoredSentence]:
+        """Move the best stating sentence tagged with one of the question's topics to the front,
+        when the winner is not tagged with one and it scores within ``topic_margin`` of it."""
+        topics = self.store.sentence_topics
+        if int(topics[stating[0].sentence]) & topic_bits:
+            return stating
+        for position, candidate in enumerate(stating):
+            if candidate.score < stating[0].score - self.config.topic_margin:
                 break
-            if int(store.sentence_topics[candidate.sentence]) & topic_bits and not _asks(store.sentence_text(candidate.sentence)):
-                return [candidate, *ranked[:position], *ranked[position + 1 :]]
-        return ranked
+            if int(topics[candidate.sentence]) & topic_bits:
+                return [candidate, *stating[:position], *stating[position + 1 :]]
+        return stating
 
     # -- answer units ------------------------------------------------------------------------
 
