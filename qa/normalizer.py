@@ -2,7 +2,8 @@
 texting shorthand, so "how mutch glutamin shud i take" is embedded as "how much glutamine should
 i take" (and idioms as the sources' words: "per day" as "daily", "on an empty stomach" as "away from
 meals"). A misspelt word the sources never use is fixed against
-everyday English instead. The question shown to the user is never changed; only what is
+everyday English instead, and a food they never name is followed by its food group when they
+name that ("does cheese (dairy) have glutamine"). The question shown to the user is never changed; only what is
 embedded and matched.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from qa.food_groups import FoodGroups
 from qa.vocabulary import Vocabulary
 from qa.word_specificity import english_correction, is_common_word
 from verbatim.textutil import fold
@@ -43,10 +45,12 @@ class QuestionNormaliser:
 
     Args:
         vocabulary: The corpus vocabulary (typo-tolerant lookup).
+        food_groups: Food groups of foods the corpus never names (none: foods stay as typed).
     """
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
+    def __init__(self, vocabulary: Vocabulary, food_groups: FoodGroups | None = None) -> None:
         self.vocabulary = vocabulary
+        self.food_groups = food_groups
 
     def run(self, question: str) -> str:
         """Normalised question text.
@@ -81,8 +85,17 @@ class QuestionNormaliser:
             if correction is not None and correction != folded:
                 pieces.append(correction)
                 changed = True
+            elif (group := self._food_group(folded, question)) is not None:
+                pieces.append(f"{token} ({group})")
+                changed = True
             else:
                 pieces.append(token)
         if not changed:
             return question
         return re.sub(r"\s{2,}", " ", "".join(pieces)).strip()
+
+    def _food_group(self, word: str, question: str) -> str | None:
+        """The sources' food group for a food they never name ("dairy" for "cheese")."""
+        if self.food_groups is None or not word.isalpha() or self.vocabulary.correction(word) is not None:
+            return None
+        return self.food_groups.group_of(word, question)

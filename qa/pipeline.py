@@ -100,7 +100,7 @@ class Answerer:
         store = IndexStore.load(index_dir, self.embedder)
         return _Components(
             store=store,
-            normaliser=QuestionNormaliser(store.vocabulary),
+            normaliser=QuestionNormaliser(store.vocabulary, store.food_groups),
             retriever=HybridRetriever(store, self.retriever_config),
             extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
             abstention=AbstentionPolicy(store, self.policy, self.calibration),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.food_groups import FoodGroups, load_food_groups
 from qa.vocabulary import Vocabulary
 from verbatim import index_format
 from verbatim.embedding import Embedder
@@ -85,6 +86,7 @@ class IndexStore:
             self.faiss_index.hnsw.efSearch = int(faiss_info.get("ef_search", 512))
         self.bm25 = contents.bm25
         self.vocabulary = Vocabulary(contents.vocabulary)
+        self.food_groups = FoodGroups(load_food_groups(), self.vocabulary.correction)
         self._idf = self._bm25_idf()
         self.path = Path(path)
         topic_ids = self.manifest.get("safety_policy", {}).get("topics", [])

@@ -137,6 +137,16 @@ def test_typos_and_idioms_are_answered(answerer, question, expected):
 
 @pytest.mark.parametrize(
     "question",
+    ["does cheese have glutamine?", "Is there glutamine in chicken?", "do lentils contain glutamine", "can I get glutamine from rice"],
+)
+def test_a_food_the_sources_never_name_is_answered_by_its_food_group(answerer, question):
+    answer = answerer.run(question)
+    assert not answer.abstained
+    assert "(meat, fish, poultry, dairy, eggs)" in answer.answer
+
+
+@pytest.mark.parametrize(
+    "question",
     [
         "What is the capital of France?",
         "How do I make a sourdough starter?",
@@ -156,6 +166,10 @@ def test_out_of_domain_questions_abstain(answerer, question):
         # Both words are missing from the sources; the one the question is about comes first.
         ("Is glutamine better than whey?", "the sources never mention: whey, better"),
         ("Does glutamine stop snoring?", "the sources never mention: snoring, stop"),
+        # Foods of no group the sources name, and foods that are no question about food.
+        ("is there glutamine in spinach?", "the sources never mention: spinach"),
+        ("does almond milk contain glutamine?", "the sources never mention: almond, milk"),
+        ("Is L-glutamine halal?", "the sources never mention: halal"),
         ("¿Cuánta glutamina debo tomar?", "the sources are in English and the question looks like Spanish"),
         ("hello", "the message names nothing to look up in the sources"),
         ("Thanks!", "the message names nothing to look up in the sources"),
