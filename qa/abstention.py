@@ -194,9 +194,6 @@ class AbstentionPolicy:
         uncovered: list[str] = []
         for term in query.key_terms:
             known = None if term in unknown_name_words else vocabulary.correction(term)
-            if known is None:
-                # "cheese" in "does cheese have glutamine?" is covered by the sources' "dairy".
-                known = self.store.food_groups.group_of(term, query.text)
             if known is not None and (known in self.store.subject_words or term in self.store.subject_words):
                 subject_mentioned = True
             elif known is not None or term in supported_safety_words:

@@ -3,8 +3,8 @@
 Sources about a nutrient name the food groups that supply it ("meat, fish, poultry, dairy, eggs,
 legumes, certain grains") and rarely each food. A question about one food ("does cheese have
 glutamine?") is answered by its group when the sources name that group: the normaliser adds the
-group's word to what is embedded and matched, and the abstention counts the food as a word the
-sources cover. Only questions about what foods contain or supply (``FOOD_QUESTION``) are read
+group's word to what is embedded and matched ("does cheese (dairy) have glutamine?"), and the
+abstention reads the food as that word of the sources. Only questions about what foods contain or supply (``FOOD_QUESTION``) are read
 this way, so "Is L-glutamine halal?" is not a question about meat.
 
 The table ``food_groups.tsv`` is generated from WordNet 3.0's food nouns (see :func:`main`; the

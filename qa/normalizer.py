@@ -36,6 +36,8 @@ PHRASES = (
     ("empty", re.compile(r"\b(?:on )?(?:an |a )?empty stomach\b", re.IGNORECASE), "away from meals"),
     ("bad", re.compile(r"\b(?:go|goes|going|gone|went) bad\b", re.IGNORECASE), "degrade"),
 )
+# A food the sources never name, followed by their word for its group: "cheese (dairy)".
+FOOD_WITH_GROUP = re.compile(r"\b[A-Za-z]+ \(([a-z]+)\)")
 # A word starts with a letter and may hold digits, so "b4" is one token.
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’/]*|[^A-Za-z]+")
 
@@ -86,7 +88,7 @@ class QuestionNormaliser:
                 pieces.append(correction)
                 changed = True
             elif (group := self._food_group(folded, question)) is not None:
-                pieces.append(f"{token} ({group})")
+                pieces.append(f"{token} ({group})")  # the form FOOD_WITH_GROUP matches
                 changed = True
             else:
                 pieces.append(token)

@@ -17,7 +17,7 @@ from qa.abstention import AbstentionDecision, AbstentionPolicy
 from qa.calibration import Calibration
 from qa.confidence import AnswerConfidence
 from qa.extractor import AnswerExtractor, Extraction, ExtractorConfig
-from qa.normalizer import QuestionNormaliser
+from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
 from qa.passages import build_passages
 from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
@@ -149,7 +149,8 @@ class Answerer:
                 normalised=clean,
                 vector=vector,
                 terms=tuple(bm25_terms(clean)),
-                key_terms=tuple(key_terms(clean)),
+                # "cheese (dairy)" is one thing the question names, in the sources' word.
+                key_terms=tuple(key_terms(FOOD_WITH_GROUP.sub(r"\1", clean))),
             )
             for text, clean, vector in zip(texts, normalised, vectors, strict=True)
         ]
