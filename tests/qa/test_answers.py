@@ -170,6 +170,8 @@ def test_out_of_domain_questions_abstain(answerer, question):
         ("is there glutamine in spinach?", "the sources never mention: spinach"),
         ("does almond milk contain glutamine?", "the sources never mention: almond, milk"),
         ("Is L-glutamine halal?", "the sources never mention: halal"),
+        # "chicken" reads as the sources' "poultry", once: the rest is still unknown.
+        ("how many calories are in chicken breast", "the sources never mention: calories, breast"),
         ("¿Cuánta glutamina debo tomar?", "the sources are in English and the question looks like Spanish"),
         ("hello", "the message names nothing to look up in the sources"),
         ("Thanks!", "the message names nothing to look up in the sources"),
