@@ -91,6 +91,8 @@ REQUIRED_ANSWER_TYPES = (
     ),
 )
 ANSWER_TYPE_CANDIDATES = 3  # best-ranked sentences searched for the required shape
+# Words that end the name of a condition ("Parkinson's disease", "sickle cell disease").
+CONDITION_HEADS = frozenset({"disease", "diseases", "syndrome", "disorder", "disorders", "deficiency", "infection"})
 OTHER_SUPPLEMENTS_PATH = Path(__file__).with_name("other_supplements.txt")
 
 
@@ -189,6 +191,14 @@ class AbstentionPolicy:
             and any(vocabulary.correction(w) is None for w in match_words)
             for word in match_words
         }
+        # "disease" after a name the sources never use is part of that name: "Does glutamine help
+        # with Parkinson's disease?" is not covered by their "Liver disease".
+        tokens = words(query.normalised)
+        for previous, word in zip(tokens, tokens[1:], strict=False):
+            name = previous.removesuffix("'s")
+            unknown = name in unknown_name_words or (name.isalpha() and vocabulary.correction(name) is None)
+            if word in CONDITION_HEADS and unknown:
+                unknown_name_words.add(word)
         subject_mentioned = False
         covered_specific = 0.0
         uncovered: list[str] = []

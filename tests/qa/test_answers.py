@@ -170,6 +170,10 @@ def test_out_of_domain_questions_abstain(answerer, question):
         ("is there glutamine in spinach?", "the sources never mention: spinach"),
         ("does almond milk contain glutamine?", "the sources never mention: almond, milk"),
         ("Is L-glutamine halal?", "the sources never mention: halal"),
+        # "disease" belongs to the name before it, which the sources never use: their "Liver
+        # disease" line does not answer these.
+        ("Does glutamine help with sickle cell disease?", "the sources never mention: sickle, cell, disease"),
+        ("Does glutamine help with Lyme disease?", "the sources never mention: lyme, disease"),
         # "chicken" reads as the sources' "poultry", once: the rest is still unknown.
         ("how many calories are in chicken breast", "the sources never mention: calories, breast"),
         ("¿Cuánta glutamina debo tomar?", "the sources are in English and the question looks like Spanish"),
