@@ -195,9 +195,10 @@ class AbstentionPolicy:
         # with Parkinson's disease?" is not covered by their "Liver disease".
         tokens = words(query.normalised)
         for previous, word in zip(tokens, tokens[1:], strict=False):
+            if word not in CONDITION_HEADS:
+                continue
             name = previous.removesuffix("'s")
-            unknown = name in unknown_name_words or (name.isalpha() and vocabulary.correction(name) is None)
-            if word in CONDITION_HEADS and unknown:
+            if name in unknown_name_words or (name.isalpha() and vocabulary.correction(name) is None):
                 unknown_name_words.add(word)
         subject_mentioned = False
         covered_specific = 0.0

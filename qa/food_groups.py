@@ -113,8 +113,12 @@ class FoodGroups:
             The corpus word of the food's nearest group the sources name ("dairy" for
             "cheese"), or None.
         """
-        if not FOOD_QUESTION.search(question) or self._names_compound(word, question):
+        corpus_group = self._nearest_group(word)
+        if corpus_group is None or not FOOD_QUESTION.search(question) or self._names_compound(word, question):
             return None
+        return corpus_group
+
+    def _nearest_group(self, word: str) -> str | None:
         for form in food_forms(word):
             for group in self.table.get(form, ()):
                 if (corpus_group := self._corpus_group(group)) is not None:

@@ -98,6 +98,8 @@ class QuestionNormaliser:
 
     def _food_group(self, word: str, question: str) -> str | None:
         """The sources' food group for a food they never name ("dairy" for "cheese")."""
-        if self.food_groups is None or not word.isalpha() or self.vocabulary.correction(word) is not None:
+        if self.food_groups is None or not word.isalpha():
             return None
-        return self.food_groups.group_of(word, question)
+        # Most words are no food: the table lookup goes before the vocabulary's.
+        group = self.food_groups.group_of(word, question)
+        return group if group is not None and self.vocabulary.correction(word) is None else None
