@@ -1,15 +1,18 @@
 """Fit the answer ranker and the abstention model on the dev split (``verbatim eval --calibrate``).
 
-Both are L2-regularised logistic regressions fitted by Newton's method on standardised
-features (numpy only):
+All are L2-regularised logistic models on standardised features:
 
-* the ranker learns, over the candidate sentences of each answerable dev question, which ones
-  contain a gold fact;
+* the ranker, a listwise (conditional) logit fitted with L-BFGS, learns over the candidate
+  sentences of each answerable dev question which ones contain a gold fact; a logistic fit of
+  its scores then puts them on a log-odds scale;
 * the abstention model then learns, over all dev questions (answers chosen with the new
   ranker), which ones the sources answer; its threshold is the highest that keeps false
   abstentions on dev within ``max_false_abstention``;
 * the answer confidence model last learns, over the dev questions answered with both, which
   answers hold a gold fact (``qa/confidence.py``).
+
+The abstention and confidence models are fitted by Newton's method (numpy only).
+``eval/crossval.py`` scores the same fit on dev questions it was not fitted on.
 """
 
 from __future__ import annotations

@@ -22,6 +22,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fit the answer ranker and abstention model on the dev split and write qa/calibration.toml",
     )
+    parser.add_argument(
+        "--cross-validate",
+        action="store_true",
+        help="score the dev split with models fitted on the other folds (qa/calibration.toml is not changed)",
+    )
+    parser.add_argument("--folds", type=int, default=5, help="folds per deal for --cross-validate (default 5)")
+    parser.add_argument("--seeds", type=int, default=3, help="deals (seeds 0..N-1) for --cross-validate (default 3)")
     parser.add_argument("--url", help="evaluate a running server over HTTP (e.g. http://127.0.0.1:8000) instead of in-process")
     parser.add_argument("--out", type=Path, help="report folder (default eval/reports/<UTC timestamp>/)")
     parser.add_argument("--thresholds", type=Path, help="thresholds file (default eval/thresholds.toml)")
@@ -66,6 +73,35 @@ def run_calibration(settings: Settings, questions: Path | None) -> int:
     print(f"  abstention: {report.abstention_examples} dev questions, threshold {report.calibration.threshold:.3f}")
     print(f"  dev false abstention {report.dev_false_abstention:.1%}, dev abstention recall {report.dev_abstention_recall:.1%}")
     print(f"  confidence: {report.confidence_examples} answered dev questions, {report.confidence_correct} answered right")
+    return 0
+
+
+def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
+    """Cross-validate the fitted models on the dev split and print the held-out figures."""
+    from eval.crossval import cross_validate
+    from eval.dataset import load_questions
+    from qa.pipeline import Answerer
+    from verbatim.cli import ensure_index
+
+    questions = load_questions(args.questions, "dev")
+    if args.limit:
+        questions = questions[: args.limit]
+    if args.seeds < 1 or not 2 <= args.folds <= len(questions):
+        print(f"error: need --seeds >= 1 and 2 <= --folds <= {len(questions)} (dev questions)", file=sys.stderr)
+        return 2
+    if not ensure_index(settings):
+        return 1
+    answerer = Answerer(settings)
+    answerer.warm_up()
+    result = cross_validate(answerer, questions, folds=args.folds, seeds=range(args.seeds))
+    print(f"command: {command_line()}")
+    print(
+        f"{result.folds}-fold cross-validation on the dev split ({result.questions} questions): each fold answered by "
+        f"models fitted on the other folds as --calibrate fits them; qa/calibration.toml unchanged"
+    )
+    for seed, counts in zip(result.seeds, result.per_seed, strict=True):
+        print(f"  seed {seed}: {counts.summary()}")
+    print(f"  all {len(result.seeds)} seeds: {result.total.summary()}")
     return 0
 
 
@@ -135,6 +171,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``verbatim eval``."""
     if args.calibrate:
         return run_calibration(settings, args.questions)
+    if args.cross_validate:
+        return run_cross_validation(args, settings)
     if args.benchmark:
         from eval.medquad_cli import run_benchmark_command
 
