@@ -83,6 +83,9 @@ def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
     from qa.pipeline import Answerer
     from verbatim.cli import ensure_index
 
+    if args.split not in (None, "dev"):
+        print("error: --cross-validate fits and scores the dev split only (test is for reporting)", file=sys.stderr)
+        return 2
     questions = load_questions(args.questions, "dev")
     if args.limit:
         questions = questions[: args.limit]

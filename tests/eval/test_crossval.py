@@ -76,8 +76,9 @@ def test_cli_prints_held_out_figures_and_leaves_the_calibration_file_alone(corpu
     assert DEFAULT_CALIBRATION_PATH.read_bytes() == before
 
 
-def test_cli_refuses_one_fold(corpus_settings, capsys):
+@pytest.mark.parametrize(("options", "message"), [(["--folds", "1"], "--folds"), (["--split", "test"], "dev split only")])
+def test_cli_refuses_one_fold_and_the_test_split(corpus_settings, capsys, options, message):
     from verbatim.cli import main
 
-    assert main(["eval", "--index", str(corpus_settings.index_dir), "--cross-validate", "--folds", "1"]) == 2
-    assert "--folds" in capsys.readouterr().err
+    assert main(["eval", "--index", str(corpus_settings.index_dir), "--cross-validate", *options]) == 2
+    assert message in capsys.readouterr().err
