@@ -37,16 +37,6 @@ def test_listwise_ranker_learns_the_feature_that_marks_the_answer():
     assert sum(top_is_answer) >= 55
 
 
-@pytest.fixture()
-def fresh_answerer(corpus_settings, embedder):
-    """An answerer of its own: calibrating replaces its models."""
-    from qa.pipeline import Answerer
-
-    instance = Answerer(corpus_settings, embedder=embedder)
-    instance.warm_up()
-    return instance
-
-
 def test_calibration_on_dev_questions_installs_a_threshold_within_the_false_abstention_budget(fresh_answerer):
     questions = load_questions(split="dev")[:80]
     answerable = [q for q in questions if not q.abstain and q.gold]

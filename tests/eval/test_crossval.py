@@ -27,15 +27,6 @@ def test_counts_add_and_give_shares():
     assert "answer hit 70.0% (7/10)" in total.summary()
 
 
-@pytest.fixture()
-def fresh_answerer(corpus_settings, embedder):
-    from qa.pipeline import Answerer
-
-    instance = Answerer(corpus_settings, embedder=embedder)
-    instance.warm_up()
-    return instance
-
-
 def test_every_question_is_held_out_once_per_seed_and_the_models_are_restored(fresh_answerer):
     questions = load_questions(split="dev")[:60]
     original = fresh_answerer.calibration
