@@ -170,7 +170,9 @@ class AbstentionPolicy:
                 return True
         return False
 
-    def _term_features(self, query: Query, question_topics: dict[str, list[str]]) -> dict[str, object]:
+    def _term_features(
+        self, query: Query, question_topics: dict[str, list[str]], discussed: set[str]
+    ) -> dict[str, object]:
         vocabulary = self.store.vocabulary
         term_matches = self.policy.match_terms(query.text)
         # A word of a topic the sources discuss counts as theirs ("renal" for kidney issues); not
@@ -219,7 +221,6 @@ class AbstentionPolicy:
         # and ammonia, which they discuss: a topic they discuss (other than the catch-all), named
         # by a word that can be a subject ("ammonia", not the "stop my" of "should I stop my
         # glutamine?"), answers it.
-        discussed = self.policy.discussed_topics(query.text, self.store.supported_topics)
         unsupported = any(topic not in self.store.supported_topics for topic in named) and not discussed
         other = self._names_other_supplement(query.normalised)
         return {
@@ -238,6 +239,7 @@ class AbstentionPolicy:
         retrieved: list[RetrievedChunk],
         extraction: Extraction | None,
         question_topics: dict[str, list[str]],
+        discussed: set[str],
     ) -> AbstentionFeatures:
         """Signals for one question.
 
@@ -246,11 +248,13 @@ class AbstentionPolicy:
             retrieved: Hybrid retrieval results.
             extraction: The chosen answer, if any.
             question_topics: Safety topics the question itself raises.
+            discussed: Topics the question is about that the sources discuss
+                (``SafetyPolicy.discussed_topics``, computed once per question by the pipeline).
 
         Returns:
             The features.
         """
-        features = AbstentionFeatures(**self._term_features(query, question_topics))
+        features = AbstentionFeatures(**self._term_features(query, question_topics, discussed))
         if retrieved:
             features.dense_top = max(item.dense for item in retrieved)
         if extraction is not None:
@@ -279,6 +283,7 @@ class AbstentionPolicy:
         retrieved: list[RetrievedChunk],
         extraction: Extraction | None,
         question_topics: dict[str, list[str]],
+        discussed: set[str],
     ) -> AbstentionDecision:
         """Decide whether to answer.
 
@@ -287,11 +292,13 @@ class AbstentionPolicy:
             retrieved: Hybrid retrieval results.
             extraction: The chosen answer, if any.
             question_topics: Safety topics the question itself raises.
+            discussed: Topics the question is about that the sources discuss
+                (``SafetyPolicy.discussed_topics``, computed once per question by the pipeline).
 
         Returns:
             The decision with its confidence and a reason when abstaining.
         """
-        features = self.features(query, retrieved, extraction, question_topics)
+        features = self.features(query, retrieved, extraction, question_topics, discussed)
         if extraction is None:
             return AbstentionDecision(True, 0.0, features, "no passage in the sources matches the question")
         confidence = self.calibration.abstention.probability(features.values())

@@ -199,7 +199,7 @@ class Answerer:
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()
 
-        decision = components.abstention.run(query, retrieved, extraction, question_topics)
+        decision = components.abstention.run(query, retrieved, extraction, question_topics, discussed)
         answered = extraction is not None and not decision.abstain
         evidence = 0
         if answered:
