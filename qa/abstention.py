@@ -33,7 +33,7 @@ from qa.calibration import Calibration, sigmoid
 from qa.extractor import Extraction
 from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
-from qa.types import Query, RetrievedChunk
+from qa.types import Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import other_language, typo_tolerant_specificity
 from verbatim.textutil import light_stem, words, zipf
 
@@ -135,12 +135,22 @@ class AbstentionFeatures:
 
 @dataclass
 class AbstentionDecision:
-    """Outcome of the abstention check."""
+    """Outcome of the abstention check.
+
+    Attributes:
+        abstain: Whether to abstain.
+        confidence: Calibrated probability that the sources answer the question.
+        features: The signals the decision was made from.
+        reason: Why, in words (it may quote the question's own words: never log it).
+        reason_code: Why, as one of the fixed :class:`ReasonCode` values (safe for logs and
+            metric labels).
+    """
 
     abstain: bool
     confidence: float
     features: AbstentionFeatures
     reason: str | None
+    reason_code: ReasonCode | None = None
 
 
 class AbstentionPolicy:
@@ -300,24 +310,27 @@ class AbstentionPolicy:
         """
         features = self.features(query, retrieved, extraction, question_topics, discussed)
         if extraction is None:
-            return AbstentionDecision(True, 0.0, features, "no passage in the sources matches the question")
+            return AbstentionDecision(
+                True, 0.0, features, "no passage in the sources matches the question", ReasonCode.NO_MATCH
+            )
         confidence = self.calibration.abstention.probability(features.values())
         if confidence >= self.calibration.threshold:
             return AbstentionDecision(False, confidence, features, None)
         if features.unsupported_safety:
-            reason = "the sources do not discuss this safety topic"
+            code, reason = ReasonCode.UNSUPPORTED_SAFETY_TOPIC, "the sources do not discuss this safety topic"
         elif features.missing_answer_type:
+            code = ReasonCode.MISSING_ANSWER_TYPE
             reason = f"the sources give no {features.missing_answer_type} for this"
         elif features.uncovered and (language := other_language(words(query.text))):
-            reason = f"the sources are in English and the question looks like {language}"
+            code, reason = ReasonCode.OTHER_LANGUAGE, f"the sources are in English and the question looks like {language}"
         elif features.uncovered:
             # What the question is about ("probiotics") first, the everyday words around it
             # ("better") after.
             named = sorted(features.uncovered, key=zipf)
-            reason = "the sources never mention: " + ", ".join(named[:5])
+            code, reason = ReasonCode.UNKNOWN_TERMS, "the sources never mention: " + ", ".join(named[:5])
         elif not query.key_terms:
             # "hello", "thanks!", "what can you tell me about?": nothing to search the sources for.
-            reason = "the message names nothing to look up in the sources"
+            code, reason = ReasonCode.NOTHING_TO_LOOK_UP, "the message names nothing to look up in the sources"
         else:
-            reason = "no passage in the sources answers the question closely enough"
-        return AbstentionDecision(True, confidence, features, reason)
+            code, reason = ReasonCode.NOT_CLOSE_ENOUGH, "no passage in the sources answers the question closely enough"
+        return AbstentionDecision(True, confidence, features, reason, code)

@@ -215,6 +215,7 @@ class Answerer:
             answer = Answer(
                 question=asked, answer="", abstained=True, confidence=round(confidence, 4), passages=[],
                 disclaimer=safety.disclaimer, safety_topics=safety.topics, reason=decision.reason, timings_ms=timings,
+                reason_code=decision.reason_code,
             )
         else:
             store = components.store

@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
+
+
+class ReasonCode(StrEnum):
+    """Why an answer abstained, from a small fixed set.
+
+    The free-text ``reason`` may quote the question's own words; logs and metric labels use
+    this code instead, never the text.
+    """
+
+    NO_MATCH = "no_match"  # no passage of the sources matches at all
+    UNSUPPORTED_SAFETY_TOPIC = "unsupported_safety_topic"  # a safety topic the sources do not discuss
+    MISSING_ANSWER_TYPE = "missing_answer_type"  # asks for a kind of answer (a price, ...) they never give
+    OTHER_LANGUAGE = "other_language"  # not English
+    UNKNOWN_TERMS = "unknown_terms"  # names things the sources never mention
+    NOTHING_TO_LOOK_UP = "nothing_to_look_up"  # "hello", "thanks"
+    NOT_CLOSE_ENOUGH = "not_close_enough"  # the best passage does not answer closely enough
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,8 @@ class Answer:
         answer_doc_id: Document of the answer (None when abstained).
         answer_start: Offset of the answer in that document's canonical text.
         answer_end: End offset of the answer.
-        reason: Short machine-readable reason for an abstention.
+        reason: Why the system abstained, in words (may quote the question: never log it).
+        reason_code: Why, as a fixed :class:`ReasonCode` (what logs and metrics use).
         timings_ms: Milliseconds spent per stage.
     """
 
@@ -108,3 +126,4 @@ class Answer:
     answer_end: int | None = None
     reason: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    reason_code: ReasonCode | None = None

@@ -6,4 +6,5 @@ text tokenisation and the command line. The stages themselves live in the top-le
 (measures it).
 """
 
+# The one place for the version: pyproject.toml, the API and `verbatim --version` read it.
 __version__ = "0.1.0"

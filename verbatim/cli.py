@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from verbatim.settings import Settings, force_offline
+from verbatim import __version__
+from verbatim.settings import Settings, SettingsError, force_offline
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -19,9 +20,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "index_dir": getattr(args, "index", None),
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
+        "max_file_mb": getattr(args, "max_file_mb", None),
     }
-    if getattr(args, "max_file_mb", None) is not None:
-        overrides["max_file_bytes"] = int(args.max_file_mb * 1024 * 1024)
     return Settings.from_env(**overrides)
 
 
@@ -57,20 +57,47 @@ def ensure_index(settings: Settings) -> bool:
     return report.ok
 
 
+def server_config(app, settings: Settings, log_level: str = "info", access_log: bool = False):
+    """uvicorn's configuration of ``verbatim serve``.
+
+    uvicorn's own proxy-header handling is off: it trusts ``X-Forwarded-For`` from 127.0.0.1 by
+    default, which would let any local client pick its rate-limit key. The app applies the same
+    middleware with only ``VERBATIM_FORWARDED_ALLOW_IPS`` trusted (``web/app.py``). Logging is
+    left to :func:`verbatim.logs.configure_logging` (``log_config=None``).
+
+    Args:
+        app: The ASGI app.
+        settings: Host and port.
+        log_level: uvicorn's log level.
+        access_log: Also write uvicorn's access log (the app already logs one line per request).
+
+    Returns:
+        The ``uvicorn.Config``.
+    """
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=log_level, access_log=access_log,
+        proxy_headers=False, log_config=None,
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the web app and API (building the default index first if there is none)."""
     import uvicorn
 
+    from verbatim.logs import configure_logging
     from verbatim.settings import limit_malloc_arenas
     from web.app import create_app
 
     limit_malloc_arenas()
     settings = _settings(args)
+    configure_logging(settings.log_format, args.log_level)
     if not ensure_index(settings):
         return 1
     app = create_app(settings)
     print(f"Verbatim on http://{settings.host}:{settings.port}  (API docs at /docs)", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=args.access_log)
+    uvicorn.Server(server_config(app, settings, args.log_level, args.access_log)).run()
     return 0
 
 
@@ -139,6 +166,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``verbatim`` command."""
     parser = argparse.ArgumentParser(prog="verbatim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def index_option(sub: argparse.ArgumentParser) -> None:
@@ -156,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.add_argument(
+        "--access-log", action=argparse.BooleanOptionalAction, default=False,
+        help="also write uvicorn's access log (the app logs one line per request anyway)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     ask = commands.add_parser("ask", help="answer one question in the terminal")
@@ -194,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,15 +1,27 @@
-"""All runtime settings in one place, read from the environment with sensible defaults.
+"""All runtime settings in one place, validated at start-up with pydantic-settings.
 
-Every setting has an environment variable so the server, the CLI and the tests configure
-Verbatim the same way; command-line flags override the environment.
+Every setting has an environment variable (also read from a ``.env`` file in the working
+folder) so the server, the CLI and the tests configure Verbatim the same way; command-line flags
+override both. A bad value stops the program with one line naming the variable, the value and
+what is allowed (:class:`SettingsError`). The README's configuration table is checked against
+:func:`settings_table` by a test.
+
+Adding a setting is one line in :class:`Settings`: ``name: type = setting("ENV_SUFFIX", default,
+"meaning", **constraints)``, then its row in the README (``python -m verbatim.settings`` prints
+the table).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Models must never be fetched from a hub at run time; the packaged weights are used.
 OFFLINE_ENV = {
@@ -75,62 +87,196 @@ class ChunkingConfig:
     max_sentence_chars: int = 1500
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Process-wide configuration.
+ENV_PREFIX = "VERBATIM_"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
-    Attributes:
-        index_dir: Folder holding the built index (``--index``).
-        corpus_dir: Default corpus ingested when no path is given.
-        host: Interface the server binds; loopback unless deliberately opened.
-        port: TCP port of the server.
-        max_file_bytes: Ingest skips larger files.
-        max_body_bytes: Requests with larger bodies get 413.
-        admin_token: Enables ``POST /api/admin/reload`` when set.
-        rate_limit_per_minute: Per-client request budget for the API; 0 disables it.
-        chunking: Passage cutting parameters (part of the index fingerprint).
+
+class SettingsError(ValueError):
+    """A setting has a value that is not allowed; the message is one line for the operator."""
+
+
+def setting(env: str, default: Any, meaning: str, **constraints: Any) -> Any:
+    """A settings field read from ``VERBATIM_<env>`` (or given by its attribute name).
+
+    Args:
+        env: Environment variable without the ``VERBATIM_`` prefix.
+        default: Value when unset.
+        meaning: One line for the README's table and error messages.
+        **constraints: pydantic ``Field`` constraints (``ge``, ``le``, ...).
+
+    Returns:
+        The pydantic field.
+    """
+    name = ENV_PREFIX + env
+    return Field(default, validation_alias=AliasChoices(name), description=meaning, **constraints)
+
+
+# Comma-separated in the environment ("a, b"); NoDecode stops pydantic-settings reading it as JSON.
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration; every field is one ``VERBATIM_*`` variable (see the README).
+
+    Build it with :meth:`from_env`; ``Settings()`` gives the same (environment and ``.env`` read).
+    Instances are frozen: derive a changed copy with :meth:`replace`.
     """
 
-    index_dir: Path = Path("index")
-    corpus_dir: Path = Path("corpus")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_file_bytes: int = 20 * 1024 * 1024
-    max_body_bytes: int = 16 * 1024
-    admin_token: str | None = None
-    rate_limit_per_minute: int = 0
-    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True, populate_by_name=True,
+        validate_default=True,
+    )
+
+    index_dir: Path = setting("INDEX", Path("index"), "index folder (`--index`)")
+    corpus_dir: Path = setting("CORPUS", Path("corpus"), "corpus ingested when no path is given")
+    data_dir: Path = setting("DATA", Path("data"), "local data that is not committed (`feedback.pairs.jsonl`, ...)")
+    host: str = setting("HOST", "127.0.0.1", "interface `serve` binds (`--host`); loopback unless you open it", min_length=1)
+    port: int = setting("PORT", 8000, "TCP port of `serve` (`--port`)", ge=1, le=65535)
+    max_file_mb: float = setting("MAX_FILE_MB", 20.0, "ingest skips larger files, in MB (`--max-file-mb`)", gt=0)
+    max_body_bytes: int = setting("MAX_BODY_BYTES", 16 * 1024, "larger request bodies get 413", ge=1)
+    admin_token: str | None = setting("ADMIN_TOKEN", None, "enables `POST /api/admin/reload` (bearer token)")
+    rate_limit_per_minute: int = setting(
+        "RATE_LIMIT", 0, "requests per minute per client to the API and the chat form (0: off); 429 beyond", ge=0
+    )
+    forwarded_allow_ips: CommaList = setting(
+        "FORWARDED_ALLOW_IPS", (), "proxies whose `X-Forwarded-For` is trusted (IPs or CIDRs, comma-separated; empty: none)"
+    )
+    cors_origins: CommaList = setting("CORS_ORIGINS", (), "origins allowed to call the API from a browser (comma-separated; empty: CORS off)")
+    log_format: Literal["auto", "json", "text"] = setting("LOG_FORMAT", "auto", "`json` (one line per request), `text`, or `auto` (text on a terminal)")
+    log_questions: bool = setting("LOG_QUESTIONS", False, "also log each question's text (off: only its length and a keyed hash)")
+    log_hash_key: str | None = setting("LOG_HASH_KEY", None, "key of the questions' hash in logs (unset: a new random key per process)")
+    metrics: bool = setting("METRICS", False, "serve Prometheus metrics at `GET /metrics`")
+    metrics_token: str | None = setting("METRICS_TOKEN", None, "bearer token `/metrics` requires (needed when `serve` binds beyond loopback)")
+
+    @property
+    def max_file_bytes(self) -> int:
+        """Ingest skips files larger than this many bytes."""
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def chunking(self) -> ChunkingConfig:
+        """Passage cutting parameters (part of the index fingerprint; not configurable)."""
+        return ChunkingConfig()
+
+    @field_validator("admin_token", "log_hash_key", "metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("forwarded_allow_ips", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IP address or network; give addresses or CIDRs, or '*'") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ValueError(f"'{origin}' is not an origin like https://example.org (scheme and host, no path)")
+        return value
+
+    @model_validator(mode="after")
+    def _metrics_protected(self) -> Settings:
+        if self.metrics and self.metrics_token is None and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"metrics on a server that listens on {self.host} need VERBATIM_METRICS_TOKEN "
+                "(or bind to 127.0.0.1, or VERBATIM_METRICS=false)"
+            )
+        return self
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Build settings from ``VERBATIM_*`` environment variables.
+        """Build settings from ``VERBATIM_*`` variables and ``.env``, then ``overrides``.
 
         Args:
-            **overrides: Values that win over the environment (``None`` values are ignored).
+            **overrides: Values by attribute name that win over the environment (command-line
+                flags; ``None`` values are ignored). ``max_file_bytes`` is accepted too.
 
         Returns:
-            The resolved settings.
+            The validated settings.
+
+        Raises:
+            SettingsError: A value is not allowed (one line naming it and what is allowed).
         """
-        env = os.environ
-        values: dict[str, object] = {}
-        if "VERBATIM_INDEX" in env:
-            values["index_dir"] = Path(env["VERBATIM_INDEX"])
-        if "VERBATIM_CORPUS" in env:
-            values["corpus_dir"] = Path(env["VERBATIM_CORPUS"])
-        if "VERBATIM_HOST" in env:
-            values["host"] = env["VERBATIM_HOST"]
-        if "VERBATIM_PORT" in env:
-            values["port"] = int(env["VERBATIM_PORT"])
-        if "VERBATIM_MAX_FILE_MB" in env:
-            values["max_file_bytes"] = int(float(env["VERBATIM_MAX_FILE_MB"]) * 1024 * 1024)
-        if "VERBATIM_MAX_BODY_BYTES" in env:
-            values["max_body_bytes"] = int(env["VERBATIM_MAX_BODY_BYTES"])
-        if env.get("VERBATIM_ADMIN_TOKEN"):
-            values["admin_token"] = env["VERBATIM_ADMIN_TOKEN"]
-        if "VERBATIM_RATE_LIMIT" in env:
-            values["rate_limit_per_minute"] = int(env["VERBATIM_RATE_LIMIT"])
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        for key in ("index_dir", "corpus_dir"):
-            if key in values:
-                values[key] = Path(values[key])
-        return replace(cls(), **values)
+        values = {key: value for key, value in overrides.items() if value is not None}
+        if "max_file_bytes" in values:
+            values["max_file_mb"] = int(values.pop("max_file_bytes")) / (1024 * 1024)
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            raise SettingsError(describe_error(error, given=set(values))) from None
+
+    def replace(self, **changes: object) -> Settings:
+        """A validated copy with some attributes changed (``dataclasses.replace`` of old)."""
+        return type(self).from_env(**{**self.values(), **changes})
+
+    def values(self) -> dict[str, object]:
+        """Every setting by attribute name."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings attribute."""
+    alias = Settings.model_fields[field].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return str(alias.choices[0])
+
+
+def describe_error(error: ValidationError, given: set[str] = frozenset()) -> str:
+    """One line per problem (usually one): the variable, its value and what is allowed."""
+    problems = []
+    for problem in error.errors():
+        location = [str(part) for part in problem.get("loc", ()) if not isinstance(part, int)]
+        field = location[0] if location else ""
+        if field in Settings.model_fields and field not in given:
+            name = env_name(field)
+        elif field.startswith(ENV_PREFIX) or field in given:
+            name = field
+        else:
+            name = ""
+        allowed = str(problem.get("msg", "invalid value")).removeprefix("Value error, ")
+        if not name:
+            problems.append(allowed)
+        elif "input" in problem:
+            problems.append(f"{name}={problem['input']!r}: {allowed}")
+        else:
+            problems.append(f"{name}: {allowed}")
+    return "invalid setting: " + "; ".join(problems)
+
+
+def settings_table() -> str:
+    """The README's configuration table (Markdown), made from :class:`Settings`."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if default is None:
+            shown = "unset"
+        elif isinstance(default, tuple):
+            shown = "empty" if not default else ",".join(default)
+        elif isinstance(default, bool):
+            shown = str(default).lower()
+        else:
+            shown = str(default)
+        rows.append(f"| `{env_name(name)}` | `{shown}` | {info.description} |" if shown not in ("unset", "empty")
+                    else f"| `{env_name(name)}` | {shown} | {info.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -1,23 +1,39 @@
 """The FastAPI application factory.
 
-``create_app()`` wires the routers; the lifespan loads the model and the index once per
-process (never at import) and builds the index of the default corpus when none exists.
+``create_app()`` wires the routers and the middleware; the lifespan loads the model and the
+index once per process (never at import), computes a first answer, and only then reports ready
+(``GET /readyz``).
+
+Middleware, outermost first: trusted-proxy addresses (``VERBATIM_FORWARDED_ALLOW_IPS``), request
+id + log line + HTTP metrics, security headers, CORS (when origins are named), rate limit, body
+guard. The client address every inner layer sees is therefore the one the trusted proxies vouch
+for, and every response (errors and 429s included) gets its request id and headers.
 """
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from qa.pipeline import Answerer
+from verbatim import __version__
 from verbatim.settings import Settings, force_offline
 from web.errors import api_error_responses, common_error_responses, install_error_handlers
 from web.limits import install_limits
-from web.routers import admin, ask, documents, health, pages
+from web.metrics import ServiceMetrics
+from web.request_log import QuestionPrivacy, RequestLogMiddleware
+from web.routers import admin, api_docs, ask, documents, health, metrics, pages
 from web.security import SecurityHeadersMiddleware
 from web.service import AnswerService
+
+# Answered once at start-up so the first real question does not pay for lazy initialisation;
+# readiness waits for it.
+FIRST_QUESTION = "What is it?"
 
 
 def create_app(settings: Settings | None = None, answerer: Answerer | None = None) -> FastAPI:
@@ -33,25 +49,36 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     """
     force_offline()
     settings = settings or Settings.from_env()
+    service_metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service_answerer = answerer or Answerer(settings)
         service_answerer.warm_up()
-        app.state.service = AnswerService(service_answerer)
+        app.state.service = AnswerService(service_answerer, service_metrics)
+        service_metrics.watch_index(lambda: service_answerer.store)
         await app.state.service.start()
+        await asyncio.to_thread(service_answerer.run, FIRST_QUESTION, 1)  # not counted in the metrics
+        app.state.ready = True
+        service_metrics.ready.set(1)
         try:
             yield
         finally:
+            app.state.ready = False
+            service_metrics.ready.set(0)
             await app.state.service.stop()
 
     app = FastAPI(
         title="Verbatim",
-        version="0.1.0",
+        version=__version__,
         summary="Answers health questions only with verbatim, cited quotes from its source documents.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by web/routers/api_docs.py, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.metrics = service_metrics
+    app.state.ready = False
 
     install_error_handlers(app)
     install_limits(app, settings)
@@ -60,8 +87,26 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
     app.include_router(documents.router, responses=api_error_responses())
     app.include_router(health.router, responses=common_error_responses())
     app.include_router(admin.router, responses=api_error_responses())
+    app.include_router(metrics.router)
+    app.include_router(api_docs.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
-    # Added last so it is the outermost layer: every response, errors included, gets the headers.
-    app.add_middleware(SecurityHeadersMiddleware, api_docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
+    app.mount(api_docs.ASSETS_URL, StaticFiles(directory=api_docs.ASSETS_DIR), name="api-docs-assets")
+    # add_middleware puts each layer outside the previous ones: inner layers first.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    privacy = QuestionPrivacy.from_settings(settings.log_hash_key, settings.log_questions)
+    app.add_middleware(RequestLogMiddleware, privacy=privacy, metrics=service_metrics)
+    # Only the proxies named in the settings may set the client's address (uvicorn's own
+    # ProxyHeadersMiddleware, which `verbatim serve` turns off in uvicorn itself).
+    if settings.forwarded_allow_ips:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips))
     return app

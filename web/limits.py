@@ -213,8 +213,9 @@ class TokenBuckets:
 class RateLimiter:
     """429 with ``Retry-After`` for clients over their ``/api/`` request budget.
 
-    The client is the connecting IP address (``X-Forwarded-For`` is not trusted; behind a
-    reverse proxy, rate-limit at the proxy instead).
+    The client is ``scope["client"]``: the connecting address, or the address a trusted proxy
+    reports in ``X-Forwarded-For`` when that proxy is listed in ``VERBATIM_FORWARDED_ALLOW_IPS``
+    (the app's outermost middleware rewrites it; no one is trusted by default).
 
     Args:
         app: The wrapped ASGI app.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from qa.types import ReasonCode
+
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 10
 
@@ -65,7 +67,10 @@ class AskResponse(BaseModel):
     passages: list[PassageOut]
     disclaimer: str | None
     safety_topics: list[str]
-    reason: str | None = Field(None, description="Why the system abstained, when it did.")
+    reason: str | None = Field(None, description="Why the system abstained, when it did, in words.")
+    reason_code: ReasonCode | None = Field(
+        None, description="Why the system abstained, as one code of a fixed set (null when answered)."
+    )
 
 
 class DocumentSummary(BaseModel):
@@ -102,8 +107,14 @@ class HealthOut(BaseModel):
     sentences: int
     model: str
     index_built_at: str
-    index_path: str
+    index_build: str = Field(description="Id of the index build in service (its folder name, not a path).")
     vector_index: str
+
+
+class ReadyOut(BaseModel):
+    """Readiness for ``GET /readyz``."""
+
+    ready: bool
 
 
 class ErrorOut(BaseModel):

@@ -4,14 +4,11 @@ The chat page shows text taken from documents and from users; escaping is the fi
 this Content-Security-Policy is the second: even if markup slipped through, the browser runs no
 inline script, no inline event handler and no script from anywhere but ``/static``.
 
-The interactive API docs (``/docs``, ``/redoc``) are FastAPI's stock pages, which load Swagger UI
-or ReDoc from a CDN and start it with an inline script; they get a looser policy of their own
-(they show no document or user text). Every other path gets the strict one.
+The interactive API docs (``/docs``, ``/redoc``) load Swagger UI and ReDoc from the package and
+start them without inline script (``web/routers/api_docs.py``), so every path gets the same policy.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,22 +21,6 @@ STRICT_CSP = "; ".join(
         "font-src 'self'",
         "connect-src 'self'",
         "manifest-src 'self'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "object-src 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-API_DOCS_CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
-        "font-src 'self' https://fonts.gstatic.com",
-        "worker-src 'self' blob:",
-        "connect-src 'self'",
         "form-action 'self'",
         "base-uri 'none'",
         "object-src 'none'",
@@ -64,19 +45,16 @@ class SecurityHeadersMiddleware:
 
     Args:
         app: The wrapped application.
-        api_docs_paths: Paths of the stock API documentation pages, which get ``API_DOCS_CSP``.
     """
 
-    def __init__(self, app: ASGIApp, api_docs_paths: Iterable[str | None] = ()) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.api_docs_paths = frozenset(path for path in api_docs_paths if path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = API_DOCS_CSP if scope.get("path") in self.api_docs_paths else STRICT_CSP
-        extra = {"content-security-policy": policy, **COMMON_HEADERS}
+        extra = {"content-security-policy": STRICT_CSP, **COMMON_HEADERS}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

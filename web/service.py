@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 from qa.pipeline import Answerer
 from qa.types import Answer, Query
+from web.metrics import ServiceMetrics
+from web.request_log import note_answer
 from web.schemas import AskResponse, PassageOut
 
 MAX_BATCH = 32
@@ -35,10 +38,12 @@ class AnswerService:
 
     Args:
         answerer: A warm answerer.
+        metrics: Where to count answers, batch sizes, queue depths and embedding time (optional).
     """
 
-    def __init__(self, answerer: Answerer) -> None:
+    def __init__(self, answerer: Answerer, metrics: ServiceMetrics | None = None) -> None:
         self.answerer = answerer
+        self.metrics = metrics
         self._to_embed: asyncio.Queue[_Pending] | None = None
         self._to_answer: asyncio.Queue[_Pending] | None = None
         self._workers: list[asyncio.Task] = []
@@ -46,9 +51,13 @@ class AnswerService:
     async def start(self) -> None:
         """Start both stages (call from the app's lifespan)."""
         self._to_embed, self._to_answer = asyncio.Queue(), asyncio.Queue()
+        to_embed, to_answer = self._to_embed, self._to_answer
+        if self.metrics is not None:
+            self.metrics.watch_queue("embed", to_embed.qsize)
+            self.metrics.watch_queue("answer", to_answer.qsize)
         self._workers = [
-            asyncio.create_task(self._stage(self._to_embed, self._embed_batch, self._to_answer), name="verbatim-embed"),
-            asyncio.create_task(self._stage(self._to_answer, self._answer_batch, None), name="verbatim-answer"),
+            asyncio.create_task(self._stage("embed", to_embed, self._embed_batch, to_answer), name="verbatim-embed"),
+            asyncio.create_task(self._stage("answer", to_answer, self._answer_batch, None), name="verbatim-answer"),
         ]
 
     async def stop(self) -> None:
@@ -68,16 +77,22 @@ class AnswerService:
             top_k: Passages to return.
 
         Returns:
-            The answer.
+            The answer (also counted in the metrics and noted for the request's log line).
         """
         if self._to_embed is None:
-            return await asyncio.to_thread(self.answerer.run, question, top_k)
-        future = asyncio.get_running_loop().create_future()
-        await self._to_embed.put(_Pending(question, top_k, future))
-        return await future
+            answer = await asyncio.to_thread(self.answerer.run, question, top_k)
+        else:
+            future = asyncio.get_running_loop().create_future()
+            await self._to_embed.put(_Pending(question, top_k, future))
+            answer = await future
+        if self.metrics is not None:
+            self.metrics.observe_answer(answer)
+        note_answer(question, answer)
+        return answer
 
-    @staticmethod
-    async def _stage(inbox: asyncio.Queue[_Pending], work, outbox: asyncio.Queue[_Pending] | None) -> None:
+    async def _stage(
+        self, stage: str, inbox: asyncio.Queue[_Pending], work, outbox: asyncio.Queue[_Pending] | None
+    ) -> None:
         """Take everything waiting in ``inbox`` (up to MAX_BATCH), process it in a thread, and
         pass it on to ``outbox`` or, in the last stage, resolve the callers' futures."""
         while True:
@@ -87,6 +102,8 @@ class AnswerService:
             batch = [item for item in batch if not item.future.done()]  # callers that gave up
             if not batch:
                 continue
+            if self.metrics is not None:
+                self.metrics.observe_batch(stage, len(batch))
             try:
                 results = await asyncio.to_thread(work, batch)
             except Exception as error:  # one bad batch must not stop the stage
@@ -103,7 +120,10 @@ class AnswerService:
                     item.future.set_result(answer)
 
     def _embed_batch(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         queries = self.answerer.prepare_many([item.question for item in batch])
+        if self.metrics is not None:
+            self.metrics.embed_seconds.observe(time.perf_counter() - started)
         for item, query in zip(batch, queries, strict=True):
             item.query = query
 
@@ -128,4 +148,5 @@ def answer_to_response(answer: Answer) -> AskResponse:
         disclaimer=answer.disclaimer,
         safety_topics=answer.safety_topics,
         reason=answer.reason,
+        reason_code=answer.reason_code,
     )

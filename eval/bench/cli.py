@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -257,7 +257,7 @@ def _query(context: _Context) -> dict[str, Any]:
     answerer.warm_up()
     result = {"seed": measure_answer_path(answerer, context.seed_questions, args.rounds, args.warmup)}
     if not context.index_problem:
-        answerer = Answerer(replace(context.settings, index_dir=context.medquad.index_dir), embedder=context.embedder)
+        answerer = Answerer(context.settings.replace(index_dir=context.medquad.index_dir), embedder=context.embedder)
         answerer.warm_up()
         result["medquad"] = measure_answer_path(answerer, context.medquad_questions, args.rounds, args.warmup, with_bare_script=True)
     return result

@@ -98,7 +98,7 @@ def measure_ingest(
     for repeat in range(repeats):
         folder = Path(tempfile.mkdtemp(prefix="verbatim-bench-ingest-", dir=workdir))
         try:
-            run_settings = Settings(**{**vars(settings), "index_dir": folder / "index"})
+            run_settings = settings.replace(index_dir=folder / "index")
             bare = None
             if repeat % 2 == 1 and previous_texts is not None:
                 # Odd repeats measure the floor first, on the texts the previous build embedded.

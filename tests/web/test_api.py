@@ -76,3 +76,21 @@ def test_health_reports_the_index(client):
     assert body["documents"] == 2
     assert body["chunks"] > 0
     assert body["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert body["index_build"] and "/" not in body["index_build"]
+    assert not any(isinstance(value, str) and value.startswith("/") for value in body.values()), body
+
+
+def test_ready_once_loaded_and_warm(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"ready": True}
+
+
+def test_not_ready_before_start_up(corpus_settings):
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    app = create_app(corpus_settings)
+    # Without the lifespan (no `with`), nothing is loaded: not ready.
+    assert TestClient(app).get("/readyz").status_code == 503

@@ -301,12 +301,16 @@ def test_posted_pages_and_errors_have_the_security_headers(client):
         assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_api_docs_keep_working_with_their_own_policy(client):
-    response = client.get("/docs")
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_api_docs_are_served_from_the_package_under_the_strict_policy(client, path):
+    response = client.get(path)
     assert response.status_code == 200
-    csp = response.headers["content-security-policy"]
-    assert "cdn.jsdelivr.net" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["content-security-policy"] == STRICT_CSP
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert "http" not in response.text.replace("http-equiv", "")  # no CDN, no absolute URL
+    assert "<script>" not in response.text  # no inline script
+    for asset in re.findall(r'(?:src|href)="(/[^"]+)"', response.text):
+        assert client.get(asset).status_code == 200, asset
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -1,22 +1,24 @@
-"""``GET /healthz``: liveness and what is being served."""
+"""``GET /healthz`` (liveness and what is being served) and ``GET /readyz`` (readiness)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
-from web.schemas import HealthOut
+from web.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=HealthOut, summary="Service status and the loaded index")
+@router.get("/healthz", response_model=HealthOut, summary="Liveness, and the index in service")
 async def health(request: Request) -> HealthOut:
-    """Status of the service.
+    """Status of the service (no paths of the machine: the build is named by its id).
 
     Returns:
-        Counts of the loaded index, the model and the build time.
+        Counts of the loaded index, the model, the build id and time.
     """
-    info = request.app.state.service.answerer.store.info()
+    store = request.app.state.service.answerer.store
+    info = store.info()
     return HealthOut(
         status="ok",
         documents=info.documents,
@@ -24,6 +26,24 @@ async def health(request: Request) -> HealthOut:
         sentences=info.sentences,
         model=info.model,
         index_built_at=info.built_at,
-        index_path=info.path,
+        index_build=store.path.name,
         vector_index=info.vector_index,
     )
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "Not ready (starting or stopping)."}},
+    summary="Readiness: the model and index are loaded and a first answer was computed",
+)
+async def ready(request: Request) -> JSONResponse:
+    """Whether to send traffic here: 200 once ready, 503 while starting or stopping.
+
+    Returns:
+        ``{"ready": bool}``.
+    """
+    is_ready = bool(getattr(request.app.state, "ready", False))
+    return JSONResponse(ReadyOut(ready=is_ready).model_dump(), status_code=200 if is_ready else 503)
+
+

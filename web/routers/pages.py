@@ -333,7 +333,9 @@ async def chat_form(request: Request, question: str = Form("")) -> HTMLResponse:
     try:
         answer = await request.app.state.service.ask(payload.question, payload.top_k)
     except Exception:  # the page must come back with a message, not a stack trace
-        logger.exception("answering %r from the HTML form failed", payload.question)
+        # Never the question itself: people ask about their own health (the request's log line
+        # has its length and keyed hash).
+        logger.exception("answering a %d-character question from the HTML form failed", len(payload.question))
         failed = TurnView(question=payload.question, error="Something went wrong while answering. Please try again.")
         return _chat_page(request, turns=[failed], draft=question, status=500)
     view = turn_view(answer_to_response(answer), request.app.state.service.answerer.policy.label)
