@@ -19,12 +19,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app, startup_timeout: float = 60.0) -> Iterator[str]:
+def serve_in_thread(app, startup_timeout: float = 60.0, config: uvicorn.Config | None = None) -> Iterator[str]:
     """Serve ``app`` with uvicorn (lifespan included) until the block ends.
 
     Args:
         app: An ASGI app.
         startup_timeout: Seconds to wait for the server to accept connections.
+        config: uvicorn's configuration of ``app`` (e.g. ``verbatim.cli.server_config``); its host
+            and port are ignored (the server listens on a free loopback port).
 
     Yields:
         The base URL, ``http://127.0.0.1:<port>``.
@@ -35,7 +37,7 @@ def serve_in_thread(app, startup_timeout: float = 60.0) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    server = uvicorn.Server(config or uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
