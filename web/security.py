@@ -5,7 +5,8 @@ this Content-Security-Policy is the second: even if markup slipped through, the 
 inline script, no inline event handler and no script from anywhere but ``/static``.
 
 The interactive API docs (``/docs``, ``/redoc``) load Swagger UI and ReDoc from the package and
-start them without inline script (``web/routers/api_docs.py``), so every path gets the same policy.
+start them without inline script (``web/routers/api_docs.py``), so they run under the same policy;
+the one exception is ReDoc's inline styles (``REDOC_CSP``), which that page sets itself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ STRICT_CSP = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+# ReDoc (``/redoc``) styles itself with styled-components, which writes <style> elements, and runs
+# its search index in a worker it makes from a blob: the two relaxations, for that page only. Its
+# scripts stay 'self' only; the page shows no document or user text.
+REDOC_CSP = STRICT_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + "; worker-src 'self' blob:"
 
 COMMON_HEADERS = {
     "x-content-type-options": "nosniff",

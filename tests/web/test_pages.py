@@ -17,7 +17,7 @@ from web.routers.pages import (
     make_excerpt,
     split_segments,
 )
-from web.security import STRICT_CSP
+from web.security import REDOC_CSP, STRICT_CSP
 
 DOSING = "How much glutamine should I take for gut health?"
 LIVER = "Can I take glutamine if I have liver disease?"
@@ -301,11 +301,12 @@ def test_posted_pages_and_errors_have_the_security_headers(client):
         assert response.headers["x-frame-options"] == "DENY"
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc"])
-def test_api_docs_are_served_from_the_package_under_the_strict_policy(client, path):
+@pytest.mark.parametrize(("path", "policy"), [("/docs", STRICT_CSP), ("/redoc", REDOC_CSP)])
+def test_api_docs_are_served_from_the_package_under_the_strict_policy(client, path, policy):
     response = client.get(path)
     assert response.status_code == 200
-    assert response.headers["content-security-policy"] == STRICT_CSP
+    assert response.headers["content-security-policy"] == policy
+    assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "http" not in response.text.replace("http-equiv", "")  # no CDN, no absolute URL
     assert "<script>" not in response.text  # no inline script

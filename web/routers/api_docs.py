@@ -4,7 +4,8 @@ FastAPI's stock pages load their scripts from a public CDN and start them with a
 so they are blank without internet and need a looser Content-Security-Policy. These pages load
 the same tools from the ``fastapi-offline`` package (its ``static`` folder, mounted at
 ``/docs-assets``; Swagger UI and ReDoc keep their licenses in their files' headers) and start
-Swagger UI from ``/static/api-docs.js``, so they run under the strict policy of every other page.
+Swagger UI from ``/static/api-docs.js``, so they run under the strict policy of every other page
+(ReDoc's inline styles excepted: ``web.security.REDOC_CSP``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 import fastapi_offline
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+
+from web.security import REDOC_CSP
 
 ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 ASSETS_URL = "/docs-assets"
@@ -53,14 +56,16 @@ REDOC_PAGE = """<!doctype html>
 """
 
 
-def _page(template: str, request: Request) -> HTMLResponse:
+def _page(template: str, request: Request, policy: str | None = None) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     return HTMLResponse(
         template.format(
             title=escape(request.app.title),
             assets=escape(root + ASSETS_URL),
             openapi=escape(root + (request.app.openapi_url or "/openapi.json")),
-        )
+        ),
+        # A policy set here wins over the middleware's strict default.
+        headers={"Content-Security-Policy": policy} if policy else None,
     )
 
 
@@ -73,4 +78,4 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 @router.get("/redoc", response_class=HTMLResponse)
 async def redoc(request: Request) -> HTMLResponse:
     """The API reference (ReDoc), served from the package."""
-    return _page(REDOC_PAGE, request)
+    return _page(REDOC_PAGE, request, policy=REDOC_CSP)
