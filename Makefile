@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test gate install install-dev index lint eval bench loadtest clean
+.PHONY: run test gate install install-dev install-eval index lint eval bench loadtest clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The eval extra (charts, calibration fit, HTTP client): what eval, bench and loadtest need.
+$(VENV)/.installed-eval: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[eval]'
+	touch $@
+
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
+
+install-eval: $(VENV)/.installed-eval
 
 ## Build the index of corpus/ (no-op when it is up to date).
 index: install
@@ -45,14 +52,14 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 ## Score the QA pipeline on the eval set's test split: tables, eval/reports/<time>/, exit 1 below a threshold.
-eval: index
+eval: install-eval index
 	$(BIN)/verbatim eval --split test
 
 ## Only the regression gate (part of `make test`): every threshold of eval/thresholds.toml on the test split.
 gate: install-dev
 	$(BIN)/python -m pytest -m gate
 
-bench: index
+bench: install-eval index
 	$(BIN)/verbatim bench
 
 ## Bounded load test on loopback: a real server process and a separate load generator.

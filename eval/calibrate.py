@@ -79,7 +79,10 @@ def fit_conditional_logit(
     Returns:
         Weights on the original feature scale (no intercept: a softmax ignores it).
     """
-    from scipy.optimize import minimize
+    try:
+        from scipy.optimize import minimize
+    except ImportError as error:
+        raise ImportError("the calibration fit needs the eval extra: pip install -e '.[eval]'") from error
 
     stacked = np.vstack([features for features, _ in groups])
     scale = stacked.std(axis=0)

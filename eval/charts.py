@@ -11,7 +11,10 @@ from eval.runner import EvalResult
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ImportError("charts need the eval extra: pip install -e '.[eval]' (or make eval), or pass --no-charts") from error
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
