@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not ensure_index(settings):
         return 1
     app = create_app(settings)
-    print(f"Verbatim on http://{settings.host}:{settings.port}  (API docs at /docs)", file=sys.stderr)
+    logging.getLogger("verbatim").info("Verbatim on http://%s:%d  (API docs at /docs)", settings.host, settings.port)
     uvicorn.Server(server_config(app, settings, args.log_level, args.access_log)).run()
     return 0
 

@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 # The JSON keys every line has; a record's fields never overwrite them.
 BASE_KEYS = ("time", "level", "logger", "message")
+# Libraries that report routine loading steps at INFO (or set DEBUG themselves): warnings only.
+QUIET_LOGGERS = ("faiss", "faiss.loader", "bm25s", "sentence_transformers", "transformers", "httpx")
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -80,6 +82,8 @@ def configure_logging(log_format: str = "auto", level: str = "info", stream: Tex
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # uvicorn's loggers write through the root handler (uvicorn.run(log_config=None) leaves them bare).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
