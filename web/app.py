@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, answerer: Answerer | None = Non
         )
     app.add_middleware(SecurityHeadersMiddleware)
     privacy = QuestionPrivacy.from_settings(settings.log_hash_key, settings.log_questions)
-    app.add_middleware(RequestLogMiddleware, privacy=privacy, metrics=service_metrics)
+    app.add_middleware(RequestLogMiddleware, privacy=privacy, metrics=service_metrics, routes=app.router.routes)
     # Only the proxies named in the settings may set the client's address (uvicorn's own
     # ProxyHeadersMiddleware, which `verbatim serve` turns off in uvicorn itself).
     if settings.forwarded_allow_ips:

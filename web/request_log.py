@@ -24,9 +24,11 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.types import Answer
@@ -107,13 +109,41 @@ def note_answer(question: str, answer: Answer) -> None:
     }
 
 
-def route_template(scope: Scope) -> str:
-    """The matched route's path template (``/api/documents/{doc_id}``), never the raw path."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+def leaf_routes(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
+    """The routes with a path template, looking inside included routers."""
+    leaves: list[BaseRoute] = []
+    for route in routes:
+        if isinstance(getattr(route, "path", None), str):
+            leaves.append(route)
+        # FastAPI keeps an included router's own routes on it (``original_router``).
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            leaves.extend(leaf_routes(included.routes))
+    return leaves
+
+
+def route_template(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
+    """The route's path template (``/api/documents/{doc_id}``), never the raw path.
+
+    Args:
+        scope: The request's scope (routing stores the matched route in it).
+        routes: Leaf routes of the app (:func:`leaf_routes`), matched here when a middleware
+            answered before routing, so a 429 or 413 still counts under its route.
+
+    Returns:
+        The template, or ``<unmatched>``.
+    """
+    path = getattr(scope.get("route"), "path", None)
     if isinstance(path, str):
         return path
-    return UNMATCHED_ROUTE
+    partial = None
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return route.path  # type: ignore[attr-defined]
+        if match == Match.PARTIAL and partial is None:  # the path matched, the method did not
+            partial = route.path  # type: ignore[attr-defined]
+    return partial or UNMATCHED_ROUTE
 
 
 class RequestLogMiddleware:
@@ -123,12 +153,19 @@ class RequestLogMiddleware:
         app: The wrapped app.
         privacy: How questions appear in the log.
         metrics: Where requests are counted (optional).
+        routes: The app's routes (to name the route of a request refused before routing); read
+            at the first request, once every router is included.
     """
 
-    def __init__(self, app: ASGIApp, privacy: QuestionPrivacy, metrics: ServiceMetrics | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, privacy: QuestionPrivacy, metrics: ServiceMetrics | None = None,
+        routes: Sequence[BaseRoute] = (),
+    ) -> None:
         self.app = app
         self.privacy = privacy
         self.metrics = metrics
+        self.routes = routes
+        self._leaves: list[BaseRoute] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -156,7 +193,9 @@ class RequestLogMiddleware:
         finally:
             _current.reset(token)
             seconds = time.perf_counter() - started
-            route = route_template(scope)
+            if self._leaves is None:
+                self._leaves = leaf_routes(self.routes)
+            route = route_template(scope, self._leaves)
             if self.metrics is not None:
                 self.metrics.observe_request(scope["method"], route, status, seconds)
             fields = {

@@ -108,6 +108,15 @@ def test_errors_and_unknown_paths_get_a_line_and_an_id(make_client, json_log):
     assert [(line["route"], line["status"]) for line in lines] == [("/api/ask", 422), ("<unmatched>", 404)]
 
 
+def test_a_request_refused_before_routing_is_logged_under_its_route(make_client, json_log):
+    client = make_client(rate_limit_per_minute=1)
+    assert [client.get("/api/documents/x").status_code for _ in range(2)] == [404, 429]
+    lines = request_lines(json_log)
+    assert [(line["route"], line["status"]) for line in lines] == [("/api/documents/{doc_id}", 404)] * 1 + [
+        ("/api/documents/{doc_id}", 429)
+    ]
+
+
 def test_question_text_is_logged_only_when_turned_on(make_client, json_log):
     client = make_client(log_questions=True, log_hash_key="k")
     client.post("/api/ask", json={"question": PRIVATE_QUESTION})
