@@ -14,6 +14,8 @@ import pytest
 from verbatim.settings import Settings, force_offline
 
 force_offline()
+# A developer's .env (which Settings reads from the working folder) must not change what tests see.
+Settings.model_config["env_file"] = None
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

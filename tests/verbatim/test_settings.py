@@ -119,6 +119,7 @@ def test_metrics_beyond_loopback_need_a_token(clean_env):
 
 
 def test_values_from_env_file_and_lists(clean_env, tmp_path):
+    clean_env.setitem(Settings.model_config, "env_file", ".env")  # tests/conftest.py turns it off
     (tmp_path / ".env").write_text("VERBATIM_PORT=9001\nVERBATIM_FORWARDED_ALLOW_IPS=127.0.0.1, 10.0.0.0/8\n")
     clean_env.setenv("VERBATIM_RATE_LIMIT", "30")
     settings = Settings.from_env(index_dir="elsewhere")
