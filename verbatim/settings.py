@@ -217,6 +217,9 @@ class Settings(BaseSettings):
         values = {key: value for key, value in overrides.items() if value is not None}
         if "max_file_bytes" in values:
             values["max_file_mb"] = int(values.pop("max_file_bytes")) / (1024 * 1024)
+        unknown = sorted(set(values) - set(cls.model_fields))
+        if unknown:  # a typo in a caller, not an operator's mistake
+            raise TypeError(f"unknown settings: {', '.join(unknown)}")
         try:
             return cls(**values)
         except ValidationError as error:

@@ -92,6 +92,11 @@ def test_a_bad_value_is_one_line_naming_variable_value_and_what_is_allowed(clean
     assert f"{variable}={value!r}" in message and allowed in message
 
 
+def test_unknown_overrides_are_a_programming_error(clean_env):
+    with pytest.raises(TypeError, match="unknown settings: prot"):
+        Settings.from_env(prot=8000)
+
+
 def test_flags_are_validated_too(clean_env):
     with pytest.raises(SettingsError, match=r"port=99999: .*65535"):
         Settings.from_env(port=99999)
