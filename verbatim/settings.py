@@ -102,12 +102,15 @@ def setting(env: str, default: Any, meaning: str, **constraints: Any) -> Any:
         env: Environment variable without the ``VERBATIM_`` prefix.
         default: Value when unset.
         meaning: One line for the README's table and error messages.
-        **constraints: pydantic ``Field`` constraints (``ge``, ``le``, ...).
+        **constraints: pydantic ``Field`` constraints (``ge``, ``le``, ...), or
+            ``default_factory`` for a default computed at start-up.
 
     Returns:
         The pydantic field.
     """
     name = ENV_PREFIX + env
+    if "default_factory" in constraints:  # a default computed at start-up (pass default=None)
+        return Field(validation_alias=AliasChoices(name), description=meaning, **constraints)
     return Field(default, validation_alias=AliasChoices(name), description=meaning, **constraints)
 
 
@@ -268,7 +271,9 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, info in Settings.model_fields.items():
         default = info.default
-        if default is None:
+        if info.default_factory is not None:
+            shown = "computed"
+        elif default is None:
             shown = "unset"
         elif isinstance(default, tuple):
             shown = "empty" if not default else ",".join(default)
@@ -276,7 +281,7 @@ def settings_table() -> str:
             shown = str(default).lower()
         else:
             shown = str(default)
-        rows.append(f"| `{env_name(name)}` | `{shown}` | {info.description} |" if shown not in ("unset", "empty")
+        rows.append(f"| `{env_name(name)}` | `{shown}` | {info.description} |" if shown not in ("unset", "empty", "computed")
                     else f"| `{env_name(name)}` | {shown} | {info.description} |")
     return "\n".join(rows)
 
