@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from eval.feedback_questions import load_feedback_questions
 from verbatim.settings import Settings
 
 README = Path(__file__).with_name("README.md")
@@ -35,6 +36,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-modes", action="store_true", help="score the production retrieval mode only")
     parser.add_argument("--no-charts", action="store_true", help="do not draw the PNG charts")
     parser.add_argument("--update-readme", action="store_true", help="write the summary into eval/README.md")
+    parser.add_argument(
+        "--feedback",
+        action="store_true",
+        help="also score accepted feedback questions from the data folder ($VERBATIM_DATA) as the category 'feedback' "
+        "(kept out of the overall figures and the thresholds)",
+    )
     parser.add_argument(
         "--limit", type=int, metavar="N", help="only the first N questions (eval set) or a deterministic N-question sample (benchmark)"
     )
@@ -89,6 +96,15 @@ def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
     questions = load_questions(args.questions, "dev")
     if args.limit:
         questions = questions[: args.limit]
+    if getattr(args, "feedback", False):
+        accepted = load_feedback_questions(settings.data_dir)
+        questions = questions + accepted.questions
+        print(
+            f"feedback category: {len(accepted.questions)} accepted questions from {settings.data_dir} "
+            f"({accepted.from_pairs} from training pairs, {accepted.from_candidates} from eval candidates; "
+            f"{accepted.waiting} candidates still without a gold fact)",
+            file=sys.stderr,
+        )
     if args.seeds < 1 or not 2 <= args.folds <= len(questions):
         print(f"error: need --seeds >= 1 and 2 <= --folds <= {len(questions)} (dev questions)", file=sys.stderr)
         return 2
@@ -131,6 +147,15 @@ def run_eval_set(args: argparse.Namespace, settings: Settings) -> int:
     questions = load_questions(args.questions, split)
     if args.limit:
         questions = questions[: args.limit]
+    if getattr(args, "feedback", False):
+        accepted = load_feedback_questions(settings.data_dir)
+        questions = questions + accepted.questions
+        print(
+            f"feedback category: {len(accepted.questions)} accepted questions from {settings.data_dir} "
+            f"({accepted.from_pairs} from training pairs, {accepted.from_candidates} from eval candidates; "
+            f"{accepted.waiting} candidates still without a gold fact)",
+            file=sys.stderr,
+        )
     if not questions:
         print("error: no questions to score", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from eval.dataset import EvalQuestion
+from eval.feedback_questions import is_feedback
 from eval.metrics import (
     PASSAGE_DEPTH,
     Outcome,
@@ -379,12 +380,13 @@ def run_eval(
         if bar:
             bar.close()
     outcomes = by_mode[production.name]
-    overall = summarise(outcomes)
+    # Accepted feedback questions (--feedback) are reported as their own category only.
+    overall = summarise([o for o in outcomes if not is_feedback(o.question)])
     categories = ordered_categories({row.question.category for row in outcomes})
     by_category = {name: summarise([o for o in outcomes if o.question.category == name]) for name in categories}
     modes = {}
     for spec in specs:
-        summary = summarise(by_mode[spec.name])
+        summary = summarise([o for o in by_mode[spec.name] if not is_feedback(o.question)])
         summary["production"] = spec.production
         modes[spec.name] = summary
     return EvalResult(

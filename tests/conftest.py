@@ -38,7 +38,7 @@ def corpus_settings(tmp_path_factory, embedder) -> Settings:
     """Settings whose index is a fresh build of the seed corpus."""
     from ingest.pipeline import run_ingest
 
-    settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("index"), corpus_dir=CORPUS)
+    settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("index"), corpus_dir=CORPUS, data_dir=tmp_path_factory.mktemp("data"))
     report = run_ingest(settings=settings, embedder=embedder, show_progress=False)
     assert report.status == "built", report.summary()
     return settings

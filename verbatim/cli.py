@@ -1,4 +1,4 @@
-"""The ``verbatim`` command: ingest, serve, ask, eval, bench.
+"""The ``verbatim`` command: ingest, serve, ask, eval, bench, feedback.
 
 Every subcommand that reads or writes an index takes ``--index DIR`` (default: ``index/`` or
 ``$VERBATIM_INDEX``), so several indexes can live side by side.
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from verbatim import __version__
+from verbatim.feedback_cli import add_feedback_arguments, run_feedback_command
 from verbatim.settings import Settings, SettingsError, force_offline
 
 
@@ -22,6 +23,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
         "max_file_mb": getattr(args, "max_file_mb", None),
+        "data_dir": getattr(args, "data", None),
     }
     return Settings.from_env(**overrides)
 
@@ -164,6 +166,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench_command(args, _settings(args))
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Review, export, purge or delete people's feedback on answers."""
+    return run_feedback_command(args, _settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``verbatim`` command."""
     parser = argparse.ArgumentParser(prog="verbatim", description=__doc__.splitlines()[0])
@@ -217,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         pass
     bench.set_defaults(handler=cmd_bench)
+
+    feedback = commands.add_parser("feedback", help="review, export, purge or delete feedback on answers; see docs/feedback.md")
+    add_feedback_arguments(feedback)
+    feedback.set_defaults(handler=cmd_feedback)
     return parser
 
 

@@ -132,7 +132,10 @@ class Settings(BaseSettings):
 
     index_dir: Path = setting("INDEX", Path("index"), "index folder (`--index`)")
     corpus_dir: Path = setting("CORPUS", Path("corpus"), "corpus ingested when no path is given")
-    data_dir: Path = setting("DATA", Path("data"), "local data that is not committed (`feedback.pairs.jsonl`, ...)")
+    data_dir: Path = setting("DATA", Path("data"), "local data that is not committed: the feedback store and the pairs made from it (`--data`)")
+    feedback_days: int = setting(
+        "FEEDBACK_DAYS", 90, "feedback records older than this many days are purged automatically (0: kept until purged or deleted)", ge=0
+    )
     host: str = setting("HOST", "127.0.0.1", "interface `serve` binds (`--host`); loopback unless you open it", min_length=1)
     port: int = setting("PORT", 8000, "TCP port of `serve` (`--port`)", ge=1, le=65535)
     max_file_mb: float = setting("MAX_FILE_MB", 20.0, "ingest skips larger files, in MB (`--max-file-mb`)", gt=0)

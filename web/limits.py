@@ -9,7 +9,7 @@ the hot path:
   On ``/api/`` it also requires ``Content-Type: application/json``, UTF-8 and well-formed
   JSON, so each of those mistakes is a clear 4xx instead of a parser error.
 * :class:`RateLimiter` gives each client IP a token bucket of ``Settings.rate_limit_per_minute``
-  requests to ``/api/`` and to the chat form's ``POST /``; over budget it answers 429 with ``Retry-After``. Off when the budget
+  requests to ``/api/`` and to the chat page's form posts (``POST /``, ``POST /feedback``); over budget it answers 429 with ``Retry-After``. Off when the budget
   is 0 (the default).
 """
 
@@ -34,6 +34,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/api/"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The chat page's forms outside /api/ (they answer questions or store feedback): rate-limited too.
+FORM_POSTS = frozenset({"/", "/feedback"})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -229,9 +231,9 @@ class RateLimiter:
         self.buckets = TokenBuckets(per_minute)
 
     def _limited(self, scope: Scope) -> bool:
-        """The API, and the chat page's form post (which answers questions too)."""
+        """The API, and the chat page's form posts (a question, or feedback on an answer)."""
         path = scope.get("path", "")
-        return path.startswith(self.prefix) or (path == "/" and scope.get("method") == "POST")
+        return path.startswith(self.prefix) or (path in FORM_POSTS and scope.get("method") == "POST")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._limited(scope):

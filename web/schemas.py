@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qa.types import ReasonCode
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 10
+
+
+def clean_question(value: str) -> str:
+    """A question trimmed and checked: 1-1000 characters, no control characters.
+
+    Raises:
+        ValueError: With the reason, shown to the client.
+    """
+    trimmed = value.strip()
+    if not trimmed:
+        raise ValueError("question must not be empty or only whitespace")
+    if len(trimmed) > MAX_QUESTION_CHARS:
+        raise ValueError(f"question must be at most {MAX_QUESTION_CHARS} characters (got {len(trimmed)})")
+    if any(ord(char) < 32 and char not in "\t\n\r" or 0x7F <= ord(char) < 0xA0 for char in trimmed):
+        raise ValueError("question must not contain control characters")
+    return trimmed
 
 
 class AskRequest(BaseModel):
@@ -27,14 +45,7 @@ class AskRequest(BaseModel):
     @field_validator("question")
     @classmethod
     def _trimmed_length(cls, value: str) -> str:
-        trimmed = value.strip()
-        if not trimmed:
-            raise ValueError("question must not be empty or only whitespace")
-        if len(trimmed) > MAX_QUESTION_CHARS:
-            raise ValueError(f"question must be at most {MAX_QUESTION_CHARS} characters (got {len(trimmed)})")
-        if any(ord(char) < 32 and char not in "\t\n\r" or 0x7F <= ord(char) < 0xA0 for char in trimmed):
-            raise ValueError("question must not contain control characters")
-        return trimmed
+        return clean_question(value)
 
 
 class PassageOut(BaseModel):
@@ -122,3 +133,75 @@ class ErrorOut(BaseModel):
 
     error: str
     detail: list[dict] | str | None = None
+
+
+# -- feedback (POST /api/feedback) ---------------------------------------------------------------
+
+MAX_READ_AS_CHARS = 2000
+MAX_HISTORY_TURNS = 20
+
+
+class FeedbackSpanIn(BaseModel):
+    """An answer span: a passage's ``highlight_start``/``highlight_end`` in its document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str = Field(..., min_length=1, max_length=500)
+    start: int = Field(..., ge=0, strict=True)
+    end: int = Field(..., ge=0, strict=True)
+
+
+class FeedbackRequest(BaseModel):
+    """Feedback on one answer, sent by the person who asked. It stores the question text."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "How much glutamine should I take for gut health?",
+                    "verdict": "not_helpful",
+                    "reason": "wrong_passage",
+                    "answer": {"doc_id": "glutamine-benefits-research", "start": 1200, "end": 1310},
+                    "chosen": {"doc_id": "glutamine-faq", "start": 400, "end": 520},
+                    "read_as": None,
+                    "history": None,
+                }
+            ]
+        },
+    )
+
+    question: str = Field(
+        ...,
+        max_length=MAX_QUESTION_CHARS * 4,
+        description=f"The question as asked, 1 to {MAX_QUESTION_CHARS} characters after trimming.",
+        json_schema_extra={"minLength": 1},
+    )
+    verdict: Literal["helpful", "not_helpful"]
+    reason: Literal["wrong_passage", "should_abstain", "should_answer", "missing_safety_notice", "other"] | None = Field(
+        None, description="Why the answer was not helpful (only with verdict not_helpful)."
+    )
+    answer: FeedbackSpanIn | None = Field(None, description="The answer's span (first passage's highlight); null for an abstention.")
+    chosen: FeedbackSpanIn | None = Field(None, description='Another passage shown that answered the question ("This one answered it").')
+    read_as: str | None = Field(None, max_length=MAX_READ_AS_CHARS, description="How a follow-up question was read, as /api/ask reported it.")
+    history: list[Any] | None = Field(None, max_length=MAX_HISTORY_TURNS, description="The conversation as sent to /api/ask.")
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, value: str) -> str:
+        return clean_question(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedbackRequest:
+        if self.verdict == "helpful" and self.reason is not None:
+            raise ValueError("reason is only given with verdict not_helpful")
+        if self.chosen is not None and self.answer is not None and self.chosen == self.answer:
+            raise ValueError("chosen must be another passage than the answer")
+        return self
+
+
+class FeedbackCreated(BaseModel):
+    """The stored record."""
+
+    id: int = Field(description="Record id (for `verbatim feedback delete ID`).")
+    status: str = Field(description="'pending': a maintainer reviews it before anything learns from it.")

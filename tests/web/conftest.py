@@ -43,7 +43,9 @@ def hostile_settings(tmp_path_factory, embedder) -> Settings:
     sources = tmp_path_factory.mktemp("hostile-docs")
     (sources / "hostile-markup.txt").write_text(HOSTILE_MARKUP, encoding="utf-8")
     (sources / "huge-line.txt").write_text(HUGE_LINE, encoding="utf-8")
-    settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("hostile-index"), corpus_dir=sources)
+    settings = Settings.from_env(
+        index_dir=tmp_path_factory.mktemp("hostile-index"), corpus_dir=sources, data_dir=tmp_path_factory.mktemp("hostile-data")
+    )
     report = run_ingest(paths=[sources], settings=settings, embedder=embedder, show_progress=False)
     assert report.status == "built", report.summary()
     return settings

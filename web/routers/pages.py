@@ -163,6 +163,10 @@ class PassageView:
     section: str
     href: str
     excerpt: Excerpt
+    # The answer span (for the feedback form): the passage's highlight in its document.
+    doc_id: str = ""
+    highlight_start: int = 0
+    highlight_end: int = 0
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,9 @@ def passage_view(passage: PassageOut) -> PassageView:
         section=passage.section if passage.section != passage.title else "",
         href=document_href(passage.doc_id, passage.start, passage.end, passage.highlight_start, passage.highlight_end),
         excerpt=make_excerpt(passage.quote, passage.start, passage.highlight_start, passage.highlight_end),
+        doc_id=passage.doc_id,
+        highlight_start=passage.highlight_start,
+        highlight_end=passage.highlight_end,
     )
 
 
@@ -302,9 +309,25 @@ def _page_context(request: Request) -> dict:
     }
 
 
-def _chat_page(request: Request, turns: list[TurnView], draft: str = "", form_error: str | None = None, status: int = 200) -> HTMLResponse:
-    context = {**_page_context(request), "turns": turns, "draft": draft, "form_error": form_error}
+def _chat_page(
+    request: Request, turns: list[TurnView], draft: str = "", form_error: str | None = None, status: int = 200, notice: str | None = None
+) -> HTMLResponse:
+    context = {**_page_context(request), "turns": turns, "draft": draft, "form_error": form_error, "notice": notice}
     return _templates().TemplateResponse(request, "chat.html", context, status_code=status)
+
+
+def render_chat_page(request: Request, notice: str | None = None, status: int = 200) -> HTMLResponse:
+    """The empty chat page with a one-line notice above the conversation (e.g. after feedback).
+
+    Args:
+        request: The request.
+        notice: The line to show (plain text).
+        status: HTTP status.
+
+    Returns:
+        The page.
+    """
+    return _chat_page(request, turns=[], notice=notice, status=status)
 
 
 @router.get("/", response_class=HTMLResponse)

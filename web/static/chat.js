@@ -5,6 +5,8 @@
 // (the server-side rendering used without JavaScript); the few shared settings come from data
 // attributes written by web/routers/pages.py.
 
+import { installFeedback, renderAnsweredIt, renderFeedback } from "./feedback.js";
+
 const STORAGE_KEY = "verbatim.conversation.v1";
 const MAX_STORED_TURNS = 40;
 const REQUEST_TIMEOUT_MS = 60000;
@@ -170,7 +172,7 @@ function section(className, label) {
   return node;
 }
 
-function renderReply(response) {
+function renderReply(response, question = response.question) {
   if (response.abstained) {
     const reply = section("reply reply--abstained", "Answer");
     reply.append(
@@ -180,6 +182,7 @@ function renderReply(response) {
     if (response.reason) reply.append(el("p", "reply__reason", `Why: ${response.reason}.`));
     if (response.disclaimer) reply.append(renderSafetyNotice(response.disclaimer, response.safety_topics));
     reply.append(renderCoverage());
+    reply.append(renderFeedback(question, response));
     return reply;
   }
   const reply = section("reply", "Answer");
@@ -193,10 +196,11 @@ function renderReply(response) {
   if (response.disclaimer) reply.append(renderSafetyNotice(response.disclaimer, response.safety_topics));
   const [first, ...rest] = response.passages;
   if (first) reply.append(renderPassage(first, false));
+  reply.append(renderFeedback(question, response));
   if (rest.length) {
     const details = el("details", "supporting");
     details.append(el("summary", null, `More from the sources (${rest.length})`));
-    for (const passage of rest) details.append(renderPassage(passage, true));
+    for (const passage of rest) details.append(renderPassage(passage, true), renderAnsweredIt(question, response, passage));
     reply.append(details);
   }
   return reply;
@@ -332,7 +336,7 @@ async function ask(text) {
   scrollToTurn(article, true);
   try {
     const response = await postQuestion(question);
-    thinking.replaceWith(renderReply(response));
+    thinking.replaceWith(renderReply(response, question));
     saveTurn(question, response);
   } catch (error) {
     thinking.replaceWith(renderError(error.message));
@@ -353,7 +357,7 @@ function restore() {
   for (const { question, response } of turns) {
     if (typeof question !== "string" || !response || !Array.isArray(response.passages)) continue;
     const article = renderTurn(question);
-    article.append(renderReply(response));
+    article.append(renderReply(response, question));
     log.append(article);
   }
   if (log.children.length) {
@@ -385,5 +389,6 @@ newConversation.addEventListener("click", (event) => {
 });
 
 hint.hidden = false;
+installFeedback(log);
 restore();
 input.focus({ preventScroll: log.children.length > 0 });
