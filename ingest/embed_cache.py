@@ -34,6 +34,7 @@ class EmbeddingCache:
         self.folder = Path(folder)
         self.dimensions = dimensions
         self._rows: dict[bytes, np.ndarray] = {}
+        self._fresh: set[bytes] = set()  # embedded by this run through store()
         self.reused = 0
         self.embedded = 0
 
@@ -43,6 +44,21 @@ class EmbeddingCache:
     def count_missing(self, texts: Sequence[str]) -> int:
         """Distinct texts that would have to be embedded."""
         return len({text_key(text) for text in texts} - self._rows.keys())
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """Distinct texts not cached, longest first (batches of similar length pad little)."""
+        pending = {text_key(text): text for text in texts if text_key(text) not in self._rows}
+        return sorted(pending.values(), key=lambda text: -len(text))
+
+    def store(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Add vectors this run embedded elsewhere (e.g. on a cluster), saved for resume."""
+        keys = [text_key(text) for text in texts]
+        self._write_shard(keys, np.asarray(vectors, dtype=np.float32))
+        for key, vector in zip(keys, vectors, strict=True):
+            if key not in self._rows:
+                self._rows[key] = vector
+                self._fresh.add(key)
+                self.embedded += 1
 
     def seed(self, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Offer vectors already computed for ``texts`` (e.g. by the live build)."""
@@ -114,7 +130,7 @@ class EmbeddingCache:
             cached = self._rows.get(key)
             if cached is not None:
                 output[row] = cached
-                self.reused += 1
+                self.reused += key not in self._fresh
             else:
                 pending.setdefault(key, []).append(row)
         # Longest first, like sentence-transformers, so batches pad little.

@@ -13,7 +13,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,7 +151,7 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
 
 
 @dataclass
-class _Tables:
+class Tables:
     """Flat tables of every document, in the layout of :mod:`verbatim.index_format`."""
 
     blocks: dict[str, list[int]]
@@ -204,7 +204,7 @@ def _faq_questions(blocks: list[structure.BlockSpan]) -> list[int | None]:
 
 def build_tables(
     parsed: list[ParsedDocument], embedder: Embedder, settings: Settings, policy: SafetyPolicy
-) -> _Tables:
+) -> Tables:
     """Chunk every document and tag its sentences, producing the flat index tables.
 
     Args:
@@ -288,14 +288,63 @@ def build_tables(
             for name, value in zip(index_format.CHUNK_COLUMNS, row, strict=True):
                 chunk_table[name].append(value)
             chunk_texts.append(chunk_embedding_text(item.document, chunk.section, chunk.start, chunk.end))
-    return _Tables(blocks, sentence_table, chunk_table, sentence_texts, chunk_texts)
+    return Tables(blocks, sentence_table, chunk_table, sentence_texts, chunk_texts)
+
+
+# Columns whose values number rows of another table (or documents), by table; they are shifted
+# when per-document tables are concatenated. -1 means "none" and is kept. Every other column
+# (offsets, sections, kinds, topics) is local to its document.
+_ROW_REFERENCES = {
+    "blocks": {"doc": "documents"},
+    "sentences": {"doc": "documents", "block": "blocks", "heading": "sentences", "pointer": "sentences"},
+    "chunks": {"doc": "documents", "first_sentence": "sentences", "last_sentence": "sentences"},
+}
+
+
+def merge_tables(pieces: Sequence[Tables]) -> Tables:
+    """Concatenate the tables of consecutive documents as :func:`build_tables` lays them out.
+
+    ``build_tables(a + b)`` equals ``merge_tables([build_tables(a), build_tables(b)])``, so the
+    tables may be built in parallel, one group of documents per worker.
+
+    Args:
+        pieces: Tables of consecutive groups of documents, in order.
+
+    Returns:
+        The tables of all documents.
+    """
+    merged = Tables(
+        blocks={name: [] for name in index_format.BLOCK_COLUMNS},
+        sentences={name: [] for name in index_format.SENTENCE_COLUMNS},
+        chunks={name: [] for name in index_format.CHUNK_COLUMNS},
+        sentence_texts=[],
+        chunk_texts=[],
+    )
+    offsets = {"documents": 0, "blocks": 0, "sentences": 0}
+    for piece in pieces:
+        for table_name in ("blocks", "sentences", "chunks"):
+            table, target = getattr(piece, table_name), getattr(merged, table_name)
+            references = _ROW_REFERENCES[table_name]
+            for column, values in table.items():
+                if column in references:
+                    shift = offsets[references[column]]
+                    target.setdefault(column, []).extend(value + shift if value >= 0 else value for value in values)
+                else:
+                    target.setdefault(column, []).extend(values)
+        merged.sentence_texts.extend(piece.sentence_texts)
+        merged.chunk_texts.extend(piece.chunk_texts)
+        documents = piece.blocks["doc"]
+        offsets["documents"] += (max(documents) + 1) if documents else 0
+        offsets["blocks"] += len(piece.blocks["doc"])
+        offsets["sentences"] += len(piece.sentence_texts)
+    return merged
 
 
 def _as_arrays(table: dict[str, list[int]]) -> dict[str, np.ndarray]:
     return {name: np.asarray(values, dtype=np.int32) for name, values in table.items()}
 
 
-class _Progress:
+class ProgressBar:
     """A tqdm bar on a terminal, silence otherwise."""
 
     def __init__(self, total: int, label: str, enabled: bool) -> None:
@@ -314,6 +363,87 @@ class _Progress:
             self._bar.close()
 
 
+def parse_sources(
+    sources: Sequence[SourceText], settings: Settings
+) -> tuple[list[ParsedDocument], list[SkippedSource]]:
+    """Clean, structure and split sources into parsed documents, in their order.
+
+    Args:
+        sources: Decoded sources from the loader.
+        settings: Chunking settings (the longest sentence kept whole).
+
+    Returns:
+        The parsed documents and the sources that could not be used, each with its reason.
+    """
+    parsed: list[ParsedDocument] = []
+    skipped: list[SkippedSource] = []
+    for source in sources:
+        try:
+            document = parse_source(source, settings.chunking.max_sentence_chars)
+        except Exception as error:  # one bad document must not stop the others
+            skipped.append(SkippedSource(source.source, f"could not be parsed: {type(error).__name__}: {error}"))
+            continue
+        if not document.sentences:
+            skipped.append(SkippedSource(source.source, "no text left after cleaning"))
+            continue
+        parsed.append(document)
+    return parsed, skipped
+
+
+def embed_tables(
+    cache: EmbeddingCache,
+    tables: Tables,
+    encode: Callable[[list[str]], np.ndarray],
+    progress: bool,
+    shard_size: int = 2048,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of every sentence and chunk, embedding only the texts the cache lacks.
+
+    Args:
+        cache: The embedding cache (seeded from the live build and resume shards).
+        tables: The build's tables.
+        encode: Batch encoder of normalised float32 vectors.
+        progress: Whether to show a progress bar.
+        shard_size: Texts embedded (and saved for resume) per call of ``encode``.
+
+    Returns:
+        Sentence vectors and chunk vectors.
+    """
+    bar = ProgressBar(cache.count_missing(tables.sentence_texts + tables.chunk_texts), "embedding", progress)
+    try:
+        sentence_vectors = cache.embed(tables.sentence_texts, encode, shard_size=shard_size, on_progress=bar.update)
+        chunk_vectors = cache.embed(tables.chunk_texts, encode, shard_size=shard_size, on_progress=bar.update)
+    finally:
+        bar.close()
+    return sentence_vectors, chunk_vectors
+
+
+class IngestStages:
+    """The stages of ingest whose work grows with the corpus, run in this process.
+
+    ``run_ingest`` calls them in order; a subclass runs them elsewhere (``ingest.distributed``
+    on a Ray cluster) and must return exactly what these return for the same input.
+    """
+
+    def parse(
+        self, sources: Sequence[SourceText], settings: Settings, progress: bool
+    ) -> tuple[list[ParsedDocument], list[SkippedSource]]:
+        """Parse every source (see :func:`parse_sources`)."""
+        return parse_sources(sources, settings)
+
+    def tables(
+        self, parsed: list[ParsedDocument], embedder: Embedder, settings: Settings, policy: SafetyPolicy
+    ) -> Tables:
+        """Chunk and tag every document (see :func:`build_tables`)."""
+        return build_tables(parsed, embedder, settings, policy)
+
+    def embed(
+        self, cache: EmbeddingCache, tables: Tables, embedder: Embedder, progress: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Embed what the cache lacks (see :func:`embed_tables`)."""
+        return embed_tables(cache, tables, embedder.encode_passages, progress)
+
+
 def run_ingest(
     paths: Sequence[Path] | None = None,
     settings: Settings | None = None,
@@ -321,6 +451,7 @@ def run_ingest(
     policy: SafetyPolicy | None = None,
     force: bool = False,
     show_progress: bool | None = None,
+    stages: IngestStages | None = None,
 ) -> IngestReport:
     """Build (or confirm up to date) the index of the given sources.
 
@@ -331,6 +462,8 @@ def run_ingest(
         policy: Safety policy; defaults to ``qa/safety_policy.toml``.
         force: Rebuild even when the index is up to date.
         show_progress: Progress bars; default: only when stderr is a terminal.
+        stages: Where the parallel stages run; defaults to this process (:class:`IngestStages`),
+            ``ingest.distributed.RayStages`` runs them on a Ray cluster.
 
     Returns:
         The report. The live build is unchanged unless ``status == "built"``.
@@ -341,6 +474,7 @@ def run_ingest(
     index_dir = Path(settings.index_dir)
     paths = [Path(path) for path in (paths or [settings.corpus_dir])]
     progress = sys.stderr.isatty() if show_progress is None else show_progress
+    stages = stages or IngestStages()
     timings: dict[str, float] = {}
 
     with ingest_lock(index_dir):
@@ -350,17 +484,8 @@ def run_ingest(
         sources: list[SourceText] = []
         for item in read_sources(files, settings.max_file_bytes):
             (sources if isinstance(item, SourceText) else skipped).append(item)
-        parsed: list[ParsedDocument] = []
-        for source in sources:
-            try:
-                document = parse_source(source, settings.chunking.max_sentence_chars)
-            except Exception as error:  # one bad document must not stop the others
-                skipped.append(SkippedSource(source.source, f"could not be parsed: {type(error).__name__}: {error}"))
-                continue
-            if not document.sentences:
-                skipped.append(SkippedSource(source.source, "no text left after cleaning"))
-                continue
-            parsed.append(document)
+        parsed, unparsed = stages.parse(sources, settings, progress)
+        skipped.extend(unparsed)
         timings["read_and_parse"] = time.perf_counter() - stage
 
         previous = index_format.read_manifest(index_dir)
@@ -398,20 +523,14 @@ def run_ingest(
         timings["model_load"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
-        tables = build_tables(parsed, embedder, settings, policy)
+        tables = stages.tables(parsed, embedder, settings, policy)
         timings["chunk_and_tag"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
         cache = EmbeddingCache(index_format.cache_dir(index_dir) / model_hash.replace(":", "-")[:23], embedder.dimensions)
         _seed_from_live_build(cache, index_dir, embedder)
         cache.load_shards()
-        total_missing = cache.count_missing(tables.sentence_texts + tables.chunk_texts)
-        bar = _Progress(total_missing, "embedding", progress)
-        try:
-            sentence_vectors = cache.embed(tables.sentence_texts, embedder.encode_passages, on_progress=bar.update)
-            chunk_vectors = cache.embed(tables.chunk_texts, embedder.encode_passages, on_progress=bar.update)
-        finally:
-            bar.close()
+        sentence_vectors, chunk_vectors = stages.embed(cache, tables, embedder, progress)
         timings["embed"] = time.perf_counter() - stage
 
         stage = time.perf_counter()

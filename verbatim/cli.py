@@ -33,7 +33,42 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import run_ingest
 
     settings = _settings(args)
+    if args.ray:
+        return _ingest_on_ray(args, settings)
     report = run_ingest(paths=args.paths or None, settings=settings, force=args.force)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+RAY_EXTRA_MISSING = "error: --ray needs the optional extra: pip install 'verbatim[ray]'"
+
+
+def _ingest_on_ray(args: argparse.Namespace, settings: Settings) -> int:
+    """``verbatim ingest --ray ADDRESS``: the same build, its stages run on a Ray cluster."""
+    from ingest.pipeline import run_ingest
+
+    try:
+        # Optional extra: Ray is imported only when --ray is given.
+        from ingest import distributed
+    except ImportError:
+        print(RAY_EXTRA_MISSING, file=sys.stderr)
+        return 2
+    try:
+        cluster = distributed.connect(args.ray)
+        print(f"Ray cluster at {cluster.address}: {cluster.nodes} node(s), {cluster.cpus} CPU(s)", file=sys.stderr)
+        stages = distributed.RayStages(actors=args.ray_actors)
+        report = run_ingest(paths=args.paths or None, settings=settings, force=args.force, stages=stages)
+    except distributed.ClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except distributed.ray.exceptions.RayError as error:
+        # A failure the cluster could not recover from (e.g. every node holding an actor died).
+        last = str(error).strip().splitlines()[-1][:300] if str(error).strip() else type(error).__name__
+        print(f"error: the distributed ingest failed ({type(error).__name__}: {last}); "
+              f"the live index is unchanged, re-run to resume", file=sys.stderr)
+        return 1
+    finally:
+        distributed.disconnect()
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -185,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     index_option(ingest)
     ingest.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
     ingest.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 20)")
+    ingest.add_argument("--ray", metavar="ADDRESS", help="run on the Ray cluster at HOST:PORT ('auto': this machine's); needs verbatim[ray]")
+    ingest.add_argument("--ray-actors", type=int, metavar="N", help="embedding actors on the cluster (default: one per CPU)")
     ingest.set_defaults(handler=cmd_ingest)
 
     serve = commands.add_parser("serve", help="serve the chat page and the JSON API")

@@ -1,0 +1,225 @@
+"""A real multi-node Ray cluster on this one machine, for the cluster tests and benchmark.
+
+Each node is a ``ray start --block`` process in its own process group, bound to loopback and
+bounded in CPUs and memory; :meth:`LocalCluster.stop` ends exactly the processes it started
+(each node's process group and their descendants, found through ``/proc``), never another
+user's Ray. It runs under ``nice`` because the machine is shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+NODE_MEMORY_BYTES = 3 * 1024**3
+OBJECT_STORE_BYTES = 256 * 1024**2
+START_TIMEOUT_SECONDS = 90.0
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (loopback)."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def _ray_executable() -> str:
+    candidate = Path(sys.executable).with_name("ray")
+    return str(candidate) if candidate.exists() else "ray"
+
+
+def _children() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses; the ppid follows the last ")".
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(parent, []).append(int(entry.name))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Ray's workers leave their parent's process group)."""
+    tree, found, stack = _children(), [], [pid]
+    while stack:
+        for child in tree.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@dataclass
+class LocalCluster:
+    """Start ``nodes`` Ray nodes on this machine and stop them, whatever happens.
+
+    Args:
+        nodes: Number of nodes (the first is the head).
+        cpus_per_node: Logical CPUs each node offers.
+        env: Environment of the nodes (their workers inherit it).
+    """
+
+    nodes: int = 2
+    cpus_per_node: int = 1
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    port: int = 0
+    temp_dir: Path | None = None
+    _processes: list[subprocess.Popen] = field(default_factory=list)
+    _orphans: set[int] = field(default_factory=set)  # workers of a killed raylet
+    _logs: list = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` of the head, for ``--ray`` and ``ray.init``."""
+        return f"{LOOPBACK}:{self.port}"
+
+    def _start_node(self, head: bool) -> subprocess.Popen:
+        command = [
+            "nice", "-n", "10", _ray_executable(), "start", "--block",
+            "--num-cpus", str(self.cpus_per_node),
+            "--memory", str(NODE_MEMORY_BYTES),
+            "--object-store-memory", str(OBJECT_STORE_BYTES),
+            "--node-ip-address", LOOPBACK,
+            "--disable-usage-stats",
+            "--dashboard-agent-listen-port", str(free_port()),
+        ]
+        if head:
+            command += [
+                "--head", "--port", str(self.port), "--include-dashboard=false",
+                "--temp-dir", str(self.temp_dir),
+                "--ray-client-server-port", str(free_port()),
+                "--dashboard-port", str(free_port()),
+            ]
+        else:
+            command += ["--address", self.address]
+        log = (self.temp_dir / f"node{len(self._processes)}.log").open("wb")
+        self._logs.append(log)
+        env = dict(self.env, RAY_USAGE_STATS_ENABLED="0")
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._processes.append(process)
+        return process
+
+    def start(self) -> LocalCluster:
+        """Start the head and the other nodes, and wait until every node is alive."""
+        self.port = self.port or free_port()
+        # A short path: Ray's socket paths live under it and must stay under 108 bytes.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="vray-", dir="/tmp"))
+        try:
+            self._start_node(head=True)
+            self._wait_for_port()
+            for _ in range(self.nodes - 1):
+                self._start_node(head=False)
+            self.wait_for_nodes(self.nodes)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_for_port(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._processes[0].poll() is not None:
+                raise RuntimeError(f"the Ray head exited: see {self._logs[0].name}")
+            with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, self.port), timeout=1):
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"the Ray head did not open port {self.port} in {START_TIMEOUT_SECONDS:.0f} s")
+
+    def alive_nodes(self) -> int:
+        """Nodes the cluster counts as alive (asked from a separate, short-lived driver)."""
+        script = (
+            f"import ray; ray.init(address={self.address!r}, logging_level='ERROR', log_to_driver=False);"
+            "print(sum(1 for node in ray.nodes() if node['Alive']))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], env=dict(self.env, RAY_USAGE_STATS_ENABLED="0"),
+            capture_output=True, text=True, timeout=60,
+        )
+        return int(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 and result.stdout.strip() else 0
+
+    def wait_for_nodes(self, count: int) -> None:
+        """Block until ``count`` nodes are alive."""
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.alive_nodes() >= count:
+                return
+            time.sleep(1)
+        raise TimeoutError(f"fewer than {count} Ray nodes came up in {START_TIMEOUT_SECONDS:.0f} s")
+
+    def add_node(self) -> None:
+        """Start one more worker node (e.g. after one was killed) and wait for it."""
+        before = self.alive_nodes()
+        self._start_node(head=False)
+        self.wait_for_nodes(before + 1)
+
+    def raylet_pid(self, node: int) -> int | None:
+        """The raylet process of node ``node`` (0 is the head), or None if it is gone."""
+        for pid in descendants(self._processes[node].pid):
+            if "/raylet/raylet " in _command(pid) or _command(pid).split(" ")[0].endswith("/raylet"):
+                return pid
+        return None
+
+    def kill_raylet(self, node: int) -> int:
+        """Kill a node's raylet (SIGKILL), as a machine failure would; returns its pid."""
+        pid = self.raylet_pid(node)
+        if pid is None:
+            raise RuntimeError(f"node {node} has no raylet running")
+        self._orphans.update(descendants(pid))
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def stop(self) -> None:
+        """Stop every process this cluster started (idempotent)."""
+        victims: set[int] = set(self._orphans)
+        for process in self._processes:
+            victims.update(descendants(process.pid))
+            victims.add(process.pid)
+        for process in reversed(self._processes):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for process in self._processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for pid in victims | {pid for process in self._processes for pid in descendants(process.pid)}:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for process in self._processes:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+        self._processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,261 @@
+"""Distributed ingest on a Ray cluster (the optional extra ``verbatim[ray]``).
+
+``RayStages`` runs the stages of :class:`ingest.pipeline.IngestStages` whose work grows with the
+corpus on a Ray cluster, calling the very same stage functions, so the build is the one a
+single-machine ingest makes:
+
+* parsing (clean, structure, sentences) and chunking/tagging run as Ray tasks, one group of
+  consecutive documents per task; the driver concatenates the groups' tables in order
+  (``merge_tables``);
+* embedding runs in a Ray Data actor pool (``map_batches`` with one model per actor, one actor
+  per cluster CPU by default); only texts the embedding cache lacks are sent, and every batch
+  that comes back is saved to the cache at once, so a re-run after a failure resumes.
+
+The driver reads the files (they live where ``verbatim ingest`` runs, the cluster's nodes need
+no shared file system), builds the FAISS/BM25 indexes and writes the build atomically, exactly
+as the single-machine path does. Ray is imported only by this module and ``web/ray_serve.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import ray
+
+import ingest
+import qa
+import verbatim
+from ingest.embed_cache import EmbeddingCache
+from ingest.loader import SkippedSource, SourceText
+from ingest.parse import ParsedDocument
+from ingest.pipeline import (
+    IngestStages,
+    ProgressBar,
+    Tables,
+    build_tables,
+    embed_tables,
+    merge_tables,
+    parse_sources,
+)
+from qa.safety_policy import SafetyPolicy
+from verbatim.embedding import Embedder
+from verbatim.settings import OFFLINE_ENV, Settings
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+GROUPS_PER_CPU = 4  # task groups per CPU: enough to balance, few enough to keep overhead small
+EMBED_BATCH = 256  # texts per map_batches call of an embedding actor
+STORE_BATCH = 2048  # texts saved to the embedding cache per shard as results stream back
+
+
+class ClusterError(Exception):
+    """The cluster cannot be used; the message is one line that says why and what to do."""
+
+
+@dataclass
+class ClusterInfo:
+    """What the driver knows of the cluster it joined."""
+
+    address: str
+    nodes: int
+    cpus: int
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast (and in one line) when nothing listens at ``host:port``; Ray itself retries
+    for a minute before giving up on an unreachable head."""
+    host, _, port = address.rpartition(":")
+    if address.startswith("ray://") or not host or not port.isdigit():
+        raise ClusterError(f"--ray takes 'auto' or HOST:PORT of the cluster's head, not {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except OSError as error:
+        raise ClusterError(
+            f"cannot reach a Ray cluster at {address} ({error.strerror or error}); "
+            "start one with `ray start --head` or check the address"
+        ) from None
+
+
+def connect(address: str) -> ClusterInfo:
+    """Join the Ray cluster at ``address`` (``auto``: the cluster this machine belongs to).
+
+    The driver ships its own ``ingest``, ``qa`` and ``verbatim`` packages to the workers, so the
+    code that cuts and tags text is the driver's (the build's fingerprint depends on it); the
+    libraries (``pip install 'verbatim[ray]'``) must be installed on every node.
+
+    Args:
+        address: ``auto`` or ``HOST:PORT`` of the head node's GCS.
+
+    Returns:
+        The cluster's size.
+
+    Raises:
+        ClusterError: Nothing to join, or the workers cannot run Verbatim's code.
+    """
+    if address != "auto":
+        _check_reachable(address)
+    if not ray.is_initialized():
+        try:
+            ray.init(
+                address=address,
+                runtime_env={
+                    "py_modules": [Path(package.__file__).parent for package in (ingest, qa, verbatim)],
+                    "env_vars": dict(OFFLINE_ENV),
+                },
+                logging_level="ERROR",
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except (ConnectionError, RuntimeError, TimeoutError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ClusterError(f"cannot join the Ray cluster at {address}: {first_line}") from None
+    try:
+        ray.get(_worker_check.remote(), timeout=120)
+    except ray.exceptions.RayError as error:
+        cause = str(error).strip().splitlines()[-1][:300]
+        raise ClusterError(
+            f"the cluster's workers cannot run Verbatim ({cause}); install 'verbatim[ray]' on every node"
+        ) from None
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    return ClusterInfo(address=address, nodes=len(nodes), cpus=int(ray.cluster_resources().get("CPU", 0)))
+
+
+def disconnect() -> None:
+    """Leave the cluster (the cluster keeps running)."""
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@ray.remote(num_cpus=0)
+def _worker_check() -> str:
+    """Import what the stages need on a worker (raises there if a library is missing)."""
+    import faiss  # noqa: F401  (only checked: the driver builds the index)
+    import sentence_transformers  # noqa: F401
+
+    return verbatim.__name__
+
+
+@functools.cache
+def _worker_embedder() -> Embedder:
+    """One warm embedder per worker process (tasks reuse their worker), for token counting."""
+    embedder = Embedder()
+    embedder.warm_up()
+    return embedder
+
+
+@ray.remote(num_cpus=1, max_retries=3)
+def _parse_group(sources: list[SourceText], settings: Settings) -> tuple[list[ParsedDocument], list[SkippedSource]]:
+    return parse_sources(sources, settings)
+
+
+@ray.remote(num_cpus=1, max_retries=3)
+def _tables_group(parsed: list[ParsedDocument], settings: Settings, policy: SafetyPolicy) -> Tables:
+    return build_tables(parsed, _worker_embedder(), settings, policy)
+
+
+class _EmbedBatches:
+    """A Ray Data actor: one model, called on batches of texts."""
+
+    def __init__(self, weights_hash: str) -> None:
+        self._embedder = Embedder()
+        self._embedder.warm_up()
+        if self._embedder.weights_hash != weights_hash:
+            # A node with other weights would silently mix two models' vectors in one index.
+            raise RuntimeError(
+                f"node {ray.util.get_node_ip_address()} has other model weights "
+                f"({self._embedder.weights_hash}, the driver has {weights_hash})"
+            )
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        texts = [str(text) for text in batch["text"]]
+        return {"text": batch["text"], "vector": self._embedder.encode_passages(texts)}
+
+
+def _groups(items: Sequence, count: int) -> list[list]:
+    """Consecutive groups of ``items``, at most ``count`` of them, none empty."""
+    size = max(1, math.ceil(len(items) / max(1, count)))
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def _gather(refs: list, bar, weight) -> list:
+    """Results of ``refs`` in their order, advancing ``bar`` by ``weight(i)`` as each finishes."""
+    position = {ref: number for number, ref in enumerate(refs)}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        for ref in done:
+            bar.update(weight(position[ref]))
+    return ray.get(refs)
+
+
+class RayStages(IngestStages):
+    """Ingest stages on a Ray cluster (call :func:`connect` first).
+
+    Args:
+        actors: Embedding actors (one model each); default: one per CPU of the cluster.
+    """
+
+    def __init__(self, actors: int | None = None) -> None:
+        self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.actors = actors or self.cpus
+
+    def parse(
+        self, sources: Sequence[SourceText], settings: Settings, progress: bool
+    ) -> tuple[list[ParsedDocument], list[SkippedSource]]:
+        """Parse groups of sources in parallel tasks; results in the sources' order."""
+        groups = _groups(sources, self.cpus * GROUPS_PER_CPU)
+        refs = [_parse_group.remote(group, settings) for group in groups]
+        bar = ProgressBar(len(sources), "documents", progress)
+        try:
+            results = _gather(refs, bar, lambda number: len(groups[number]))
+        finally:
+            bar.close()
+        parsed = [document for group, _ in results for document in group]
+        skipped = [item for _, group in results for item in group]
+        return parsed, skipped
+
+    def tables(
+        self, parsed: list[ParsedDocument], embedder: Embedder, settings: Settings, policy: SafetyPolicy
+    ) -> Tables:
+        """Chunk and tag groups of documents in parallel tasks, merged in order."""
+        groups = _groups(parsed, self.cpus * GROUPS_PER_CPU)
+        policy_ref = ray.put(policy)
+        return merge_tables(ray.get([_tables_group.remote(group, settings, policy_ref) for group in groups]))
+
+    def embed(
+        self, cache: EmbeddingCache, tables: Tables, embedder: Embedder, progress: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Embed the texts the cache lacks in an actor pool, saving each batch as it returns."""
+        missing = cache.missing(tables.sentence_texts + tables.chunk_texts)
+        if missing:
+            context = ray.data.DataContext.get_current()
+            context.enable_progress_bars = False
+            context.print_on_execution_start = False
+            logging.getLogger("ray.data").setLevel(logging.ERROR)
+            dataset = ray.data.from_items([{"text": text} for text in missing]).map_batches(
+                _EmbedBatches,
+                fn_constructor_kwargs={"weights_hash": embedder.weights_hash},
+                batch_size=EMBED_BATCH,
+                # Autoscaling from one actor: the run goes on when a node (and its actor) is lost.
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.actors),
+                num_cpus=1,
+            )
+            bar = ProgressBar(len(missing), "embedding", progress)
+            try:
+                for batch in dataset.iter_batches(batch_size=STORE_BATCH, batch_format="numpy"):
+                    cache.store([str(text) for text in batch["text"]], batch["vector"])
+                    bar.update(len(batch["text"]))
+            finally:
+                bar.close()
+        return embed_tables(cache, tables, _nothing_left_to_embed, progress=False)
+
+
+def _nothing_left_to_embed(texts: list[str]) -> np.ndarray:
+    raise RuntimeError(f"{len(texts)} text(s) were not embedded by the cluster")
