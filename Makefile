@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@
 
 # The eval extra (charts, calibration fit, HTTP client): what eval, bench and loadtest need.
@@ -44,7 +44,7 @@ index: install
 run: index
 	$(BIN)/verbatim serve --host $(HOST) --port $(PORT)
 
-## Install with dev extras and run the whole test suite.
+## Install with the dev and ray extras and run the whole test suite (tests/cluster starts a local Ray cluster).
 test: install-dev
 	$(BIN)/python -m pytest
 

@@ -170,9 +170,13 @@ class LocalCluster:
 
     def add_node(self) -> None:
         """Start one more worker node (e.g. after one was killed) and wait for it."""
-        before = self.alive_nodes()
+        live = sum(1 for node in range(len(self._processes)) if self.raylet_pid(node) is not None)
+        # The head notices a killed node only after its health checks fail; wait for that first.
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while self.alive_nodes() > live and time.monotonic() < deadline:
+            time.sleep(2)
         self._start_node(head=False)
-        self.wait_for_nodes(before + 1)
+        self.wait_for_nodes(live + 1)
 
     def raylet_pid(self, node: int) -> int | None:
         """The raylet process of node ``node`` (0 is the head), or None if it is gone."""

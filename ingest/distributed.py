@@ -25,6 +25,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import ray
@@ -83,7 +84,7 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def connect(address: str) -> ClusterInfo:
+def connect(address: str, packages: Sequence[ModuleType] = ()) -> ClusterInfo:
     """Join the Ray cluster at ``address`` (``auto``: the cluster this machine belongs to).
 
     The driver ships its own ``ingest``, ``qa`` and ``verbatim`` packages to the workers, so the
@@ -92,6 +93,7 @@ def connect(address: str) -> ClusterInfo:
 
     Args:
         address: ``auto`` or ``HOST:PORT`` of the head node's GCS.
+        packages: More of the driver's packages to ship (``web`` for Ray Serve).
 
     Returns:
         The cluster's size.
@@ -106,7 +108,7 @@ def connect(address: str) -> ClusterInfo:
             ray.init(
                 address=address,
                 runtime_env={
-                    "py_modules": [Path(package.__file__).parent for package in (ingest, qa, verbatim)],
+                    "py_modules": [Path(package.__file__).parent for package in (ingest, qa, verbatim, *packages)],
                     "env_vars": dict(OFFLINE_ENV),
                 },
                 logging_level="ERROR",

@@ -131,11 +131,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     limit_malloc_arenas()
     settings = _settings(args)
     configure_logging(settings.log_format, args.log_level)
+    if args.ray:
+        return _serve_on_ray(args, settings)
     if not ensure_index(settings):
         return 1
     app = create_app(settings)
     logging.getLogger("verbatim").info("Verbatim on http://%s:%d  (API docs at /docs)", settings.host, settings.port)
     uvicorn.Server(server_config(app, settings, args.log_level, args.access_log)).run()
+    return 0
+
+
+def _serve_on_ray(args: argparse.Namespace, settings: Settings) -> int:
+    """``verbatim serve --ray ADDRESS --replicas N``: deploy (or update) the app on Ray Serve."""
+    try:
+        # Optional extra: Ray is imported only when --ray is given.
+        from ingest import distributed
+        from web import ray_serve
+    except ImportError:
+        print(RAY_EXTRA_MISSING, file=sys.stderr)
+        return 2
+    try:
+        if args.undeploy:
+            ray_serve.undeploy(args.ray)
+            print(f"Verbatim removed from the Ray cluster at {args.ray}", file=sys.stderr)
+            return 0
+        if not ensure_index(settings):
+            return 1
+        deployment = ray_serve.deploy(args.ray, settings, args.replicas)
+    except distributed.ClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except distributed.ray.exceptions.RayError as error:
+        last = str(error).strip().splitlines()[-1][:300] if str(error).strip() else type(error).__name__
+        print(f"error: the deployment failed ({type(error).__name__}: {last})", file=sys.stderr)
+        return 1
+    finally:
+        distributed.disconnect()
+    print(
+        f"Verbatim on {deployment.url} via Ray Serve: {deployment.replicas} replica(s) serving build {deployment.build}\n"
+        f"  after an ingest, run this command again to move every replica to the new build;\n"
+        f"  remove it with: verbatim serve --ray {args.ray} --undeploy",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -233,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--access-log", action=argparse.BooleanOptionalAction, default=False,
         help="also write uvicorn's access log (the app logs one line per request anyway)",
     )
+    serve.add_argument("--ray", metavar="ADDRESS", help="deploy on the Ray cluster at HOST:PORT ('auto': this machine's) with Ray Serve, then return")
+    serve.add_argument("--replicas", type=int, default=2, metavar="N", help="Ray Serve replicas (with --ray; default 2)")
+    serve.add_argument("--undeploy", action="store_true", help="remove the Ray Serve deployment (with --ray)")
     serve.set_defaults(handler=cmd_serve)
 
     ask = commands.add_parser("ask", help="answer one question in the terminal")

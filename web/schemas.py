@@ -120,6 +120,9 @@ class HealthOut(BaseModel):
     index_built_at: str
     index_build: str = Field(description="Id of the index build in service (its folder name, not a path).")
     vector_index: str
+    replica: str | None = Field(
+        default=None, description="Which Ray Serve replica answered (its id, node and process); null for `verbatim serve`."
+    )
 
 
 class ReadyOut(BaseModel):

@@ -23,6 +23,8 @@ from typing import Any
 from verbatim.settings import Settings
 
 SECTIONS = ("startup", "query", "http", "ingest", "scale")
+# Run only when named: they need the optional extra verbatim[ray] and start a local cluster.
+OPTIONAL_SECTIONS = ("cluster",)
 DEFAULT_SCALES = (1_000, 10_000, 0, 100_000, 1_000_000)  # 0: every real chunk of the source
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,15 +62,15 @@ def _hnsw_pair(text: str) -> tuple[int, int] | None:
 
 def _sections(text: str) -> list[str]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = sorted(set(chosen) - set(SECTIONS))
+    unknown = sorted(set(chosen) - set(SECTIONS) - set(OPTIONAL_SECTIONS))
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS)}; got {text!r}")
+        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS + OPTIONAL_SECTIONS)}; got {text!r}")
     return chosen
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``bench`` subcommand's options (``--index`` is added by ``verbatim.cli``)."""
-    parser.add_argument("--sections", type=_sections, default=list(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--sections", type=_sections, default=list(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS + OPTIONAL_SECTIONS)} (default: all but {','.join(OPTIONAL_SECTIONS)})")
     parser.add_argument("--reports", type=Path, default=Path("eval/reports"), help="reports folder (default eval/reports)")
     parser.add_argument(
         "--medquad-data", type=Path, default=Path(os.environ.get("VERBATIM_MEDQUAD_DATA", "../shared/benchmarks/medquad")),
@@ -87,6 +89,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--floor-seconds", type=float, default=10.0, help="seconds per encode-throughput floor run (default 10)")
     parser.add_argument("--floor-repeats", type=int, default=3, help="runs of each throughput floor (default 3)")
     parser.add_argument("--ingest-docs", type=int, default=500, help="first N MedQuAD documents ingested (default 500)")
+    parser.add_argument("--cluster-requests", type=int, default=1000, help="measured requests per server in the cluster section (default 1000)")
     parser.add_argument("--ingest-repeats", type=int, default=3, help="fresh builds per corpus (default 3)")
     parser.add_argument(
         "--scales", type=_scales, default=list(DEFAULT_SCALES),
@@ -112,7 +115,7 @@ def command_line(args: argparse.Namespace, settings: Settings) -> str:
     parts = ["verbatim", "bench", "--index", str(settings.index_dir), "--sections", ",".join(args.sections)]
     options = (
         "reports", "medquad_data", "medquad_index", "questions", "rounds", "warmup", "http_requests", "http_concurrency",
-        "http_repeats", "http_warmup", "http_target", "floor_seconds", "floor_repeats", "ingest_docs", "ingest_repeats",
+        "http_repeats", "http_warmup", "http_target", "floor_seconds", "floor_repeats", "ingest_docs", "ingest_repeats", "cluster_requests",
         "scales", "scale_queries", "scale_rounds", "noise", "candidate_hnsw", "startup_repeats",
     )
     for name in options:
@@ -201,7 +204,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> tuple[dict[str, A
     }
     embedder = Embedder()
     context = _Context(args, settings, embedder, medquad, data_problem, index_problem, seed_questions, medquad_questions, skipped)
-    for name in SECTIONS:
+    for name in SECTIONS + OPTIONAL_SECTIONS:
         if name not in args.sections:
             continue
         _note(f"{name} ...")
@@ -313,7 +316,22 @@ def _scale(context: _Context) -> dict[str, Any]:
     )
 
 
-_SECTION_RUNNERS = {"startup": _startup, "query": _query, "http": _http, "ingest": _ingest, "scale": _scale}
+def _cluster(context: _Context) -> dict[str, Any]:
+    from eval.bench.cluster import measure_cluster
+    from eval.bench.medquad import write_subset
+
+    args = context.args
+    if context.data_problem:
+        return {"skipped": f"MedQuAD data: {context.data_problem}"}
+    with tempfile.TemporaryDirectory(prefix="verbatim-bench-subset-") as folder:
+        subset = Path(folder) / "medquad-subset.jsonl"
+        count = write_subset(context.medquad.corpus, args.ingest_docs, subset)
+        return measure_cluster(
+            subset, count, context.settings.index_dir, context.seed_questions, args.cluster_requests, 16, args.http_warmup
+        )
+
+
+_SECTION_RUNNERS = {"startup": _startup, "query": _query, "http": _http, "ingest": _ingest, "scale": _scale, "cluster": _cluster}
 
 
 def run_bench_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -326,7 +344,7 @@ def run_bench_command(args: argparse.Namespace, settings: Settings) -> int:
     results, folder = run_bench(args, settings)
     print((folder / "bench.md").read_text(encoding="utf-8"))
     print(f"wrote {folder / 'bench.json'}, {folder / 'bench.md'}" + (f", {folder / results['plot']}" if results.get("plot") else ""))
-    failed = [name for name in SECTIONS if isinstance(results.get(name), dict) and "error" in results[name]]
+    failed = [name for name in SECTIONS + OPTIONAL_SECTIONS if isinstance(results.get(name), dict) and "error" in results[name]]
     failed += [f"scale {size['chunks']}" for size in (results.get("scale") or {}).get("sizes", []) if "error" in size]
     if failed:
         print(f"bench: failed: {', '.join(failed)} (see bench.json)", file=sys.stderr)

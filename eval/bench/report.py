@@ -8,6 +8,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from eval.bench.cluster import markdown as cluster_markdown
+
 PLOT_NAME = "latency_vs_corpus_size.png"
 
 # Measured earlier on this machine over MedQuAD (15.8k documents, single queries, retrieval
@@ -72,6 +74,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"query p95 / bare encode p95 at {largest['chunks']:,} chunks", "<= 3.0", ratio, ratio <= 3.0 if largest["chunks"] >= 1_000_000 else None,
             "" if largest["chunks"] >= 1_000_000 else "the target is set at 1M chunks; this run stopped earlier",
         )
+
+    cluster = results.get("cluster")
+    if isinstance(cluster, dict) and "targets" in cluster:
+        goals = cluster["targets"]
+        add("Ray ingest on 1 node / single-process ingest (seconds)", f"<= {goals['ingest_ratio_at_most']}", cluster["ingest_ratio"], goals["ingest_met"])
+        add("Ray Serve 1 replica / verbatim serve (req/s)", f">= {goals['serve_ratio_at_least']}", cluster["serve_ratio"], goals["serve_met"])
     return rows
 
 
@@ -131,13 +139,14 @@ def markdown(results: dict[str, Any]) -> str:
         verdict = {True: "yes", False: "**no**", None: "not measured"}[row["met"]]
         note = f" ({row['note']})" if row["note"] else ""
         lines.append(f"| {row['target']}{note} | {row['goal']} | {_fmt(row['measured'], 3)} | {verdict} |")
-    usable = {name: None if _failed(results.get(name)) else results.get(name) for name in ("query", "http", "ingest", "scale", "startup")}
+    usable = {name: None if _failed(results.get(name)) else results.get(name) for name in ("query", "http", "ingest", "scale", "startup", "cluster")}
     lines += _query_section(usable["query"])
     lines += _peer_section(usable["query"])
     lines += _http_section(usable["http"])
     lines += _ingest_section(usable["ingest"])
     lines += _scale_section(usable["scale"])
     lines += _startup_section(usable["startup"])
+    lines += cluster_markdown(None if _failed(results.get("cluster")) else results.get("cluster"))
     failures = {name: results[name]["error"] for name in usable if _failed(results.get(name))}
     if failures:
         lines += ["", "## Failed sections", ""] + [f"- {name}: {error}" for name, error in failures.items()]

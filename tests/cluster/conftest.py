@@ -29,7 +29,12 @@ def ray_cluster():
     _require_ray()
     from eval.local_cluster import LocalCluster
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        # One HTTP proxy on the head: without this it sends every request to its own node's replica.
+        RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING="0",
+    )
     cluster = LocalCluster(nodes=2, cpus_per_node=1, env=env)
     atexit.register(cluster.stop)  # also when the session is interrupted
     cluster.start()

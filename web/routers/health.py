@@ -28,6 +28,7 @@ async def health(request: Request) -> HealthOut:
         index_built_at=info.built_at,
         index_build=store.path.name,
         vector_index=info.vector_index,
+        replica=getattr(request.app.state, "replica", None),
     )
 
 

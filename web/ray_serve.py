@@ -1,0 +1,139 @@
+"""Replicated serving on Ray Serve (the optional extra ``verbatim[ray]``).
+
+``verbatim serve --ray ADDRESS --replicas N`` deploys the very app ``verbatim serve`` runs
+(``web.app.create_app``: same routes, chat page, security headers and limits) as a Ray Serve
+deployment of N replicas. Each replica loads the model and the index's live build once and reads
+it only; ``/healthz`` names the replica that answered.
+
+A new build reaches every replica through a deployment update, not a restart: the deployment's
+``user_config`` names the live build, so running ``verbatim serve --ray ...`` again after an
+ingest changes only that config, and Ray Serve calls :meth:`VerbatimReplica.reconfigure` on every
+replica, which loads the new build beside the old one and swaps atomically
+(``Answerer.reload``); requests keep being answered throughout.
+
+The index folder must be readable at the same path on every node (one machine, or a shared
+file system). Ray is imported only by this module and ``ingest/distributed.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fastapi import FastAPI
+from ray import serve
+
+import web
+from ingest import distributed
+from verbatim import index_format
+from verbatim.settings import Settings
+from web.app import create_app
+
+APP_NAME = "verbatim"
+DEPLOYMENT_NAME = "VerbatimReplica"
+
+
+@serve.ingress()
+class VerbatimReplica:
+    """One replica: the FastAPI app over the shared, read-only index.
+
+    Args:
+        settings: The server's settings (index folder, limits, admin token).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._app: FastAPI | None = None
+        self._wanted_build: str | None = None
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """The app, built on the replica (Serve calls this after ``__init__``)."""
+        context = serve.get_replica_context()
+        self._app = create_app(self._settings)
+        self._app.state.replica = f"{context.replica_id.unique_id} pid {os.getpid()} on {socket.gethostname()}"
+        return self._app
+
+    async def reconfigure(self, config: dict) -> None:
+        """Serve the build ``config["build"]`` names (called on every replica by an update).
+
+        Args:
+            config: The deployment's ``user_config``: ``{"build": <build folder name>}``.
+        """
+        self._wanted_build = config.get("build")
+        service = getattr(self._app.state, "service", None) if self._app is not None else None
+        if service is None:
+            return  # starting up: the lifespan loads the live build
+        answerer = service.answerer
+        if self._wanted_build and answerer.store.path.name != self._wanted_build:
+            # Loaded off the event loop; requests keep using the old build until the swap.
+            await asyncio.to_thread(answerer.reload)
+
+
+@dataclass
+class Deployment:
+    """What ``deploy`` put in service."""
+
+    url: str
+    replicas: int
+    build: str
+
+
+def live_build_name(settings: Settings) -> str:
+    """Name of the index's live build (what every replica must serve)."""
+    build = index_format.current_build(Path(settings.index_dir))
+    if build is None:
+        raise distributed.ClusterError(f"no index in {settings.index_dir}; build it first with `verbatim ingest`")
+    return build.name
+
+
+def deploy(address: str, settings: Settings, replicas: int) -> Deployment:
+    """Deploy (or update) the app on the Ray cluster at ``address`` and return at once.
+
+    A second call with the same settings only changes the live build's name in the deployment's
+    config, which Serve applies to the running replicas in place.
+
+    Args:
+        address: ``auto`` or ``HOST:PORT`` of the cluster's head.
+        settings: Server settings; ``host``/``port`` are where Serve's HTTP proxy listens.
+        replicas: Number of replicas.
+
+    Returns:
+        Where it is served and what.
+
+    Raises:
+        ClusterError: The cluster cannot be joined or the index is missing.
+    """
+    if replicas < 1:
+        raise distributed.ClusterError("--replicas must be at least 1")
+    # Replicas run in other working directories: they get the index folder as an absolute path.
+    settings = replace(settings, index_dir=Path(settings.index_dir).resolve())
+    build = live_build_name(settings)
+    distributed.connect(address, packages=(web,))
+    # The proxy runs on the head node only: several nodes on one machine cannot share a port,
+    # and a real cluster puts its own load balancer in front of the head (docs/scale.md).
+    serve.start(
+        http_options={"host": settings.host, "port": settings.port},
+        proxy_location="HeadOnly",
+        logging_config={"log_level": "WARNING", "enable_access_log": False},
+    )
+    application = serve.deployment(
+        VerbatimReplica,
+        name=DEPLOYMENT_NAME,
+        num_replicas=replicas,
+        user_config={"build": build},
+        ray_actor_options={"num_cpus": 1},
+        max_ongoing_requests=64,
+        health_check_period_s=2,
+        health_check_timeout_s=30,
+    ).bind(settings)
+    serve.run(application, name=APP_NAME, route_prefix="/", blocking=False)
+    return Deployment(url=f"http://{settings.host}:{settings.port}", replicas=replicas, build=build)
+
+
+def undeploy(address: str) -> None:
+    """Remove the app from the cluster (the cluster keeps running)."""
+    distributed.connect(address, packages=(web,))
+    serve.delete(APP_NAME)
