@@ -52,6 +52,8 @@ class EmbeddingCache:
 
     def store(self, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Add vectors this run embedded elsewhere (e.g. on a cluster), saved for resume."""
+        if len(texts) != len(vectors):
+            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
         keys = [text_key(text) for text in texts]
         self._write_shard(keys, np.asarray(vectors, dtype=np.float32))
         for key, vector in zip(keys, vectors, strict=True):

@@ -133,33 +133,3 @@ def measure_cluster(
     }
     return result
 
-
-def markdown(cluster: dict[str, Any] | None) -> list[str]:
-    """The cluster section of bench.md."""
-    if not cluster or "ingest_seconds" not in cluster:
-        return []
-    ingest, rates, servers = cluster["ingest_seconds"], cluster["ingest_documents_per_second"], cluster["serve"]
-    lines = [
-        "", "## Cluster (Ray)", "",
-        f"Ingest of {cluster['documents']} MedQuAD documents (fresh index, wall time of the command):", "",
-        "| path | seconds | documents/s |", "| --- | --- | --- |",
-    ]
-    lines += [f"| {name.replace('_', ' ')} | {ingest[name]} | {rates[name]} |" for name in ingest]
-    lines += [
-        "", f"Serving, {cluster['requests']} requests at concurrency {cluster['concurrency']}:", "",
-        "| server | requests/s | p50 ms | p95 ms | errors |", "| --- | --- | --- | --- | --- |",
-    ]
-    lines += [
-        f"| {name.replace('_', ' ')} | {item['requests_per_second']} | {item['p50_ms']} | {item['p95_ms']} | {item['errors']} |"
-        for name, item in servers.items()
-    ]
-    targets = cluster["targets"]
-    lines += [
-        "",
-        f"- Ray ingest on one node / single process: {cluster['ingest_ratio']} (target at most {targets['ingest_ratio_at_most']}: "
-        f"{'met' if targets['ingest_met'] else 'missed'})",
-        f"- Ray Serve at one replica / verbatim serve: {cluster['serve_ratio']} (target at least {targets['serve_ratio_at_least']}: "
-        f"{'met' if targets['serve_met'] else 'missed'})",
-        "- Two nodes on this machine share its cores: no target.",
-    ]
-    return lines

@@ -8,8 +8,6 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from eval.bench.cluster import markdown as cluster_markdown
-
 PLOT_NAME = "latency_vs_corpus_size.png"
 
 # Measured earlier on this machine over MedQuAD (15.8k documents, single queries, retrieval
@@ -146,7 +144,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _ingest_section(usable["ingest"])
     lines += _scale_section(usable["scale"])
     lines += _startup_section(usable["startup"])
-    lines += cluster_markdown(None if _failed(results.get("cluster")) else results.get("cluster"))
+    lines += _cluster_section(None if _failed(results.get("cluster")) else results.get("cluster"))
     failures = {name: results[name]["error"] for name in usable if _failed(results.get(name))}
     if failures:
         lines += ["", "## Failed sections", ""] + [f"- {name}: {error}" for name, error in failures.items()]
@@ -370,6 +368,37 @@ def _startup_section(startup: dict[str, Any] | None) -> list[str]:
             f"| {' / '.join(_fmt(phases[name]['median'], 2) for name in ('python_start', 'imports', 'model_load', 'index_load', 'first_answer'))} "
             f"| {_range(item['second_answer_ms'], 2)} | {_range(item['rss_mb_at_rest'])} | {_range(item['peak_rss_mb'])} |"
         )
+    return lines
+
+
+def _cluster_section(cluster: dict[str, Any] | None) -> list[str]:
+    """The cluster section (``--sections cluster``, eval/bench/cluster.py)."""
+    if not cluster or "ingest_seconds" not in cluster:
+        return []
+    ingest, rates, servers = cluster["ingest_seconds"], cluster["ingest_documents_per_second"], cluster["serve"]
+    lines = [
+        "", "## Cluster (Ray)", "",
+        f"Ingest of {cluster['documents']} MedQuAD documents (fresh index, wall time of the command):", "",
+        "| path | seconds | documents/s |", "| --- | --- | --- |",
+    ]
+    lines += [f"| {name.replace('_', ' ')} | {ingest[name]} | {rates[name]} |" for name in ingest]
+    lines += [
+        "", f"Serving, {cluster['requests']} requests at concurrency {cluster['concurrency']}:", "",
+        "| server | requests/s | p50 ms | p95 ms | errors |", "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {name.replace('_', ' ')} | {item['requests_per_second']} | {item['p50_ms']} | {item['p95_ms']} | {item['errors']} |"
+        for name, item in servers.items()
+    ]
+    targets = cluster["targets"]
+    lines += [
+        "",
+        f"- Ray ingest on one node / single process: {cluster['ingest_ratio']} (target at most {targets['ingest_ratio_at_most']}: "
+        f"{'met' if targets['ingest_met'] else 'missed'})",
+        f"- Ray Serve at one replica / verbatim serve: {cluster['serve_ratio']} (target at least {targets['serve_ratio_at_least']}: "
+        f"{'met' if targets['serve_met'] else 'missed'})",
+        "- Two nodes on this machine share its cores: no target.",
+    ]
     return lines
 
 

@@ -211,3 +211,23 @@ def test_targets_compare_each_figure_with_its_goal():
     assert met["ingest seconds / bare encode seconds (MedQuAD subset)"] is None
     assert met["recall@10 of the chosen vector index vs exact (worst size)"] is False
     assert met["query p95 / bare encode p95 at 1,000,000 chunks"] is True
+
+
+def test_cluster_section_reports_both_ratios_and_their_verdicts():
+    from eval.bench.report import _cluster_section, targets
+
+    cluster = {
+        "documents": 500, "requests": 1000, "concurrency": 16,
+        "ingest_seconds": {"single_process": 100.0, "ray_1_node": 130.0, "ray_2_nodes": 90.0},
+        "ingest_documents_per_second": {"single_process": 5.0, "ray_1_node": 3.85, "ray_2_nodes": 5.56},
+        "serve": {"verbatim_serve": {"requests_per_second": 90.0, "p50_ms": 150.0, "p95_ms": 300.0, "errors": 0}},
+        "ingest_ratio": 1.3, "serve_ratio": 0.85,
+        "targets": {"ingest_ratio_at_most": 1.25, "ingest_met": False, "serve_ratio_at_least": 0.8, "serve_met": True},
+    }
+    text = "\n".join(_cluster_section(cluster))
+    assert "| ray 1 node | 130.0 | 3.85 |" in text
+    assert "1.3 (target at most 1.25: missed)" in text and "0.85 (target at least 0.8: met)" in text
+    rows = {row["target"]: row["met"] for row in targets({"cluster": cluster})}
+    assert rows["Ray ingest on 1 node / single-process ingest (seconds)"] is False
+    assert rows["Ray Serve 1 replica / verbatim serve (req/s)"] is True
+    assert _cluster_section({"skipped": "no data"}) == []
