@@ -28,8 +28,8 @@ from web.service import answer_to_response
 pytestmark = pytest.mark.cluster
 
 MEDQUAD = Path("/work/shared/benchmarks/medquad")
-MEDQUAD_DOCUMENTS = 200
-MEDQUAD_QUESTIONS = 40
+MEDQUAD_DOCUMENTS = 100
+MEDQUAD_QUESTIONS = 30
 # Every Nth eval question is compared (all of them with VERBATIM_CLUSTER_FULL=1): answering all
 # 399 twice takes minutes on a loaded 2-core machine, and equal vectors are checked anyway.
 QUESTION_STRIDE = 1 if os.environ.get("VERBATIM_CLUSTER_FULL") == "1" else 8
@@ -37,7 +37,7 @@ QUESTION_STRIDE = 1 if os.environ.get("VERBATIM_CLUSTER_FULL") == "1" else 8
 VOLATILE = {"built_at", "build_seconds", "files"}
 
 
-def run_cli(*arguments: str, env_extra: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(*arguments: str, env_extra: dict[str, str] | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
     """``verbatim ...`` in a fresh process (as an operator runs it), niced."""
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", **(env_extra or {}))
     return subprocess.run(
@@ -91,6 +91,21 @@ def test_merged_tables_equal_tables_built_at_once(embedder):
     merged = merge_tables([build_tables([item], embedder, settings, policy) for item in parsed])
     assert merged == whole
     assert parse_sources(sources, settings)[0] == parsed
+
+
+def test_merged_groups_of_several_documents_equal_tables_built_at_once(embedder, tmp_path):
+    """Groups of several documents each (as the cluster's tasks get them), on MedQuAD records."""
+    if not (MEDQUAD / "corpus.jsonl").exists():
+        pytest.skip("the MedQuAD benchmark is not on this machine")
+    corpus = tmp_path / "corpus.jsonl"
+    write_subset(MEDQUAD / "corpus.jsonl", 40, corpus)
+    settings, policy = Settings.from_env(), SafetyPolicy.load()
+    sources = [item for item in read_sources([corpus], settings.max_file_bytes) if isinstance(item, SourceText)]
+    parsed, _ = parse_sources(sources, settings)
+    whole = build_tables(parsed, embedder, settings, policy)
+    groups = [parsed[start : start + 7] for start in range(0, len(parsed), 7)]
+    assert len(groups) > 2
+    assert merge_tables([build_tables(group, embedder, settings, policy) for group in groups]) == whole
 
 
 def test_unreachable_address_is_one_line(tmp_path):
@@ -177,13 +192,13 @@ def test_a_worker_node_killed_mid_ingest_leaves_the_live_index_and_a_rerun_compl
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 400
+        deadline = time.monotonic() + 1200
         while not list(index_format.cache_dir(index_dir).glob("*/shard-*.npz")):
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "embedding never saved a batch"
             time.sleep(0.5)
         ray_cluster.kill_raylet(1)
-        stdout, stderr = process.communicate(timeout=600)
+        stdout, stderr = process.communicate(timeout=1800)
     finally:
         if process.poll() is None:
             process.kill()
