@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -109,7 +109,7 @@ def deploy(address: str, settings: Settings, replicas: int) -> Deployment:
     if replicas < 1:
         raise distributed.ClusterError("--replicas must be at least 1")
     # Replicas run in other working directories: they get the index folder as an absolute path.
-    settings = replace(settings, index_dir=Path(settings.index_dir).resolve())
+    settings = settings.replace(index_dir=Path(settings.index_dir).resolve())
     build = live_build_name(settings)
     distributed.connect(address, packages=(web,))
     # The proxy runs on the head node only: several nodes on one machine cannot share a port,
