@@ -12,6 +12,7 @@ from verbatim.settings import Settings
 
 README = Path(__file__).with_name("README.md")
 DEFAULT_BENCHMARK_INDEX = Path(".cache/medquad-index")
+FOLLOWUP_HIT_BAR = 0.80  # issue 22's bar for the follow-up turns
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,17 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--folds", type=int, default=5, help="folds per deal for --cross-validate (default 5)")
     parser.add_argument("--seeds", type=int, default=3, help="deals (seeds 0..N-1) for --cross-validate (default 3)")
+    parser.add_argument(
+        "--dialogs",
+        type=Path,
+        metavar="FILE",
+        help="score the follow-up turns of the conversations in FILE (eval/dialogs.jsonl) instead of the question set",
+    )
+    parser.add_argument(
+        "--calibrate-followup",
+        action="store_true",
+        help="with --dialogs: fit the carried-over decision on the dev conversations and write qa/followup_calibration.toml",
+    )
     parser.add_argument("--url", help="evaluate a running server over HTTP (e.g. http://127.0.0.1:8000) instead of in-process")
     parser.add_argument("--out", type=Path, help="report folder (default eval/reports/<UTC timestamp>/)")
     parser.add_argument("--thresholds", type=Path, help="thresholds file (default eval/thresholds.toml)")
@@ -195,8 +207,57 @@ def run_eval_set(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def run_dialogs(args: argparse.Namespace, settings: Settings) -> int:
+    """Score the follow-up turns of ``--dialogs`` (or fit the carried-over decision on dev)."""
+    # Imported here like every runner of this module: building the argument parser must not load
+    # the model stack.
+    from eval.dialogs import fit_followup_model, load_dialogs, score_dialogs
+    from qa.followup import DEFAULT_FOLLOWUP_CALIBRATION_PATH
+    from qa.pipeline import Answerer
+    from verbatim.cli import ensure_index
+
+    if args.url:
+        print("error: --dialogs runs in-process (no --url)", file=sys.stderr)
+        return 2
+    if not ensure_index(settings):
+        return 1
+    answerer = Answerer(settings)
+    answerer.warm_up()
+    if args.calibrate_followup:
+        model, examples, carried = fit_followup_model(answerer, load_dialogs(args.dialogs, "dev"))
+        DEFAULT_FOLLOWUP_CALIBRATION_PATH.write_text(model.to_toml(), encoding="utf-8")
+        print(f"wrote {DEFAULT_FOLLOWUP_CALIBRATION_PATH}: {examples} dev follow-ups where one reading did better, "
+              f"{carried} of them the carried one")
+        return 0
+    split = args.split or "test"
+    dialogs = load_dialogs(args.dialogs, split)
+    if args.limit:
+        dialogs = dialogs[: args.limit]
+    scores = score_dialogs(answerer, dialogs)
+    print(f"command: {command_line()}")
+    print(f"{len(dialogs)} conversations of the {split} split; follow-up turns (each with the history of the system's own answers):")
+    for line in scores.lines():
+        print(f"  {line}")
+    if scores.misses:
+        print("wrong follow-up turns:")
+        for line in scores.misses:
+            print(f"  {line}")
+    passed = (
+        scores.answerable == 0 or scores.hits / scores.answerable >= FOLLOWUP_HIT_BAR
+    ) and scores.disclaimer_right == scores.disclaimer_expected and scores.repeats == 0 and scores.violations == 0
+    if not passed:
+        print(f"BARS MISSED: follow-up answer hit >= {FOLLOWUP_HIT_BAR:.0%}, disclaimer recall 100%, no repeats, "
+              "no invariant violation", file=sys.stderr)
+    return 0 if passed else 1
+
+
 def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``verbatim eval``."""
+    if args.calibrate_followup and not args.dialogs:
+        print("error: --calibrate-followup needs --dialogs FILE", file=sys.stderr)
+        return 2
+    if args.dialogs:
+        return run_dialogs(args, settings)
     if args.calibrate:
         return run_calibration(settings, args.questions)
     if args.cross_validate:

@@ -342,7 +342,12 @@ class AnswerExtractor:
         ]
 
     def run(
-        self, query: Query, retrieved: list[RetrievedChunk], safety_question: bool = False, topic_bits: int = 0
+        self,
+        query: Query,
+        retrieved: list[RetrievedChunk],
+        safety_question: bool = False,
+        topic_bits: int = 0,
+        excluded: frozenset[int] = frozenset(),
     ) -> Extraction | None:
         """Pick the answer unit.
 
@@ -352,11 +357,15 @@ class AnswerExtractor:
             safety_question: Whether the question raises a safety topic.
             topic_bits: Safety topics the question names and the sources discuss (policy bits);
                 evidence tagged with one of them is preferred.
+            excluded: Sentences that must not be quoted (a follow-up never quotes again what the
+                turn before it quoted, nor, asked for "the other article", the same document).
 
         Returns:
             The extraction, or None when there is nothing to quote.
         """
         ranked = self.score_sentences(query, retrieved, safety_question)
+        if excluded:
+            ranked = [candidate for candidate in ranked if candidate.sentence not in excluded]
         store = self.store
         # A sentence that asks ("Okay, so how much should you take?") never answers by itself: it
         # goes behind every sentence that states something.

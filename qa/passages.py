@@ -61,7 +61,13 @@ def _merge(store: IndexStore, retrieved: list[RetrievedChunk]) -> list[_Span]:
     return spans
 
 
-def build_passages(store: IndexStore, retrieved: list[RetrievedChunk], extraction: Extraction, top_k: int) -> list[Passage]:
+def build_passages(
+    store: IndexStore,
+    retrieved: list[RetrievedChunk],
+    extraction: Extraction,
+    top_k: int,
+    min_support: float = SUPPORT_PROBABILITY,
+) -> list[Passage]:
     """The passages of an answer.
 
     Args:
@@ -69,6 +75,8 @@ def build_passages(store: IndexStore, retrieved: list[RetrievedChunk], extractio
         retrieved: Retrieved chunks, best first.
         extraction: The chosen answer.
         top_k: Maximum number of passages.
+        min_support: Least ranker probability for another document's passage to be shown
+            second (0 when asked what each source says: every document's best passage).
 
     Returns:
         Passages whose quotes are exact slices of their documents' canonical text; the first
@@ -104,7 +112,7 @@ def build_passages(store: IndexStore, retrieved: list[RetrievedChunk], extractio
     supporting: list[_Span] = []
     documents_shown = {primary.doc}
     for span in spans:
-        if span.doc not in documents_shown and span.best is not None and sigmoid(span.best.score) >= SUPPORT_PROBABILITY:
+        if span.doc not in documents_shown and span.best is not None and sigmoid(span.best.score) >= min_support:
             supporting.append(span)
             documents_shown.add(span.doc)
     ordered = [primary, *supporting, *(span for span in spans if span not in supporting)][:top_k]

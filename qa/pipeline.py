@@ -17,13 +17,24 @@ from qa.abstention import AbstentionDecision, AbstentionPolicy
 from qa.calibration import Calibration
 from qa.confidence import AnswerConfidence
 from qa.extractor import AnswerExtractor, Extraction, ExtractorConfig
+from qa.followup import (
+    CARRIED,
+    MORE,
+    SOURCES,
+    FollowupModel,
+    FollowupPlan,
+    FollowupResolver,
+    Turn,
+    asks_why,
+    neighbourhood,
+)
 from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
-from qa.passages import build_passages
+from qa.passages import SUPPORT_PROBABILITY, build_passages
 from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
 from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
-from qa.types import Answer, Query, RetrievedChunk
+from qa.types import Answer, Passage, Query, RetrievedChunk
 from qa.word_specificity import load_language_tables
 from verbatim.embedding import Embedder
 from verbatim.settings import Settings
@@ -65,6 +76,8 @@ class Answerer:
         calibration: Abstention model (defaults to ``qa/calibration.toml``).
         retriever_config: Retrieval parameters.
         extractor_config: Answer extraction parameters.
+        followup_model: Whether a follow-up's carried reading is answered (defaults to
+            ``qa/followup_calibration.toml``).
     """
 
     def __init__(
@@ -75,6 +88,7 @@ class Answerer:
         calibration: Calibration | None = None,
         retriever_config: RetrieverConfig | None = None,
         extractor_config: ExtractorConfig | None = None,
+        followup_model: FollowupModel | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.embedder = embedder or Embedder()
@@ -83,6 +97,8 @@ class Answerer:
         self.retriever_config = retriever_config or RetrieverConfig()
         self.extractor_config = extractor_config or ExtractorConfig()
         self.safety = SafetyChecker(self.policy)
+        self.followup = FollowupResolver()
+        self.followup_model = followup_model or FollowupModel.load()
         self._components: _Components | None = None
         self._reload_lock = threading.Lock()
 
@@ -155,18 +171,30 @@ class Answerer:
             for text, clean, vector in zip(texts, normalised, vectors, strict=True)
         ]
 
-    def run(self, question: str, top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID) -> Answer:
+    def run(
+        self,
+        question: str,
+        top_k: int = 3,
+        mode: RetrievalMode = RetrievalMode.HYBRID,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
         """Answer one question.
 
         Args:
             question: The question (1-1000 characters after trimming; validated by callers).
             top_k: Passages to return (1-10).
             mode: Retrieval mode (hybrid in production; others for evaluation).
+            history: Earlier turns of the conversation, oldest first (validated by callers);
+                without them the question is answered as it stands.
 
         Returns:
             The answer with its passages, confidence and safety outcome.
         """
         started = time.perf_counter()
+        if history:
+            answer = self.converse(question, history, top_k, mode)
+            answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
+            return answer
         query = self.prepare(question)
         answer = self.answer_query(query, top_k, mode, question=question)
         answer.timings_ms["embed"] = round((time.perf_counter() - started) * 1000 - sum(answer.timings_ms.values()), 3)
@@ -180,9 +208,21 @@ class Answerer:
         return self.trace(query, top_k, mode, question=question)[0]
 
     def trace(
-        self, query: Query, top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID, question: str | None = None
+        self,
+        query: Query,
+        top_k: int = 3,
+        mode: RetrievalMode = RetrievalMode.HYBRID,
+        question: str | None = None,
+        safety_query: Query | None = None,
+        excluded: frozenset[int] = frozenset(),
+        min_support: float = SUPPORT_PROBABILITY,
     ) -> tuple[Answer, Trace]:
-        """Answer a prepared question and return the intermediate results too."""
+        """Answer a prepared question and return the intermediate results too.
+
+        ``safety_query`` (a follow-up with the earlier question it rests on) is what the safety
+        policy reads instead of ``query``; ``excluded`` sentences are never quoted; and
+        ``min_support`` is passed to :func:`qa.passages.build_passages`.
+        """
         components = self._require()
         timings: dict[str, float] = {}
         clock = time.perf_counter()
@@ -191,10 +231,12 @@ class Answerer:
         timings["retrieve"] = _lap(clock)
         clock = time.perf_counter()
 
-        question_topics = self.safety.question_triggers(query, components.store)
-        discussed = self.policy.discussed_topics(query.text, components.store.supported_topics)
+        asked = safety_query if safety_query is not None else query
+        question_topics = self.safety.question_triggers(asked, components.store)
+        discussed = self.policy.discussed_topics(asked.text, components.store.supported_topics)
         extraction = components.extractor.run(
-            query, retrieved, safety_question=bool(question_topics), topic_bits=self.policy.to_bits(discussed)
+            query, retrieved, safety_question=bool(question_topics), topic_bits=self.policy.to_bits(discussed),
+            excluded=excluded,
         )
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()
@@ -225,7 +267,7 @@ class Answerer:
                 answer=document.text[extraction.start : extraction.end],
                 abstained=False,
                 confidence=round(confidence, 4),
-                passages=build_passages(store, retrieved, extraction, top_k),
+                passages=build_passages(store, retrieved, extraction, top_k, min_support),
                 disclaimer=safety.disclaimer,
                 safety_topics=safety.topics,
                 answer_doc_id=document.doc_id,
@@ -234,6 +276,214 @@ class Answerer:
                 timings_ms=timings,
             )
         return answer, Trace(query, retrieved, extraction, decision, safety)
+
+
+    # -- conversations -----------------------------------------------------------------------
+
+    def plan(self, question: str, history: Sequence[Turn]) -> FollowupPlan:
+        """How a question rests on the earlier turns (see :class:`qa.followup.FollowupResolver`)."""
+        return self.followup.run(question, history, self._require().store.subject_words)
+
+    def converse(
+        self, question: str, history: Sequence[Turn], top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID
+    ) -> Answer:
+        """Answer a question of a conversation.
+
+        Args:
+            question: The question as asked (trimmed).
+            history: Earlier turns, oldest first (validated: documents exist, spans inside).
+            top_k: Passages to return.
+            mode: Retrieval mode.
+
+        Returns:
+            The answer, with ``followup`` and ``read_as`` saying how the question was read.
+        """
+        question = question.strip()
+        plan = self.plan(question, history)
+        if plan.kind == MORE:
+            return self._more(plan, top_k, mode)
+        if plan.kind == SOURCES:
+            return self._sources(plan, top_k, mode)
+        if plan.kind is None:
+            # A new question: answered as asked, only never quoting again what the turn before did.
+            query = self.prepare(question)
+            answer, _ = self._avoiding_repeat(query, top_k, mode, question, None, self._quoted_sentences(plan.anchor))
+            answer.read_as = question
+            return answer
+        fresh, carried, signals = self.readings(plan, top_k, mode)
+        if carried is not None and self.followup_model.carry(signals):
+            return carried
+        return fresh
+
+    def readings(
+        self, plan: FollowupPlan, top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID
+    ) -> tuple[Answer, Answer | None, dict[str, float]]:
+        """Both readings of a possible ellipsis or pronoun follow-up, and the decision's signals.
+
+        Args:
+            plan: A ``carried`` plan.
+            top_k: Passages to return.
+            mode: Retrieval mode.
+
+        Returns:
+            The answer to the question as asked, the answer to the carried reading (None when
+            the reading adds nothing), and the signals :class:`qa.followup.FollowupModel` reads.
+        """
+        question = plan.question
+        readings = self.followup.carried_readings(plan, self._require().store.subject_words)
+        fresh_query, combined_query, *reading_queries = self.prepare_many([question, plan.combined, *readings])
+        repeat = self._quoted_sentences(plan.anchor)
+        fresh, fresh_trace = self._avoiding_repeat(fresh_query, top_k, mode, question, None, repeat)
+        fresh.read_as = question
+        if readings == [question]:
+            return fresh, None, {}
+        # The reading the sources answer most confidently stands for the carried question.
+        carried, carried_trace, read_as = None, None, question
+        for reading, query in zip(readings, reading_queries, strict=True):
+            if reading == question:
+                continue
+            answer, trace = self._avoiding_repeat(query, top_k, mode, question, combined_query, repeat)
+            if carried is None or (not answer.abstained, answer.confidence) > (not carried.abstained, carried.confidence):
+                carried, carried_trace, read_as = answer, trace, reading
+        carried.followup, carried.read_as = CARRIED, read_as
+        signals = {
+            **plan.signals,
+            **decision_signals(fresh, fresh_trace, "fresh"),
+            **decision_signals(carried, carried_trace, "carried"),
+        }
+        return fresh, carried, signals
+
+    def _quoted_sentences(self, turn: Turn | None) -> frozenset[int]:
+        """Sentences an earlier answer quoted (a follow-up does not quote them again)."""
+        if turn is None or not turn.answered:
+            return frozenset()
+        store = self._require().store
+        doc = store.doc_index.get(turn.doc_id or "")
+        if doc is None:
+            return frozenset()
+        return frozenset(
+            int(s) for s in range(len(store.sentence_doc))
+            if int(store.sentence_doc[s]) == doc
+            and int(store.sentence_start[s]) < turn.end
+            and int(store.sentence_end[s]) > turn.start
+        )
+
+    def _avoiding_repeat(
+        self, query: Query, top_k: int, mode: RetrievalMode, question: str, safety_query: Query | None,
+        repeat: frozenset[int],
+    ) -> tuple[Answer, Trace]:
+        """Answer, and when that quotes exactly what the turn before quoted, answer again
+        without those sentences."""
+        answer, trace = self.trace(query, top_k, mode, question=question, safety_query=safety_query)
+        extraction = trace.extraction
+        if (
+            not answer.abstained and repeat and extraction is not None
+            and set(range(extraction.first_sentence, extraction.last_sentence + 1)) <= repeat
+        ):
+            answer, trace = self.trace(query, top_k, mode, question=question, safety_query=safety_query, excluded=repeat)
+        return answer, trace
+
+    def _abstain_followup(self, plan: FollowupPlan, reason: str, confidence: float = 0.0) -> Answer:
+        """An honest abstention of a follow-up (the safety policy still reads the combined question)."""
+        query = self.prepare(plan.combined)
+        safety = self.safety.run(self.safety.question_triggers(query, self._require().store))
+        return Answer(
+            question=plan.question, answer="", abstained=True, confidence=round(confidence, 4), passages=[],
+            disclaimer=safety.disclaimer, safety_topics=safety.topics, reason=reason, followup=plan.kind,
+            read_as=plan.read_as,
+        )
+
+    def _more(self, plan: FollowupPlan, top_k: int, mode: RetrievalMode) -> Answer:
+        """More of what the last answer's document says around it (never what it quoted)."""
+        if plan.anchor is None:
+            return self._abstain_followup(plan, "there is no earlier answer to say more about")
+        store = self._require().store
+        query = self.prepare(plan.combined)
+        unit = neighbourhood(store, plan.anchor, asks_why(plan.question), query.vector)
+        if unit is None:
+            return self._abstain_followup(plan, "the source says nothing more next to the earlier answer")
+        first, last = unit
+        context_answer, context_trace = self.trace(query, top_k, mode, question=plan.question)
+        evidence = 0
+        for sentence in range(first, last + 1):
+            evidence |= int(store.sentence_topics[sentence])
+        safety = self.safety.run(self.safety.question_triggers(query, store), evidence)
+        doc = int(store.sentence_doc[first])
+        document = store.documents[doc]
+        start, end = int(store.sentence_start[first]), int(store.sentence_end[last])
+        block_first, block_last = int(store.sentence_block[first]), int(store.sentence_block[last])
+        quote_start = min(start, int(store.block_start[block_first]))
+        quote_end = max(end, int(store.block_end[block_last]))
+        passage = Passage(
+            doc_id=document.doc_id,
+            title=document.title,
+            section=_section_title(document, quote_start),
+            quote=document.text[quote_start:quote_end],
+            start=quote_start,
+            end=quote_end,
+            score=round(float(context_trace.decision.confidence), 4),
+            highlight_start=start,
+            highlight_end=end,
+        )
+        return Answer(
+            question=plan.question,
+            answer=document.text[start:end],
+            abstained=False,
+            confidence=round(float(context_trace.decision.confidence), 4),
+            passages=[passage],
+            disclaimer=safety.disclaimer,
+            safety_topics=safety.topics,
+            answer_doc_id=document.doc_id,
+            answer_start=start,
+            answer_end=end,
+            followup=MORE,
+            read_as=plan.read_as,
+        )
+
+    def _sources(self, plan: FollowupPlan, top_k: int, mode: RetrievalMode) -> Answer:
+        """The best passage on the current topic from each document, side by side."""
+        store = self._require().store
+        topic = plan.context or plan.question
+        topic_query, combined_query = self.prepare_many([topic, plan.combined])
+        excluded: frozenset[int] = frozenset()
+        # The other document first: the earlier answer's document was quoted already.
+        if plan.anchor is not None and plan.anchor.doc_id in store.doc_index:
+            doc = store.doc_index[plan.anchor.doc_id]
+            excluded = frozenset(int(s) for s in range(len(store.sentence_doc)) if int(store.sentence_doc[s]) == doc)
+        answer, _ = self.trace(
+            topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query, excluded=excluded,
+            min_support=0.0,
+        )
+        if excluded and answer.abstained:
+            # The other document does not answer: the earlier one is all there is.
+            answer, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
+                                   min_support=0.0)
+        elif excluded:
+            # The earlier answer's document follows the other one's, with its best passage.
+            both, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
+                                 min_support=0.0)
+            earlier = next((p for p in both.passages if p.doc_id == plan.anchor.doc_id), None)
+            if earlier is not None:
+                answer.passages = [answer.passages[0], earlier, *(p for p in answer.passages[1:] if p.doc_id != earlier.doc_id)]
+        answer.passages = answer.passages[: max(top_k, 2)]
+        answer.followup, answer.read_as = SOURCES, plan.read_as
+        return answer
+
+
+def decision_signals(answer: Answer, trace: Trace, prefix: str) -> dict[str, float]:
+    """Signals of one reading of a follow-up for :class:`qa.followup.FollowupModel`."""
+    return {
+        f"{prefix}_answerable": float(trace.decision.confidence),
+        f"{prefix}_confidence": 0.0 if answer.abstained else float(answer.confidence),
+        f"{prefix}_abstained": float(answer.abstained),
+    }
+
+
+def _section_title(document, offset: int) -> str:
+    for section in document.sections:
+        if section.start <= offset <= section.end:
+            return section.title
+    return document.title
 
 
 def _lap(clock: float) -> float:

@@ -112,6 +112,9 @@ class Answer:
         reason: Why the system abstained, in words (may quote the question: never log it).
         reason_code: Why, as a fixed :class:`ReasonCode` (what logs and metrics use).
         timings_ms: Milliseconds spent per stage.
+        followup: How the question rested on the conversation's earlier turns: None (answered
+            as asked), ``carried``, ``more`` or ``sources`` (see ``qa/followup.py``).
+        read_as: The self-contained question the answer was found for (None: the question).
     """
 
     question: str
@@ -127,3 +130,5 @@ class Answer:
     reason: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     reason_code: ReasonCode | None = None
+    followup: str | None = None
+    read_as: str | None = None

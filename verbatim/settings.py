@@ -139,7 +139,10 @@ class Settings(BaseSettings):
     host: str = setting("HOST", "127.0.0.1", "interface `serve` binds (`--host`); loopback unless you open it", min_length=1)
     port: int = setting("PORT", 8000, "TCP port of `serve` (`--port`)", ge=1, le=65535)
     max_file_mb: float = setting("MAX_FILE_MB", 20.0, "ingest skips larger files, in MB (`--max-file-mb`)", gt=0)
-    max_body_bytes: int = setting("MAX_BODY_BYTES", 16 * 1024, "larger request bodies get 413", ge=1)
+    max_body_bytes: int = setting(
+        "MAX_BODY_BYTES", 64 * 1024,
+        "larger request bodies get 413 (room for a question with five earlier turns of 1000 characters)", ge=1,
+    )
     admin_token: str | None = setting("ADMIN_TOKEN", None, "enables `POST /api/admin/reload` (bearer token)")
     rate_limit_per_minute: int = setting(
         "RATE_LIMIT", 0, "requests per minute per client to the API and the chat form (0: off); 429 beyond", ge=0

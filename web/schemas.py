@@ -10,6 +10,7 @@ from qa.types import ReasonCode
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 10
+MAX_HISTORY_TURNS = 5
 
 
 def clean_question(value: str) -> str:
@@ -28,6 +29,32 @@ def clean_question(value: str) -> str:
     return trimmed
 
 
+class HistoryTurn(BaseModel):
+    """An earlier turn of the conversation, as the client holds it: the question and the span
+    its answer quoted (``passages[0].highlight_start`` / ``highlight_end`` of that response)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(..., max_length=MAX_QUESTION_CHARS * 4, description="The earlier question (1-1000 characters).")
+    doc_id: str | None = Field(None, max_length=512, description="Document of its answer; null when it abstained.")
+    start: int | None = Field(None, ge=0, strict=True, description="Start of its answer in the document's canonical text.")
+    end: int | None = Field(None, ge=0, strict=True, description="End of its answer.")
+
+    @field_validator("question")
+    @classmethod
+    def _trimmed_length(cls, value: str) -> str:
+        return clean_question(value)
+
+    @model_validator(mode="after")
+    def _span(self) -> HistoryTurn:
+        given = [self.doc_id is not None, self.start is not None, self.end is not None]
+        if any(given) and not all(given):
+            raise ValueError("doc_id, start and end are given together, or all null for an abstained turn")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be greater than start")
+        return self
+
+
 class AskRequest(BaseModel):
     """A question for ``POST /api/ask``."""
 
@@ -41,6 +68,13 @@ class AskRequest(BaseModel):
         json_schema_extra={"minLength": 1},
     )
     top_k: int = Field(3, ge=1, le=MAX_TOP_K, strict=True, description="How many passages to return (1-10).")
+    history: list[HistoryTurn] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_TURNS,
+        description=f"Earlier turns of this conversation, oldest first (at most {MAX_HISTORY_TURNS}); "
+        "follow-ups such as \"what about for athletes?\", \"tell me more\" or \"what does the other article say?\" "
+        "are read against them. The server keeps no state.",
+    )
 
     @field_validator("question")
     @classmethod
@@ -82,6 +116,14 @@ class AskResponse(BaseModel):
     reason_code: ReasonCode | None = Field(
         None, description="Why the system abstained, as one code of a fixed set (null when answered)."
     )
+    followup: Literal["carried", "more", "sources"] | None = Field(
+        None,
+        description="How the question rested on the earlier turns: null (answered as asked), \"carried\" (the "
+        "earlier topic named in it), \"more\" (more from around the last answer) or \"sources\" (each document's "
+        "best passage: passages[0] holds the answer, passages[1] the other document's).",
+    )
+    read_as: str = Field("", description="The self-contained question the answer was found for (the question itself "
+                         "when nothing was carried over).")
 
 
 class DocumentSummary(BaseModel):
@@ -141,7 +183,7 @@ class ErrorOut(BaseModel):
 # -- feedback (POST /api/feedback) ---------------------------------------------------------------
 
 MAX_READ_AS_CHARS = 2000
-MAX_HISTORY_TURNS = 20
+MAX_FEEDBACK_HISTORY_TURNS = 20
 
 
 class FeedbackSpanIn(BaseModel):
@@ -187,7 +229,7 @@ class FeedbackRequest(BaseModel):
     answer: FeedbackSpanIn | None = Field(None, description="The answer's span (first passage's highlight); null for an abstention.")
     chosen: FeedbackSpanIn | None = Field(None, description='Another passage shown that answered the question ("This one answered it").')
     read_as: str | None = Field(None, max_length=MAX_READ_AS_CHARS, description="How a follow-up question was read, as /api/ask reported it.")
-    history: list[Any] | None = Field(None, max_length=MAX_HISTORY_TURNS, description="The conversation as sent to /api/ask.")
+    history: list[Any] | None = Field(None, max_length=MAX_FEEDBACK_HISTORY_TURNS, description="The conversation as sent to /api/ask.")
 
     @field_validator("question")
     @classmethod

@@ -9,6 +9,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
+from qa.followup import Turn
 from qa.pipeline import Answerer
 from qa.types import Answer, Query
 from web.metrics import ServiceMetrics
@@ -69,16 +70,20 @@ class AnswerService:
                 await worker
         self._workers = []
 
-    async def ask(self, question: str, top_k: int) -> Answer:
+    async def ask(self, question: str, top_k: int, history: list[Turn] | None = None) -> Answer:
         """Answer one question (waits for its batch).
 
         Args:
             question: Validated question.
             top_k: Passages to return.
+            history: Validated earlier turns; a follow-up is answered on its own (it needs a
+                few embeddings of its readings), a question without history joins a batch.
 
         Returns:
             The answer (also counted in the metrics and noted for the request's log line).
         """
+        if history:
+            return await asyncio.to_thread(self.answerer.run, question, top_k, history=history)
         if self._to_embed is None:
             answer = await asyncio.to_thread(self.answerer.run, question, top_k)
         else:
@@ -149,4 +154,6 @@ def answer_to_response(answer: Answer) -> AskResponse:
         safety_topics=answer.safety_topics,
         reason=answer.reason,
         reason_code=answer.reason_code,
+        followup=answer.followup,
+        read_as=answer.read_as or answer.question,
     )

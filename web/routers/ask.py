@@ -4,10 +4,40 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from web.schemas import AskRequest, AskResponse, ErrorOut
+from qa.followup import Turn
+from qa.store import IndexStore
+from web.errors import error_response
+from web.schemas import AskRequest, AskResponse, ErrorOut, HistoryTurn
 from web.service import answer_to_response
 
 router = APIRouter(tags=["ask"])
+
+
+def history_problems(history: list[HistoryTurn], store: IndexStore) -> list[dict]:
+    """What is wrong with a conversation's turns against the index in service.
+
+    Args:
+        history: Turns that passed the schema.
+        store: The loaded index.
+
+    Returns:
+        One ``{"loc", "msg"}`` per unknown document or span outside its document (empty: fine).
+    """
+    problems = []
+    for number, turn in enumerate(history):
+        if turn.doc_id is None:
+            continue
+        document = store.doc_index.get(turn.doc_id)
+        if document is None:
+            problems.append({"loc": ["body", "history", number, "doc_id"], "msg": f"no document with id '{turn.doc_id}'"})
+        elif turn.end is not None and turn.end > len(store.documents[document].text):
+            problems.append({"loc": ["body", "history", number, "end"], "msg": "span ends outside the document"})
+    return problems
+
+
+def to_turns(history: list[HistoryTurn]) -> list[Turn]:
+    """The answerer's view of validated turns."""
+    return [Turn(turn.question, turn.doc_id, turn.start, turn.end) for turn in history]
 
 
 @router.post(
@@ -17,14 +47,17 @@ router = APIRouter(tags=["ask"])
     summary="Answer a question with verbatim quotes from the sources",
 )
 async def ask(payload: AskRequest, request: Request) -> AskResponse:
-    """Answer one question.
+    """Answer one question, optionally as a follow-up to the earlier turns of its conversation.
 
     Args:
-        payload: Question and number of passages.
+        payload: Question, number of passages and the conversation's earlier turns.
         request: The request (gives access to the shared answerer).
 
     Returns:
-        The answer, its passages, confidence and safety disclaimer.
+        The answer, its passages, confidence, safety disclaimer and how it was read.
     """
-    answer = await request.app.state.service.ask(payload.question, payload.top_k)
+    service = request.app.state.service
+    if problems := history_problems(payload.history, service.answerer.store):
+        return error_response(422, "invalid conversation history", problems)
+    answer = await service.ask(payload.question, payload.top_k, to_turns(payload.history))
     return answer_to_response(answer)

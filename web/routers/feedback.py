@@ -12,6 +12,7 @@ answered as before.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from fastapi import APIRouter, Request
@@ -150,12 +151,23 @@ def _form_span(form, prefix: str) -> dict | None:
     }
 
 
+def _form_history(form) -> object:
+    text = str(form.get("history") or "")
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text  # not JSON (or nested past reason): left as text so validation names the field
+
+
 def form_payload(form) -> dict:
     """The ``/api/feedback`` body that the chat page's feedback form stands for.
 
     Args:
         form: The posted form (``question``, ``verdict``, ``reason``, ``answer_doc``/``_start``/
-            ``_end``, ``chosen_doc``/``_start``/``_end``, ``read_as``).
+            ``_end``, ``chosen_doc``/``_start``/``_end``, ``read_as``, ``history``: for a follow-up,
+            the turns it was sent with as JSON text).
 
     Returns:
         A dict for :class:`FeedbackRequest`.
@@ -167,6 +179,7 @@ def form_payload(form) -> dict:
         "answer": _form_span(form, "answer"),
         "chosen": _form_span(form, "chosen"),
         "read_as": str(form.get("read_as")) if form.get("read_as") else None,
+        "history": _form_history(form),
     }
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote as url_quote
 
 import jinja2
@@ -26,7 +27,8 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from qa.confidence import CONFIDENCE_LEVELS, ConfidenceLevel, describe_confidence
-from web.schemas import AskRequest, AskResponse, PassageOut
+from web.routers.ask import history_problems, to_turns
+from web.schemas import MAX_HISTORY_TURNS, AskRequest, AskResponse, HistoryTurn, PassageOut
 from web.service import answer_to_response
 
 logger = logging.getLogger(__name__)
@@ -183,6 +185,11 @@ class TurnView:
     supporting: list[PassageView] = field(default_factory=list)
     reason: str | None = None
     error: str | None = None
+    read_as: str | None = None
+    # What the feedback forms send with a follow-up (how it was read, the turns it was read
+    # against, as JSON); both "" for a question answered as asked.
+    feedback_read_as: str = ""
+    feedback_history: str = ""
 
 
 @dataclass(frozen=True)
@@ -227,12 +234,13 @@ def passage_view(passage: PassageOut) -> PassageView:
     )
 
 
-def turn_view(response: AskResponse, label: Callable[[str], str]) -> TurnView:
+def turn_view(response: AskResponse, label: Callable[[str], str], history: list[HistoryTurn] | None = None) -> TurnView:
     """The chat's view of an API answer.
 
     Args:
         response: The same response ``POST /api/ask`` returns.
         label: Maps a safety topic id to its label.
+        history: The earlier turns the question was sent with (follow-ups).
 
     Returns:
         The turn to render.
@@ -248,7 +256,104 @@ def turn_view(response: AskResponse, label: Callable[[str], str]) -> TurnView:
         main=passages[0] if passages else None,
         supporting=passages[1:],
         reason=response.reason,
+        read_as=read_as_shown(response),
+        **feedback_context(response, history or []),
     )
+
+
+# -- conversation context (follow-ups; the no-JavaScript form carries the turns in hidden fields) --
+
+
+def read_as_shown(response: AskResponse) -> str | None:
+    """The "Read as" line under a follow-up, when it was read as another question."""
+    if response.followup and response.read_as and response.read_as != response.question:
+        return response.read_as
+    return None
+
+
+def feedback_context(response: AskResponse, history: list[HistoryTurn]) -> dict[str, str]:
+    """What feedback on this answer carries besides the question: for a follow-up, how it was
+    read and the turns it was read against (``web/static/feedback.js`` sends the same); nothing
+    for a question answered as asked, so its feedback stores only that question."""
+    if not response.followup:
+        return {"feedback_read_as": "", "feedback_history": ""}
+    turns = [turn.model_dump() for turn in history]
+    return {"feedback_read_as": response.read_as, "feedback_history": json.dumps(turns, ensure_ascii=False) if turns else ""}
+
+
+@dataclass(frozen=True)
+class EarlierTurnView:
+    """An earlier turn of the no-JavaScript conversation: its question and what it quoted.
+
+    Attributes:
+        question: The question.
+        doc_id: Document of its answer ("" when it abstained).
+        start: Answer start (None when abstained).
+        end: Answer end.
+        quote: The answer, cut from the document by those offsets ("" when abstained).
+    """
+
+    question: str
+    doc_id: str
+    start: int | None
+    end: int | None
+    quote: str
+
+
+def form_history(questions: list[str], doc_ids: list[str], starts: list[str], ends: list[str]) -> list[HistoryTurn]:
+    """The earlier turns posted by the form's hidden fields, validated like the API's.
+
+    Args:
+        questions: ``history_question`` fields, oldest first.
+        doc_ids: ``history_doc_id`` fields ("" for an abstained turn).
+        starts: ``history_start`` fields.
+        ends: ``history_end`` fields.
+
+    Returns:
+        The last :data:`~web.schemas.MAX_HISTORY_TURNS` turns.
+
+    Raises:
+        ValueError: Fields that do not line up or do not validate.
+    """
+    if not len(questions) == len(doc_ids) == len(starts) == len(ends):
+        raise ValueError("the conversation's hidden fields do not line up")
+    turns = []
+    for question, doc_id, start, end in list(zip(questions, doc_ids, starts, ends, strict=True))[-MAX_HISTORY_TURNS:]:
+        answered = bool(doc_id)
+        if answered and not (start.isdigit() and end.isdigit()):
+            raise ValueError("an earlier turn's offsets are not numbers")
+        try:
+            turns.append(HistoryTurn(
+                question=question,
+                doc_id=doc_id if answered else None,
+                start=int(start) if answered else None,
+                end=int(end) if answered else None,
+            ))
+        except ValidationError as error:
+            raise ValueError("an earlier turn is not valid") from error
+    return turns
+
+
+def earlier_views(history: list[HistoryTurn], store) -> list[EarlierTurnView]:
+    """Views of validated earlier turns (the quote is cut from the index, never taken from the form)."""
+    views = []
+    for turn in history:
+        quote = ""
+        if turn.doc_id is not None and turn.start is not None and turn.end is not None:
+            quote = store.documents[store.doc_index[turn.doc_id]].text[turn.start : turn.end]
+        views.append(EarlierTurnView(turn.question, turn.doc_id or "", turn.start, turn.end, quote))
+    return views
+
+
+def next_history(history: list[HistoryTurn], question: str, response: AskResponse) -> list[HistoryTurn]:
+    """The turns the form carries after this answer (the last five)."""
+    first = response.passages[0] if response.passages and not response.abstained else None
+    turn = (
+        HistoryTurn(question=question, doc_id=first.doc_id, start=first.highlight_start, end=first.highlight_end)
+        if first is not None and first.highlight_end > first.highlight_start
+        else HistoryTurn(question=question)
+    )
+    return [*history, turn][-MAX_HISTORY_TURNS:]
 
 
 def coverage(store) -> Coverage:
@@ -310,9 +415,19 @@ def _page_context(request: Request) -> dict:
 
 
 def _chat_page(
-    request: Request, turns: list[TurnView], draft: str = "", form_error: str | None = None, status: int = 200, notice: str | None = None
+    request: Request,
+    turns: list[TurnView],
+    draft: str = "",
+    form_error: str | None = None,
+    status: int = 200,
+    notice: str | None = None,
+    earlier: list[EarlierTurnView] | None = None,
+    history: list[HistoryTurn] | None = None,
 ) -> HTMLResponse:
-    context = {**_page_context(request), "turns": turns, "draft": draft, "form_error": form_error, "notice": notice}
+    context = {
+        **_page_context(request), "turns": turns, "draft": draft, "form_error": form_error, "notice": notice,
+        "earlier": earlier or [], "history": history or [],
+    }
     return _templates().TemplateResponse(request, "chat.html", context, status_code=status)
 
 
@@ -337,32 +452,55 @@ async def chat_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/", response_class=HTMLResponse)
-async def chat_form(request: Request, question: str = Form("")) -> HTMLResponse:
+async def chat_form(
+    request: Request,
+    question: str = Form(""),
+    history_question: Annotated[list[str] | None, Form()] = None,
+    history_doc_id: Annotated[list[str] | None, Form()] = None,
+    history_start: Annotated[list[str] | None, Form()] = None,
+    history_end: Annotated[list[str] | None, Form()] = None,
+) -> HTMLResponse:
     """The chat page with one answer, for browsers without JavaScript (a plain form post).
 
     Args:
         request: The request.
         question: The form's question field.
+        history_question: Earlier questions of the conversation (hidden fields), oldest first.
+        history_doc_id: Their answers' documents ("" for an abstention).
+        history_start: Their answers' start offsets.
+        history_end: Their answers' end offsets.
 
     Returns:
-        The page with the answer rendered, or with the error and the question kept in the box.
+        The page with the earlier turns and the answer rendered, or with the error and the
+        question kept in the box.
     """
+    store = request.app.state.service.answerer.store
+    try:
+        history = form_history(history_question or [], history_doc_id or [], history_start or [], history_end or [])
+        if history_problems(history, store):
+            raise ValueError("an earlier turn points outside the sources")
+    except ValueError:
+        # A tampered or stale conversation (the index changed): start a new one, keep the question.
+        return _chat_page(request, turns=[], draft=question, status=422,
+                          form_error="The conversation could not be continued. Please ask again.")
+    earlier = earlier_views(history, store)
     try:
         payload = AskRequest(question=question)
     except ValidationError as error:
         message = "; ".join(str(e.get("msg", "invalid question")).removeprefix("Value error, ") for e in error.errors())
         message = message[:1].upper() + message[1:]
-        return _chat_page(request, turns=[], draft=question, form_error=message, status=422)
+        return _chat_page(request, turns=[], draft=question, form_error=message, status=422, earlier=earlier, history=history)
     try:
-        answer = await request.app.state.service.ask(payload.question, payload.top_k)
+        answer = await request.app.state.service.ask(payload.question, payload.top_k, to_turns(history))
     except Exception:  # the page must come back with a message, not a stack trace
         # Never the question itself: people ask about their own health (the request's log line
         # has its length and keyed hash).
         logger.exception("answering a %d-character question from the HTML form failed", len(payload.question))
         failed = TurnView(question=payload.question, error="Something went wrong while answering. Please try again.")
-        return _chat_page(request, turns=[failed], draft=question, status=500)
-    view = turn_view(answer_to_response(answer), request.app.state.service.answerer.policy.label)
-    return _chat_page(request, turns=[view])
+        return _chat_page(request, turns=[failed], draft=question, status=500, earlier=earlier, history=history)
+    response = answer_to_response(answer)
+    view = turn_view(response, request.app.state.service.answerer.policy.label, history)
+    return _chat_page(request, turns=[view], earlier=earlier, history=next_history(history, payload.question, response))
 
 
 # -- document view -----------------------------------------------------------------------------

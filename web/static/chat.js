@@ -172,7 +172,15 @@ function section(className, label) {
   return node;
 }
 
-function renderReply(response, question = response.question) {
+// `history`: the earlier turns the question was sent with (the feedback on a follow-up carries them).
+function renderReply(response, question = response.question, history = []) {
+  const reply = renderAnswer(response, question, history);
+  const readAs = renderReadAs(response);
+  if (readAs) reply.prepend(readAs);
+  return reply;
+}
+
+function renderAnswer(response, question, history) {
   if (response.abstained) {
     const reply = section("reply reply--abstained", "Answer");
     reply.append(
@@ -182,7 +190,7 @@ function renderReply(response, question = response.question) {
     if (response.reason) reply.append(el("p", "reply__reason", `Why: ${response.reason}.`));
     if (response.disclaimer) reply.append(renderSafetyNotice(response.disclaimer, response.safety_topics));
     reply.append(renderCoverage());
-    reply.append(renderFeedback(question, response));
+    reply.append(renderFeedback(question, response, history));
     return reply;
   }
   const reply = section("reply", "Answer");
@@ -196,11 +204,11 @@ function renderReply(response, question = response.question) {
   if (response.disclaimer) reply.append(renderSafetyNotice(response.disclaimer, response.safety_topics));
   const [first, ...rest] = response.passages;
   if (first) reply.append(renderPassage(first, false));
-  reply.append(renderFeedback(question, response));
+  reply.append(renderFeedback(question, response, history));
   if (rest.length) {
     const details = el("details", "supporting");
     details.append(el("summary", null, `More from the sources (${rest.length})`));
-    for (const passage of rest) details.append(renderPassage(passage, true), renderAnsweredIt(question, response, passage));
+    for (const passage of rest) details.append(renderPassage(passage, true), renderAnsweredIt(question, response, passage, history));
     reply.append(details);
   }
   return reply;
@@ -244,7 +252,28 @@ function errorMessage(status, body) {
   return `The server couldn't answer (error ${status}). Please try again.`;
 }
 
-async function postQuestion(question) {
+// -- conversation context: earlier turns sent with each question (follow-ups) ---------------------
+
+const MAX_HISTORY_TURNS = 5;
+
+// The earlier turns as POST /api/ask reads them: each question with the span its answer quoted
+// (passages[0]'s highlight), or nulls when it abstained.
+function historyFor(turns) {
+  return turns.slice(-MAX_HISTORY_TURNS).map(({ question, response }) => {
+    const first = response && !response.abstained && Array.isArray(response.passages) ? response.passages[0] : null;
+    return first
+      ? { question, doc_id: first.doc_id, start: first.highlight_start, end: first.highlight_end }
+      : { question, doc_id: null, start: null, end: null };
+  });
+}
+
+// "Read as ..." under a follow-up whose answer was found for a reworded question.
+function renderReadAs(response) {
+  if (!response.followup || !response.read_as || response.read_as === response.question) return null;
+  return el("p", "reply__read-as", `Read as: ${response.read_as}`);
+}
+
+async function postQuestion(question, history) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
   let response;
@@ -252,7 +281,7 @@ async function postQuestion(question) {
     response = await fetch("/api/ask", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ question }),
+      body: JSON.stringify({ question, history }),
       signal: controller.signal,
     });
   } catch (error) {
@@ -283,10 +312,11 @@ function loadTurns() {
   }
 }
 
-function saveTurn(question, response) {
+// `history` is kept with the turn so its feedback, after a reload, carries what was sent.
+function saveTurn(question, response, history) {
   try {
     const turns = loadTurns();
-    turns.push({ question, response });
+    turns.push({ question, response, history });
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(turns.slice(-MAX_STORED_TURNS)));
   } catch {
     // Storage full or disabled: the conversation just won't survive a reload.
@@ -335,9 +365,10 @@ async function ask(text) {
   input.value = "";
   scrollToTurn(article, true);
   try {
-    const response = await postQuestion(question);
-    thinking.replaceWith(renderReply(response, question));
-    saveTurn(question, response);
+    const history = historyFor(loadTurns());
+    const response = await postQuestion(question, history);
+    thinking.replaceWith(renderReply(response, question, history));
+    saveTurn(question, response, history);
   } catch (error) {
     thinking.replaceWith(renderError(error.message));
     // Give the question back so it can be sent again as it was.
@@ -354,10 +385,10 @@ async function ask(text) {
 function restore() {
   if (log.children.length) return; // a server-rendered answer (form post) is already shown
   const turns = loadTurns();
-  for (const { question, response } of turns) {
+  for (const { question, response, history } of turns) {
     if (typeof question !== "string" || !response || !Array.isArray(response.passages)) continue;
     const article = renderTurn(question);
-    article.append(renderReply(response, question));
+    article.append(renderReply(response, question, Array.isArray(history) ? history : []));
     log.append(article);
   }
   if (log.children.length) {

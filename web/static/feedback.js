@@ -17,10 +17,14 @@ function highlight(passage) {
   return passage ? { doc_id: passage.doc_id, start: passage.highlight_start, end: passage.highlight_end } : null;
 }
 
-function fillTurn(form, question, response) {
+// A follow-up's feedback also carries how it was read and the turns it was sent with (the
+// `history` of its POST /api/ask); a question answered as asked carries neither.
+function fillTurn(form, question, response, history) {
+  const followup = Boolean(response.followup);
   form.elements.question.value = question;
   fillSpan(form, "answer", response.abstained ? null : highlight(response.passages[0]));
-  form.dataset.readAs = typeof response.read_as === "string" ? response.read_as : "";
+  form.elements.read_as.value = followup && typeof response.read_as === "string" ? response.read_as : "";
+  form.elements.history.value = followup && Array.isArray(history) && history.length ? JSON.stringify(history) : "";
 }
 
 function cloneTemplate(id) {
@@ -28,21 +32,32 @@ function cloneTemplate(id) {
   return template ? template.content.firstElementChild.cloneNode(true) : null;
 }
 
-// The controls under an answer (or an abstention), filled in for this question and response.
-export function renderFeedback(question, response) {
+// The controls under an answer (or an abstention), filled in for this question and response;
+// `history` is what the question was sent with.
+export function renderFeedback(question, response, history = []) {
   const node = cloneTemplate(response.abstained ? "feedback-abstained-template" : "feedback-template");
   if (!node) return document.createDocumentFragment();
-  for (const form of node.querySelectorAll("form")) fillTurn(form, question, response);
+  for (const form of node.querySelectorAll("form")) fillTurn(form, question, response, history);
   return node;
 }
 
 // "This one answered it" for a passage shown besides the answer.
-export function renderAnsweredIt(question, response, passage) {
+export function renderAnsweredIt(question, response, passage, history = []) {
   const form = cloneTemplate("answered-it-template");
   if (!form) return document.createDocumentFragment();
-  fillTurn(form, question, response);
+  fillTurn(form, question, response, history);
   fillSpan(form, "chosen", highlight(passage));
   return form;
+}
+
+function historyOf(data) {
+  const text = data.get("history");
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 }
 
 function spanOf(data, prefix) {
@@ -60,7 +75,8 @@ function payloadOf(form, submitter) {
     reason: data.get("reason") || null,
     answer: spanOf(data, "answer"),
     chosen: spanOf(data, "chosen"),
-    read_as: form.dataset.readAs || null,
+    read_as: data.get("read_as") || null,
+    history: historyOf(data),
   };
 }
 

@@ -1,0 +1,491 @@
+"""Follow-up questions: how a question rests on the conversation's earlier turns.
+
+The server is stateless: the client sends the earlier turns (``history``, oldest first, each the
+question and the span its answer quoted). :class:`FollowupResolver` reads a question against
+them and says what kind of follow-up it may be:
+
+* ``more`` ("tell me more", "why?", "source?"): more of what the last answer's document says
+  around that answer (:func:`neighbourhood` picks the sentences, never the ones already quoted);
+* ``sources`` ("what does the other article say?", "do the sources agree?"): the best passage on
+  the current topic from each document;
+* ``carried`` (ellipsis and pronouns: "what about for athletes?", "how much should I take for
+  that?"): a *candidate* reading that names the earlier topic. Whether it replaces the question
+  as asked is decided by :class:`FollowupModel`, a logistic model over signals of both readings
+  fitted on the dev split of ``eval/dialogs.jsonl`` (``verbatim eval --dialogs ...
+  --calibrate-followup``), so a self-contained new question is answered as it was asked.
+
+Cue words live in ``qa/followup_cues.toml``; nothing here loads a model.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.calibration import LinearModel
+from qa.store import IndexStore
+from verbatim.index_format import BlockKind
+from verbatim.textutil import fold, key_terms
+
+DEFAULT_CUES_PATH = Path(__file__).with_name("followup_cues.toml")
+DEFAULT_FOLLOWUP_CALIBRATION_PATH = Path(__file__).with_name("followup_calibration.toml")
+MAX_HISTORY_TURNS = 5
+
+MORE, SOURCES, CARRIED = "more", "sources", "carried"
+
+# Signals of the carried-over decision, in the order of the fitted weights.
+DECISION_FEATURES = (
+    "opener",
+    "pronoun",
+    "own_words",
+    "fresh_answerable",
+    "carried_answerable",
+    "fresh_confidence",
+    "carried_confidence",
+    "fresh_abstained",
+    "carried_abstained",
+)
+# Sentences that give a reason or the study behind a claim (what "why?" asks for).
+_EXPLAINS = re.compile(
+    r"\b(because|since|due to|as a result|which means|meaning|so that|study|studies|trials?|review|"
+    r"meta-analysis|research|found|evidence|p\s*[=<]|doi|pmid|participants|mechanism)\b",
+    re.IGNORECASE,
+)
+_WHY = re.compile(r"^(why|how so|how come|source|sources|what study|which study|based on|where|proof|is there evidence|what'?s the evidence|what is the evidence)")
+_FOLD_PUNCT = re.compile(r"[^\w\s']+")
+# Sentences of a document that frame content but never answer (headings, FAQ questions).
+_NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION})
+# How "tell me more" weighs the sentences around the earlier answer (set by reading the dev
+# conversations; see docs/conversation.md).
+MORE_ANCHOR_WEIGHT = 0.5  # similarity to the quoted answer, next to similarity to the question
+MORE_DISTANCE_COST = 0.015  # per sentence away from the answer ...
+MORE_MAX_DISTANCE = 10  # ... counted up to this many
+MORE_FOLLOWING_LEAD = 0.05  # what follows the answer before what precedes it
+MORE_REASON_LEAD = 0.05  # "why?": a sentence that gives a reason or a study
+MORE_SAME_BLOCK_LEAD = 0.15  # the rest of the answer's own paragraph or list item
+MORE_MAX_CHARS = 260  # a "more" answer takes in the next sentences of its paragraph up to this length
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An earlier turn as the client holds it.
+
+    Attributes:
+        question: The question as asked then.
+        doc_id: Document of that turn's answer (None when it abstained).
+        start: Start of the answer in that document's canonical text.
+        end: End of the answer.
+    """
+
+    question: str
+    doc_id: str | None = None
+    start: int | None = None
+    end: int | None = None
+
+    @property
+    def answered(self) -> bool:
+        """Whether the turn quoted an answer."""
+        return self.doc_id is not None and self.start is not None and self.end is not None
+
+
+@dataclass(frozen=True)
+class FollowupCues:
+    """The cue lists of ``qa/followup_cues.toml`` (folded)."""
+
+    more: tuple[str, ...]
+    fillers: tuple[str, ...]
+    sources: tuple[str, ...]
+    other: tuple[str, ...]
+    openers: tuple[str, ...]
+    ellipsis: tuple[str, ...]
+    pronouns: frozenset[str]
+    max_own_words: int
+    generic: frozenset[str]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> FollowupCues:
+        """Read the cue file.
+
+        Args:
+            path: TOML file; defaults to ``qa/followup_cues.toml``.
+
+        Returns:
+            The cues, folded and longest first where order matters.
+        """
+        raw = tomllib.loads(Path(path or DEFAULT_CUES_PATH).read_text(encoding="utf-8"))
+
+        def folded(values: list[str]) -> tuple[str, ...]:
+            return tuple(sorted({_folded(value) for value in values}, key=lambda value: (-len(value), value)))
+
+        return cls(
+            more=folded(raw["more"]["phrases"]),
+            fillers=folded(raw["more"]["fillers"]),
+            sources=folded(raw["sources"]["phrases"]),
+            other=folded(raw["sources"]["other"]),
+            openers=folded(raw["carried"]["openers"]),
+            ellipsis=folded(raw["carried"]["ellipsis"]),
+            pronouns=frozenset(_folded(value) for value in raw["carried"]["pronouns"]),
+            max_own_words=int(raw["carried"]["max_own_words"]),
+            generic=frozenset(_folded(value) for value in raw["generic"]["words"]),
+        )
+
+
+@dataclass(frozen=True)
+class FollowupPlan:
+    """How a question rests on the earlier turns.
+
+    Attributes:
+        kind: ``more``, ``sources``, ``carried`` (a candidate, decided later) or None.
+        question: The question as asked.
+        read_as: The self-contained question to answer for this kind (for ``carried``, the
+            candidate reading).
+        context: The earlier question the follow-up rests on ("" without one).
+        anchor: The last turn, when it quoted an answer (``more`` and ``sources`` start there).
+        other_document: The question asks for the document the last answer did not come from.
+        signals: Cue signals of the carried-over decision (see :data:`DECISION_FEATURES`).
+    """
+
+    kind: str | None
+    question: str
+    read_as: str
+    context: str = ""
+    anchor: Turn | None = None
+    other_document: bool = False
+    signals: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def combined(self) -> str:
+        """The earlier question and this one together (what the safety policy reads)."""
+        return f"{self.context} {self.question}".strip()
+
+
+def _folded(text: str) -> str:
+    return " ".join(_FOLD_PUNCT.sub(" ", fold(text)).split())
+
+
+def _has_phrase(text: str, phrase: str) -> bool:
+    return re.search(rf"(^| ){re.escape(phrase)}( |$)", text) is not None
+
+
+def _strip_fillers(text: str, fillers: Sequence[str]) -> str:
+    """Drop filler words from both ends ("ok so why?" -> "why")."""
+    changed = True
+    while changed and text:
+        changed = False
+        for filler in fillers:
+            if text == filler:
+                return ""
+            if text.startswith(filler + " "):
+                text, changed = text[len(filler) + 1 :], True
+            if text.endswith(" " + filler):
+                text, changed = text[: -len(filler) - 1], True
+    return text
+
+
+class FollowupResolver:
+    """Reads a question against the earlier turns of its conversation.
+
+    Args:
+        cues: Cue lists (defaults to ``qa/followup_cues.toml``).
+    """
+
+    def __init__(self, cues: FollowupCues | None = None) -> None:
+        self.cues = cues or FollowupCues.load()
+
+    def own_words(self, question: str, subject_words: frozenset[str]) -> list[str]:
+        """Content words of a question that name a topic (not the subject, cues or generic words)."""
+        cue_words = {word for phrase in (*self.cues.sources, *self.cues.more) for word in phrase.split()}
+        return [
+            word
+            for word in key_terms(question)
+            if word not in subject_words and word not in self.cues.generic and word not in cue_words
+            and word not in self.cues.pronouns
+        ]
+
+    def is_more(self, question: str) -> bool:
+        """Whether a question asks for more of the last answer and says nothing of its own."""
+        text = _strip_fillers(_folded(question), self.cues.fillers)
+        return bool(text) and text in self.cues.more
+
+    def is_sources(self, question: str) -> bool:
+        """Whether a question asks what each source says."""
+        text = _folded(question)
+        return any(_has_phrase(text, phrase) for phrase in self.cues.sources)
+
+    def context_question(self, history: Sequence[Turn], subject_words: frozenset[str]) -> str:
+        """The earlier question a follow-up rests on: the last one that names a topic of its own,
+        with the topic words of the follow-ups asked after it ("what about athletes?")."""
+        chain: list[str] = []
+        for turn in reversed(history):
+            chain.append(turn.question)
+            if self.is_more(turn.question):
+                continue
+            if self.self_contained(turn.question, subject_words):
+                break
+        root, *later = reversed(chain)
+        extra: list[str] = []
+        for question in later:
+            extra += [word for word in self.own_words(question, subject_words) if word not in extra]
+        root_words = set(key_terms(root))
+        extra = [word for word in extra if word not in root_words]
+        return f"{root.strip()} {' '.join(extra)}".strip() if extra else root.strip()
+
+    def self_contained(self, question: str, subject_words: frozenset[str]) -> bool:
+        """Whether a question names its own topic and leans on nothing said before."""
+        own = len(self.own_words(question, subject_words))
+        if own > self.cues.max_own_words:
+            return True
+        return own >= 1 and not self._opens(question) and not self._pronoun(question)
+
+    def _opens(self, question: str) -> bool:
+        text = _folded(question)
+        return any(text == opener or text.startswith(opener + " ") for opener in self.cues.openers)
+
+    def _pronoun(self, question: str) -> bool:
+        return any(word in self.cues.pronouns for word in _folded(question).split())
+
+    def carried_reading(self, question: str, context: str, subject_words: frozenset[str]) -> str:
+        """The question with the earlier topic named in it.
+
+        A pronoun after a preposition ("for that", "with it") is replaced by the earlier
+        question's topic words; otherwise they follow the question in brackets.
+
+        Args:
+            question: The follow-up as asked.
+            context: The earlier question it rests on.
+            subject_words: The sources' subject ("glutamine"), never a topic word.
+
+        Returns:
+            A self-contained reading.
+        """
+        asked = set(key_terms(question))
+        topic = [word for word in self.own_words(context, subject_words) if word not in asked]
+        if not topic:
+            topic = [word for word in key_terms(context) if word not in asked]
+        if not topic:
+            return question.strip()
+        phrase = " ".join(topic)
+        stem = question.strip().rstrip("?.! ")
+        pronouns = "|".join(sorted((re.escape(p) for p in self.cues.pronouns), key=len, reverse=True))
+        replaced, count = re.subn(
+            rf"\b(for|with|about|of|on|to|from|in|during|after|before)\s+({pronouns})\b(?!\s+\w+ing\b)",
+            lambda match: f"{match.group(1)} {phrase}",
+            stem,
+            count=1,
+            flags=re.IGNORECASE,
+        )
+        return f"{replaced}?" if count else f"{stem} ({phrase})?"
+
+    def frame_reading(self, question: str, context: str, subject_words: frozenset[str]) -> str | None:
+        """For an ellipsis ("what about for athletes?"), the earlier question asked of the new
+        topic: its own topic words replaced by the follow-up's ("How much glutamine should I take
+        for gut health?" -> "How much glutamine should I take for athletes?")."""
+        new = self.own_words(question, subject_words)
+        old = self.own_words(context, subject_words)
+        text = _folded(question)
+        if not new or not old or not any(text.startswith(opener + " ") for opener in self.cues.ellipsis):
+            return None
+        spans = [match.span() for word in old for match in [re.search(rf"\b{re.escape(word)}\b", fold(context))] if match]
+        if not spans:
+            return None
+        low, high = min(span[0] for span in spans), max(span[1] for span in spans)
+        return f"{context[:low]}{' '.join(new)}{context[high:]}".strip()
+
+    def carried_readings(self, plan: FollowupPlan, subject_words: frozenset[str]) -> list[str]:
+        """The readings of a carried follow-up worth answering, the plan's own first: the topic
+        named in it, and (after an ellipsis opener) the earlier question asked of the new topic.
+        Both questions run together are not a reading: their answer is mostly the earlier one."""
+        readings = [plan.read_as]
+        frame = self.frame_reading(plan.question, plan.context, subject_words)
+        if frame and frame not in readings and frame != plan.question:
+            readings.append(frame)
+        return readings
+
+    def run(self, question: str, history: Sequence[Turn], subject_words: frozenset[str] = frozenset()) -> FollowupPlan:
+        """Plan how to answer a question of a conversation.
+
+        Args:
+            question: The question (trimmed).
+            history: Earlier turns, oldest first (at most :data:`MAX_HISTORY_TURNS` are read).
+            subject_words: The sources' subject words (from the index).
+
+        Returns:
+            The plan; ``kind`` is None without history.
+        """
+        question = question.strip()
+        history = list(history)[-MAX_HISTORY_TURNS:]
+        if not history:
+            return FollowupPlan(None, question, question)
+        last = history[-1]
+        anchor = last if last.answered else None
+        context = self.context_question(history, subject_words)
+        own = self.own_words(question, subject_words)
+        if self.is_more(question):
+            return FollowupPlan(MORE, question, f"{question.rstrip('?.! ')} (more on: {context})", context, anchor)
+        if self.is_sources(question):
+            text = _folded(question)
+            other = any(_has_phrase(text, phrase) for phrase in self.cues.other)
+            topic = question if own else context
+            read_as = f"What does each source say: {topic.rstrip('?.! ')}?"
+            return FollowupPlan(SOURCES, question, read_as, context if not own else "", anchor, other_document=other)
+        if self.self_contained(question, subject_words):
+            # A question that names its own topic and leans on nothing is a new question: carrying
+            # the earlier topic into it could only make it worse (the safety policy reads it alone).
+            return FollowupPlan(None, question, question, context, anchor)
+        signals = {
+            "opener": float(self._opens(question)),
+            "pronoun": float(self._pronoun(question)),
+            "own_words": float(len(own)),
+        }
+        return FollowupPlan(CARRIED, question, self.carried_reading(question, context, subject_words), context, anchor, signals=signals)
+
+
+@dataclass(frozen=True)
+class FollowupModel:
+    """The fitted decision whether a follow-up's carried reading replaces the question as asked.
+
+    Attributes:
+        model: Logistic model over :data:`DECISION_FEATURES`.
+        threshold: The carried reading is used when its probability of doing better reaches this.
+        provenance: How the numbers were produced.
+    """
+
+    model: LinearModel
+    threshold: float = 0.5
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> FollowupModel:
+        """Read ``qa/followup_calibration.toml`` (written by ``verbatim eval --calibrate-followup``)."""
+        raw = tomllib.loads(Path(path or DEFAULT_FOLLOWUP_CALIBRATION_PATH).read_text(encoding="utf-8"))
+        section = raw["carried"]
+        return cls(
+            model=LinearModel(float(section["intercept"]), {k: float(v) for k, v in section["weights"].items()}),
+            threshold=float(section["threshold"]),
+            provenance={k: str(v) for k, v in raw.get("provenance", {}).items()},
+        )
+
+    def to_toml(self) -> str:
+        """Serialise in the format :meth:`load` reads."""
+        return "\n".join(
+            [
+                "# Fitted by `verbatim eval --dialogs eval/dialogs.jsonl --calibrate-followup` on the dev split.",
+                "# Do not edit by hand. Read by qa/followup.py (FollowupModel): whether a follow-up's carried",
+                "# reading (the earlier topic named in it) is answered instead of the question as asked.",
+                "",
+                "[provenance]",
+                *(f'{key} = "{value}"' for key, value in self.provenance.items()),
+                "",
+                "[carried]",
+                f"intercept = {self.model.intercept:.6f}",
+                f"threshold = {self.threshold:.6f}",
+                "",
+                "[carried.weights]",
+                *(f"{name} = {self.model.weights.get(name, 0.0):.6f}" for name in DECISION_FEATURES),
+                "",
+            ]
+        )
+
+    def carry(self, signals: dict[str, float]) -> bool:
+        """Whether to answer the carried reading."""
+        return self.model.probability(signals) >= self.threshold
+
+
+def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: np.ndarray) -> tuple[int, int] | None:
+    """The sentences to quote for "tell me more" about an earlier answer.
+
+    Every answerable sentence of the anchor's document that the anchor did not quote competes:
+    its similarity to the conversation's question (the earlier question and "tell me more"
+    together) and to the quoted answer, less a cost per sentence of distance from it, with a
+    small lead for what follows the answer and, for "why?", for a sentence that gives a reason
+    or a study; but when the answer's own paragraph or list item goes on, what follows in it
+    comes first. The next sentences of the winner's paragraph join it up to
+    :data:`MORE_MAX_CHARS`.
+
+    Args:
+        store: The loaded index.
+        anchor: The earlier turn (answered).
+        why: The question asks for the reason or the evidence.
+        question_vector: Embedding of the combined question.
+
+    Returns:
+        First and last sentence numbers, or None when the document holds nothing more.
+    """
+    doc = store.doc_index.get(anchor.doc_id or "")
+    if doc is None or anchor.start is None or anchor.end is None:
+        return None
+    in_doc = np.flatnonzero(store.sentence_doc == doc)
+    if not len(in_doc):
+        return None
+    starts, ends = store.sentence_start[in_doc], store.sentence_end[in_doc]
+    quoted = in_doc[(starts < anchor.end) & (ends > anchor.start)]
+    if len(quoted):
+        first, last = int(quoted[0]), int(quoted[-1])
+        anchor_vector = store.sentence_vectors[quoted].mean(axis=0)
+    else:
+        first = last = int(in_doc[np.searchsorted(starts, anchor.start).clip(0, len(in_doc) - 1)])
+        anchor_vector = store.sentence_vectors[first]
+
+    anchor_blocks = {int(store.sentence_block[first]), int(store.sentence_block[last])}
+
+    def usable(sentence: int) -> bool:
+        return (
+            int(store.sentence_doc[sentence]) == doc
+            and BlockKind(int(store.sentence_kind[sentence])) not in _NOT_ANSWERS
+            and not store.sentence_text(sentence).rstrip().endswith("?")
+            and (int(store.sentence_end[sentence]) <= anchor.start or int(store.sentence_start[sentence]) >= anchor.end)
+        )
+
+    best, best_score = None, -np.inf
+    # The rest of the answer's own paragraph or list item comes first, as a reader goes on.
+    rest = [s for s in range(last + 1, int(in_doc[-1]) + 1) if int(store.sentence_block[s]) == int(store.sentence_block[last])]
+    rest = [s for s in rest if usable(s)]
+    for sentence in () if rest else (int(s) for s in in_doc):
+        if not usable(sentence):
+            continue
+        after = sentence > last
+        distance = sentence - last if after else first - sentence
+        score = (
+            float(store.sentence_vectors[sentence] @ question_vector)
+            + MORE_ANCHOR_WEIGHT * float(store.sentence_vectors[sentence] @ anchor_vector)
+            - MORE_DISTANCE_COST * min(distance, MORE_MAX_DISTANCE)
+            + (MORE_FOLLOWING_LEAD if after else 0.0)
+            + (MORE_SAME_BLOCK_LEAD if int(store.sentence_block[sentence]) in anchor_blocks else 0.0)
+            + (MORE_REASON_LEAD if why and _EXPLAINS.search(store.sentence_text(sentence)) else 0.0)
+        )
+        if score > best_score:
+            best, best_score = sentence, score
+    if rest:
+        best = rest[0]
+    if best is None:
+        return None
+    start = end = best
+    # A sentence from the middle of a list item or a short paragraph brings the item's start
+    # ("Glutamine can interfere with their mechanisms." needs the medicines named before it).
+    block = int(store.sentence_block[best])
+    while (
+        start - 1 >= 0
+        and int(store.sentence_block[start - 1]) == block
+        and usable(start - 1)
+        and int(store.sentence_end[best]) - int(store.sentence_start[start - 1]) <= MORE_MAX_CHARS
+    ):
+        start -= 1
+    # The next sentence of the same paragraph joins while the answer stays short.
+    while (
+        end + 1 < len(store.sentence_doc)
+        and usable(end + 1)
+        and int(store.sentence_block[end + 1]) == int(store.sentence_block[best])
+        and int(store.sentence_end[end + 1]) - int(store.sentence_start[start]) <= MORE_MAX_CHARS
+    ):
+        end += 1
+    return start, end
+
+
+def asks_why(question: str) -> bool:
+    """Whether a "more" question asks for the reason or the evidence rather than what follows."""
+    return _WHY.match(_folded(question)) is not None
