@@ -34,7 +34,7 @@ from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
 from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
-from qa.types import Answer, Passage, Query, RetrievedChunk
+from qa.types import Answer, Passage, Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import load_language_tables
 from verbatim.embedding import Embedder
 from verbatim.settings import Settings
@@ -383,25 +383,25 @@ class Answerer:
             answer, trace = self.trace(query, top_k, mode, question=question, safety_query=safety_query, excluded=repeat)
         return answer, trace
 
-    def _abstain_followup(self, plan: FollowupPlan, reason: str, confidence: float = 0.0) -> Answer:
+    def _abstain_followup(self, plan: FollowupPlan, reason: str, code: ReasonCode, confidence: float = 0.0) -> Answer:
         """An honest abstention of a follow-up (the safety policy still reads the combined question)."""
         query = self.prepare(plan.combined)
         safety = self.safety.run(self.safety.question_triggers(query, self._require().store))
         return Answer(
             question=plan.question, answer="", abstained=True, confidence=round(confidence, 4), passages=[],
-            disclaimer=safety.disclaimer, safety_topics=safety.topics, reason=reason, followup=plan.kind,
+            disclaimer=safety.disclaimer, safety_topics=safety.topics, reason=reason, reason_code=code, followup=plan.kind,
             read_as=plan.read_as,
         )
 
     def _more(self, plan: FollowupPlan, top_k: int, mode: RetrievalMode) -> Answer:
         """More of what the last answer's document says around it (never what it quoted)."""
         if plan.anchor is None:
-            return self._abstain_followup(plan, "there is no earlier answer to say more about")
+            return self._abstain_followup(plan, "there is no earlier answer to say more about", ReasonCode.NO_EARLIER_ANSWER)
         store = self._require().store
         query = self.prepare(plan.combined)
         unit = neighbourhood(store, plan.anchor, asks_why(plan.question), query.vector)
         if unit is None:
-            return self._abstain_followup(plan, "the source says nothing more next to the earlier answer")
+            return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)
         first, last = unit
         context_answer, context_trace = self.trace(query, top_k, mode, question=plan.question)
         evidence = 0

@@ -22,6 +22,7 @@ class ReasonCode(StrEnum):
     UNKNOWN_TERMS = "unknown_terms"  # names things the sources never mention
     NOTHING_TO_LOOK_UP = "nothing_to_look_up"  # "hello", "thanks"
     NOT_CLOSE_ENOUGH = "not_close_enough"  # the best passage does not answer closely enough
+    NO_EARLIER_ANSWER = "no_earlier_answer"  # a follow-up ("tell me more") with no earlier answer to build on
 
 
 @dataclass(frozen=True)

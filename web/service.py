@@ -83,8 +83,8 @@ class AnswerService:
             The answer (also counted in the metrics and noted for the request's log line).
         """
         if history:
-            return await asyncio.to_thread(self.answerer.run, question, top_k, history=history)
-        if self._to_embed is None:
+            answer = await asyncio.to_thread(self.answerer.run, question, top_k, history=history)
+        elif self._to_embed is None:
             answer = await asyncio.to_thread(self.answerer.run, question, top_k)
         else:
             future = asyncio.get_running_loop().create_future()
