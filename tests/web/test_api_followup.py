@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
+
 import pytest
+
+from verbatim.feedback_store import FeedbackStore
 
 FIRST = "Can glutamine help with leaky gut?"
 
@@ -84,3 +90,64 @@ def test_malformed_history_is_422(client, history):
     response = client.post("/api/ask", json={"question": "tell me more", "history": history})
     assert response.status_code == 422
     assert "error" in response.json()
+
+
+# -- feedback on a follow-up carries how it was read and the turns it was sent with ------------
+
+
+def _conversation(page: str) -> str:
+    """The rendered conversation, without the empty forms of the script's <template>s."""
+    return page[page.index('id="conversation"') : page.index('<template id="coverage-template"')]
+
+
+def _hidden(page: str, name: str) -> list[str]:
+    return [html.unescape(value) for value in re.findall(rf'<input type="hidden" name="{name}" value="([^"]*)">', page)]
+
+
+def test_the_form_feedback_on_a_follow_up_carries_read_as_and_history(client, first_turn, corpus_settings):
+    fields = {
+        "question": "tell me more",
+        "history_question": first_turn["question"],
+        "history_doc_id": first_turn["doc_id"],
+        "history_start": str(first_turn["start"]),
+        "history_end": str(first_turn["end"]),
+    }
+    page = client.post("/", data=fields)
+    assert page.status_code == 200
+    shown = _conversation(page.text)
+    api = client.post("/api/ask", json={"question": "tell me more", "history": [first_turn]}).json()
+    assert api["followup"] == "more"
+    # Every feedback form of the answer carries them (Helpful, Not helpful, This one answered it).
+    forms = shown.count('action="/feedback"')
+    assert forms >= 2
+    assert _hidden(shown, "read_as") == [api["read_as"]] * forms
+    assert [json.loads(value) for value in _hidden(shown, "history")] == [[first_turn]] * forms
+    main = api["passages"][0]
+    helpful = {
+        "question": "tell me more",
+        "verdict": "helpful",
+        "answer_doc": main["doc_id"],
+        "answer_start": str(main["highlight_start"]),
+        "answer_end": str(main["highlight_end"]),
+        "read_as": _hidden(shown, "read_as")[0],
+        "history": _hidden(shown, "history")[0],
+    }
+    saved = client.post("/feedback", data=helpful)
+    assert saved.status_code == 201, saved.text
+    store = FeedbackStore(corpus_settings.data_dir)
+    try:
+        record = max(store.records(), key=lambda r: r.id)
+    finally:
+        store.close()
+    assert (record.question, record.read_as, record.history) == ("tell me more", api["read_as"], [first_turn])
+
+
+def test_the_form_feedback_on_a_question_asked_as_is_carries_neither(client):
+    page = _conversation(client.post("/", data={"question": FIRST}).text)
+    assert _hidden(page, "read_as") and set(_hidden(page, "read_as")) == {""}
+    assert set(_hidden(page, "history")) == {""}
+
+
+def test_a_feedback_form_with_history_that_is_not_json_stores_nothing(client):
+    page = client.post("/feedback", data={"question": FIRST, "verdict": "helpful", "history": "[not json"})
+    assert page.status_code == 422 and "nothing was stored" in page.text

@@ -121,11 +121,11 @@ def test_malformed_feedback_is_a_4xx_json_error_that_names_the_field(client, sto
     assert store.count() == before
 
 
-def test_a_body_that_is_not_json_too_big_or_of_another_type_is_refused(client, store):
+def test_a_body_that_is_not_json_too_big_or_of_another_type_is_refused(client, store, corpus_settings):
     before = store.count()
     assert client.post("/api/feedback", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
     assert client.post("/api/feedback", content=b"question=x", headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 415
-    huge = {**GOOD, "history": ["x" * 20_000]}
+    huge = {**GOOD, "history": ["x" * corpus_settings.max_body_bytes]}
     assert client.post("/api/feedback", json=huge).status_code == 413
     assert client.get("/api/feedback").status_code == 405
     assert store.count() == before

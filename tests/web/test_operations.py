@@ -129,7 +129,7 @@ def test_question_text_is_logged_only_when_turned_on(make_client, json_log):
 def test_the_chat_forms_failure_path_does_not_log_the_question(make_client, json_log, monkeypatch):
     client = make_client()
 
-    async def broken(question: str, top_k: int):
+    async def broken(question: str, top_k: int, history=None):
         raise RuntimeError("the answerer broke")
 
     monkeypatch.setattr(client.app.state.service, "ask", broken)
