@@ -24,7 +24,7 @@ import numpy as np
 
 from eval.dataset import EvalQuestion, contains_gold
 from qa.abstention import FEATURES as ABSTENTION_FEATURES
-from qa.calibration import Calibration, LinearModel
+from qa.calibration import MODEL_HASH_KEY, Calibration, LinearModel
 from qa.confidence import FEATURES as CONFIDENCE_FEATURES
 from qa.confidence import confidence_features
 from qa.extractor import RANKER_FEATURES
@@ -140,6 +140,31 @@ def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tupl
     return groups
 
 
+def calibration_mismatch(answerer: Answerer) -> str | None:
+    """Why the answerer's calibration does not fit its index's embedding model, or None.
+
+    The ranker, abstention and confidence models are fitted on similarities of one model; an
+    index embedded by another (a corpus whose pairs changed, an adapted model trained on a CPU
+    with other vector instructions) needs them refitted.
+
+    Args:
+        answerer: A warm answerer.
+
+    Returns:
+        The message, with the commands to run, or None when the hashes agree.
+    """
+    fitted = answerer.calibration.provenance.get(MODEL_HASH_KEY)
+    used = answerer.embedder.weights_hash
+    if fitted == used:
+        return None
+    return (
+        f"qa/calibration.toml was fitted with embedding model {fitted or '(not recorded)'}, but the index "
+        f"{answerer.settings.index_dir} is embedded by {used}. Rebuild the index and refit with: "
+        f"verbatim ingest --force --index {answerer.settings.index_dir} && "
+        f"verbatim eval --calibrate --index {answerer.settings.index_dir}"
+    )
+
+
 def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abstention: float = 0.015) -> CalibrationReport:
     """Fit ranker and abstention model on ``questions`` (the dev split) and install them.
 
@@ -201,6 +226,8 @@ def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abste
             "command": "verbatim eval --calibrate",
             "data": f"dev split, {len(questions)} questions",
             "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            # The fit holds for this embedding model only (the corpus's adapted one, if any).
+            MODEL_HASH_KEY: str(answerer.embedder.weights_hash),
         },
         correctness=correctness,
     )

@@ -179,8 +179,14 @@ def run_eval_set(args: argparse.Namespace, settings: Settings) -> int:
 
         if not ensure_index(settings):
             return 1
+        from eval.calibrate import calibration_mismatch
+
         answerer = Answerer(settings)
         answerer.warm_up()
+        mismatch = calibration_mismatch(answerer)
+        if mismatch:
+            print(f"CALIBRATION MISMATCH: {mismatch}", file=sys.stderr)
+            return 1
         target = InProcessTarget(answerer)
     result = run_eval(
         target,

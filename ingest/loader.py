@@ -12,6 +12,9 @@ from pathlib import Path
 
 SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 JSONL_SUFFIX = ".jsonl"
+# Training pairs ship beside a corpus's documents but are read by ingest/pairs.py, never as text.
+PAIRS_SUFFIX = ".pairs.jsonl"
+PAIRS_SKIP_REASON = "training pairs, not a source document"
 
 _DECLARED_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 
@@ -52,6 +55,35 @@ def _slug(stem: str) -> str:
     return slug or "document"
 
 
+def is_pairs_file(path: Path) -> bool:
+    """Whether a file holds training pairs (``*.pairs.jsonl``) rather than documents."""
+    return path.name.lower().endswith(PAIRS_SUFFIX)
+
+
+def pairs_files(paths: Iterable[Path]) -> list[Path]:
+    """Every training-pairs file under the given files or folders, in a stable order.
+
+    Args:
+        paths: Files or folders given to ingest.
+
+    Returns:
+        The ``*.pairs.jsonl`` files (hidden folders skipped, as for documents).
+    """
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found.extend(
+                child
+                for child in sorted(path.rglob("*"))
+                if child.is_file() and is_pairs_file(child)
+                and not any(part.startswith(".") for part in child.relative_to(path).parts)
+            )
+        elif path.is_file() and is_pairs_file(path):
+            found.append(path)
+    return found
+
+
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedSource]]:
     """Expand folders into supported files, in a stable order.
 
@@ -76,12 +108,16 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedSource]]:
                 if child.stem.upper() == "README":
                     # A folder's README describes the corpus; it is not one of its documents.
                     skipped.append(SkippedSource(str(child), "folder README, not a source document"))
+                elif is_pairs_file(child):
+                    skipped.append(SkippedSource(str(child), PAIRS_SKIP_REASON))
                 elif child.suffix.lower() in {*SUPPORTED_SUFFIXES, JSONL_SUFFIX}:
                     files.append(child)
                 else:
                     skipped.append(SkippedSource(str(child), f"unsupported file type '{child.suffix or '(none)'}'"))
         elif path.is_file():
-            if path.suffix.lower() in {*SUPPORTED_SUFFIXES, JSONL_SUFFIX}:
+            if is_pairs_file(path):
+                skipped.append(SkippedSource(str(path), PAIRS_SKIP_REASON))
+            elif path.suffix.lower() in {*SUPPORTED_SUFFIXES, JSONL_SUFFIX}:
                 files.append(path)
             else:
                 skipped.append(SkippedSource(str(path), f"unsupported file type '{path.suffix or '(none)'}'"))

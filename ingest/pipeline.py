@@ -22,10 +22,13 @@ from typing import Any
 import numpy as np
 
 from ingest import chunker, cleaner, hubness, indexers, loader, parse, sentences, structure
+from ingest.adapt import AdaptedModel, ModelAdapter, SentenceSpan, training_examples
+from ingest.adapt import code_hash as adaptation_code_hash
 from ingest.chunker import chunk_document
 from ingest.embed_cache import EmbeddingCache
 from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
-from ingest.loader import SkippedSource, SourceText, discover, read_sources
+from ingest.loader import SkippedSource, SourceText, discover, pairs_files, read_sources
+from ingest.pairs import FEEDBACK_PAIRS_FILE, PairSet, load_pairs
 from ingest.parse import ParsedDocument, parse_source
 from qa.safety_policy import SafetyPolicy
 from verbatim import index_format, textutil
@@ -62,6 +65,8 @@ class IngestReport:
         reused: Texts whose vectors came from the previous build or a resumed run.
         message: One-line explanation.
         timings: Seconds per stage.
+        pairs: Training pairs the embedder was adapted on (0: the base model).
+        adaptation: How the adapted model was had ("trained in 41.2 s", "from the cache").
     """
 
     status: str
@@ -76,6 +81,8 @@ class IngestReport:
     reused: int = 0
     message: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    pairs: int = 0
+    adaptation: str = ""
 
     @property
     def ok(self) -> bool:
@@ -94,6 +101,8 @@ class IngestReport:
         ]
         if self.status == "built":
             lines.append(f"  embedded   {self.embedded} texts ({self.reused} reused from earlier runs)")
+            if self.pairs:
+                lines.append(f"  adapted    on {self.pairs} training pairs ({self.adaptation})")
         lines.append(f"  seconds    {self.seconds:.1f}")
         if self.skipped:
             lines.append(f"  skipped    {len(self.skipped)}")
@@ -110,7 +119,11 @@ def pipeline_hash() -> str:
 
 
 def fingerprint(
-    documents: Sequence[tuple[str, str]], settings: Settings, model_hash: str, policy: SafetyPolicy
+    documents: Sequence[tuple[str, str]],
+    settings: Settings,
+    model_hash: str,
+    policy: SafetyPolicy,
+    pairs: PairSet | None = None,
 ) -> str:
     """Everything a build depends on, hashed: equal fingerprints mean the build is up to date.
 
@@ -119,10 +132,14 @@ def fingerprint(
         settings: Chunking settings are included.
         model_hash: Weights hash of the embedding model.
         policy: Safety policy (evidence tags depend on it).
+        pairs: Training pairs the embedder is adapted on (None or empty: the base model).
 
     Returns:
         Hex digest.
     """
+    adaptation = None
+    if pairs is not None and pairs.pairs and settings.adaptation.enabled:
+        adaptation = {"pairs": pairs.content_hash(), "settings": vars(settings.adaptation), "code": adaptation_code_hash()}
     payload = {
         "format": index_format.FORMAT_VERSION,
         "pipeline": pipeline_hash(),
@@ -130,6 +147,7 @@ def fingerprint(
         "chunking": vars(settings.chunking),
         "policy": policy.content_hash,
         "documents": sorted(documents),
+        "adaptation": adaptation,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -497,17 +515,27 @@ def run_ingest(
                 **_counts(previous),
             )
 
-        model_hash = embedder.weights_hash if embedder and embedder.weights_hash else weights_hash(
-            embedder.model_path if embedder and embedder.model_path else packaged_model_path()
-        )
+        stage = time.perf_counter()
+        canonical = {item.document.doc_id: item.document.text for item in parsed}
+        pair_set = load_pairs([*pairs_files(paths), Path(settings.data_dir) / FEEDBACK_PAIRS_FILE], canonical)
+        skipped.extend(SkippedSource(item.origin, item.reason) for item in pair_set.rejected)
+        adapting = settings.adaptation.enabled and bool(pair_set.pairs)
+        timings["read_pairs"] = time.perf_counter() - stage
+
+        # The base model's hash: the adapted model is derived from it, and named in the
+        # fingerprint by its pairs and settings (known before any training).
+        base_path = packaged_model_path()
+        model_hash = weights_hash(base_path)
         wanted = fingerprint(
-            [(item.document.doc_id, item.document.content_hash) for item in parsed], settings, model_hash, policy
+            [(item.document.doc_id, item.document.content_hash) for item in parsed], settings, model_hash, policy,
+            pair_set if adapting else None,
         )
         if not force and previous and previous.get("fingerprint") == wanted:
             try:
                 # A build the server would refuse is never "up to date", or the advice to re-run
-                # ingest would lead nowhere.
-                index_format.check_manifest(index_dir, previous, MODEL_NAME, model_hash)
+                # ingest would lead nowhere (an adapted model is checked by its file checksums).
+                index_format.check_manifest(index_dir, previous, MODEL_NAME, None if adapting else model_hash)
+                index_format.build_model_path(index_dir)
                 index_format.verify_files(index_dir, index_format.current_build(index_dir), previous)
             except index_format.IndexInvalidError:
                 pass  # damaged: fall through and rebuild
@@ -518,13 +546,22 @@ def run_ingest(
                 )
 
         stage = time.perf_counter()
-        embedder = embedder or Embedder()
-        embedder.warm_up()
+        # A build without pairs is embedded by the base model, as ever.
+        embedder = (embedder or Embedder()).for_model(None, model_hash)
         timings["model_load"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
         tables = stages.tables(parsed, embedder, settings, policy)
         timings["chunk_and_tag"] = time.perf_counter() - stage
+
+        adapted: AdaptedModel | None = None
+        if adapting:
+            stage = time.perf_counter()
+            adapted = ModelAdapter(settings.model_cache_dir, settings.adaptation, base_path).run(
+                _training_examples(parsed, tables, pair_set, settings)
+            )
+            embedder = embedder.for_model(str(adapted.path), adapted.weights_hash)
+            timings["adapt"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
         cache = EmbeddingCache(index_format.cache_dir(index_dir) / model_hash.replace(":", "-")[:23], embedder.dimensions)
@@ -549,6 +586,17 @@ def run_ingest(
                 "weights_hash": embedder.weights_hash,
                 "dimensions": embedder.dimensions,
                 "max_tokens": embedder.max_tokens,
+                "base_weights_hash": model_hash,
+                "adapted": None if adapted is None else {
+                    "path": index_format.ADAPTED_MODEL_DIR,
+                    "pairs": len(pair_set.pairs),
+                    "pairs_hash": pair_set.content_hash(),
+                    "pairs_files": [str(path) for path in pair_set.files],
+                    "examples": adapted.examples,
+                    "cache_key": adapted.cache_key,
+                    "training": vars(settings.adaptation),
+                    "train_seconds": round(adapted.seconds, 3),
+                },
             },
             "chunking": vars(settings.chunking),
             "faiss": faiss_description,
@@ -580,6 +628,7 @@ def run_ingest(
             faiss_index=faiss_index,
             bm25=bm25,
             vocabulary=vocabulary,
+            adapted_model=adapted.path if adapted is not None else None,
         )
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)
         temp = index_format.new_temp_build(index_dir)
@@ -602,7 +651,22 @@ def run_ingest(
             reused=cache.reused,
             message=f"Built index of {counts['documents']} document(s).",
             timings=timings,
+            pairs=len(pair_set.pairs) if adapted is not None else 0,
+            adaptation="" if adapted is None else (
+                "model from the cache" if adapted.cached else f"trained in {adapted.seconds:.1f} s"
+            ),
         )
+
+
+def _training_examples(parsed: list[ParsedDocument], tables: _Tables, pair_set: PairSet, settings: Settings):
+    """The pairs as training examples on the sentences this build embeds."""
+    canonical = {item.document.doc_id: item.document.text for item in parsed}
+    spans: dict[str, list[SentenceSpan]] = {item.document.doc_id: [] for item in parsed}
+    table = tables.sentences
+    for doc, start, end, section in zip(table["doc"], table["start"], table["end"], table["section"], strict=True):
+        spans[parsed[doc].document.doc_id].append(SentenceSpan(start, end, section))
+    config = settings.adaptation
+    return training_examples(pair_set.pairs, canonical, spans, config.hard_negatives, config.seed)
 
 
 def _counts(manifest: dict[str, Any] | None) -> dict[str, int]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CALIBRATION_PATH = Path(__file__).with_name("calibration.toml")
+# Provenance key of the embedding model's weights hash the numbers were fitted with.
+MODEL_HASH_KEY = "model_weights_hash"
 
 
 @dataclass(frozen=True)

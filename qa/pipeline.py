@@ -36,6 +36,7 @@ from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Answer, Passage, Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import load_language_tables
+from verbatim import index_format
 from verbatim.embedding import Embedder
 from verbatim.settings import Settings
 from verbatim.textutil import bm25_terms, key_terms
@@ -48,6 +49,8 @@ class _Components:
     """Everything bound to one loaded index (swapped as a whole on reload)."""
 
     store: IndexStore
+    embedder: Embedder  # the index's own model: the base one, or the one adapted to its corpus
+    safety: SafetyChecker  # its example questions embedded by that model
     normaliser: QuestionNormaliser
     retriever: HybridRetriever
     extractor: AnswerExtractor
@@ -91,12 +94,11 @@ class Answerer:
         followup_model: FollowupModel | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.embedder = embedder or Embedder()
+        self._given_embedder = embedder or Embedder()
         self.policy = policy or SafetyPolicy.load()
         self.calibration = calibration or Calibration.load()
         self.retriever_config = retriever_config or RetrieverConfig()
         self.extractor_config = extractor_config or ExtractorConfig()
-        self.safety = SafetyChecker(self.policy)
         self.followup = FollowupResolver()
         self.followup_model = followup_model or FollowupModel.load()
         self._components: _Components | None = None
@@ -105,17 +107,23 @@ class Answerer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def warm_up(self) -> None:
-        """Load the model, the safety examples and the index (once per process)."""
-        self.embedder.warm_up_queries()
-        self.safety.warm_up(self.embedder)
+        """Load the index, its model and the safety examples (once per process)."""
         load_language_tables()
         if self._components is None:
             self._components = self._load(Path(self.settings.index_dir))
 
     def _load(self, index_dir: Path) -> _Components:
-        store = IndexStore.load(index_dir, self.embedder)
+        # The index names its model (an adapted one lies in the build); it embeds the questions.
+        model_path = index_format.build_model_path(index_dir)
+        embedder = self._given_embedder.for_model(None if model_path is None else str(model_path))
+        embedder.warm_up_queries()
+        safety = SafetyChecker(self.policy)
+        safety.warm_up(embedder)
+        store = IndexStore.load(index_dir, embedder)
         return _Components(
             store=store,
+            embedder=embedder,
+            safety=safety,
             normaliser=QuestionNormaliser(store.vocabulary, store.food_groups),
             retriever=HybridRetriever(store, self.retriever_config),
             extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
@@ -138,6 +146,16 @@ class Answerer:
             return components.store
 
     @property
+    def embedder(self) -> Embedder:
+        """The model questions are embedded with: the index's own once loaded."""
+        return self._components.embedder if self._components is not None else self._given_embedder
+
+    @property
+    def safety(self) -> SafetyChecker:
+        """The safety check of the index in service."""
+        return self._require().safety
+
+    @property
     def store(self) -> IndexStore:
         """The index currently in service."""
         return self._require().store
@@ -155,10 +173,10 @@ class Answerer:
 
     def prepare_many(self, questions: Sequence[str]) -> list[Query]:
         """Prepare several questions with one batched embedding (used by request batching)."""
-        normaliser = self._require().normaliser
+        components = self._require()
         texts = [question.strip() for question in questions]
-        normalised = [normaliser.run(text) for text in texts]
-        vectors = self.embedder.encode_queries(normalised)
+        normalised = [components.normaliser.run(text) for text in texts]
+        vectors = components.embedder.encode_queries(normalised)
         return [
             Query(
                 text=text,
@@ -232,7 +250,7 @@ class Answerer:
         clock = time.perf_counter()
 
         asked = safety_query if safety_query is not None else query
-        question_topics = self.safety.question_triggers(asked, components.store)
+        question_topics = components.safety.question_triggers(asked, components.store)
         discussed = self.policy.discussed_topics(asked.text, components.store.supported_topics)
         extraction = components.extractor.run(
             query, retrieved, safety_question=bool(question_topics), topic_bits=self.policy.to_bits(discussed),
@@ -248,7 +266,7 @@ class Answerer:
             store = components.store
             for sentence in range(extraction.first_sentence, extraction.last_sentence + 1):
                 evidence |= int(store.sentence_topics[sentence])
-        safety = self.safety.run(question_topics, evidence)
+        safety = components.safety.run(question_topics, evidence)
         confidence = components.confidence.run(decision, extraction)
         timings["decide"] = _lap(clock)
 
@@ -386,7 +404,8 @@ class Answerer:
     def _abstain_followup(self, plan: FollowupPlan, reason: str, code: ReasonCode, confidence: float = 0.0) -> Answer:
         """An honest abstention of a follow-up (the safety policy still reads the combined question)."""
         query = self.prepare(plan.combined)
-        safety = self.safety.run(self.safety.question_triggers(query, self._require().store))
+        components = self._require()
+        safety = components.safety.run(components.safety.question_triggers(query, components.store))
         return Answer(
             question=plan.question, answer="", abstained=True, confidence=round(confidence, 4), passages=[],
             disclaimer=safety.disclaimer, safety_topics=safety.topics, reason=reason, reason_code=code, followup=plan.kind,
@@ -397,7 +416,8 @@ class Answerer:
         """More of what the last answer's document says around it (never what it quoted)."""
         if plan.anchor is None:
             return self._abstain_followup(plan, "there is no earlier answer to say more about", ReasonCode.NO_EARLIER_ANSWER)
-        store = self._require().store
+        components = self._require()
+        store = components.store
         query = self.prepare(plan.combined)
         unit = neighbourhood(store, plan.anchor, asks_why(plan.question), query.vector)
         if unit is None:
@@ -407,7 +427,7 @@ class Answerer:
         evidence = 0
         for sentence in range(first, last + 1):
             evidence |= int(store.sentence_topics[sentence])
-        safety = self.safety.run(self.safety.question_triggers(query, store), evidence)
+        safety = components.safety.run(components.safety.question_triggers(query, store), evidence)
         doc = int(store.sentence_doc[first])
         document = store.documents[doc]
         start, end = int(store.sentence_start[first]), int(store.sentence_end[last])

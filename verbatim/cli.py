@@ -37,6 +37,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return _ingest_on_ray(args, settings)
     report = run_ingest(paths=args.paths or None, settings=settings, force=args.force)
     print(report.summary())
+    if report.ok:
+        _report_calibration_mismatch(settings)
     return 0 if report.ok else 1
 
 
@@ -70,7 +72,25 @@ def _ingest_on_ray(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         distributed.disconnect()
     print(report.summary())
+    if report.ok:
+        _report_calibration_mismatch(settings)
     return 0 if report.ok else 1
+
+
+def _report_calibration_mismatch(settings: Settings) -> None:
+    """Say so when qa/calibration.toml was fitted with another embedding model than the index's."""
+    from qa.calibration import MODEL_HASH_KEY, Calibration
+    from verbatim.index_format import read_manifest
+
+    built = ((read_manifest(settings.index_dir) or {}).get("model") or {}).get("weights_hash")
+    fitted = Calibration.load().provenance.get(MODEL_HASH_KEY)
+    if built and fitted != built:
+        print(
+            f"note: qa/calibration.toml was fitted with embedding model {fitted or '(not recorded)'}, this index is "
+            f"embedded by {built}; answers are not calibrated for it. Refit with: "
+            f"verbatim eval --calibrate --index {settings.index_dir}",
+            file=sys.stderr,
+        )
 
 
 def ensure_index(settings: Settings) -> bool:

@@ -83,6 +83,7 @@ class Embedder:
         self._model = None
         self._forward = None  # the question path's forward, traced on first use
         self._lock = threading.Lock()
+        self._siblings: dict[str, Embedder] = {}  # other weights asked for through for_model()
 
     @property
     def ready(self) -> bool:
@@ -116,6 +117,38 @@ class Embedder:
             self.max_tokens = int(model.max_seq_length)
             self._eager_forward = _last_hidden_state(torch, self._transformer)
             self._model = model
+
+    def for_model(self, model_path: str | None, expected_hash: str | None = None) -> Embedder:
+        """A warm embedder of the given weights: this one when it is, else one loaded once and kept.
+
+        An index built with an adapted model must be read with that model; callers that share
+        one embedder (the server, the tests) get the adapted one from it without loading it
+        again for every index they open.
+
+        Args:
+            model_path: Folder of the weights; None for the packaged base model.
+            expected_hash: Hash of those weights, when known (saves hashing them again).
+
+        Returns:
+            A warm embedder of those weights.
+        """
+        if model_path is None and self.model_path is None:
+            self.warm_up()
+            return self
+        if model_path is not None and expected_hash is None:
+            expected_hash = weights_hash(model_path)
+        if model_path is None:
+            expected_hash = weights_hash(packaged_model_path())
+        self.warm_up()
+        if self.weights_hash == expected_hash:
+            return self
+        with self._lock:
+            sibling = self._siblings.get(expected_hash)
+            if sibling is None:
+                sibling = Embedder(model_path)
+                self._siblings[expected_hash] = sibling
+        sibling.warm_up()
+        return sibling
 
     def warm_up_queries(self) -> None:
         """Load the model and prepare the question path (trace it and run it once)."""

@@ -16,6 +16,9 @@ An index folder holds immutable builds and a pointer to the live one::
         chunks.faiss           inner-product FAISS index over chunk vectors
         vocabulary.json        every word of the canonical texts: [document frequency, occurrences]
         bm25/                  bm25s index over chunk terms
+        model/                 the embedder adapted to the corpus's training pairs, when it has
+                               any (a sentence-transformers folder; its hash is the manifest's
+                               model.weights_hash); absent for the base model
       builds/.tmp-*            a build being written (removed if a writer died)
       cache/                   embeddings kept between builds (reuse and resume)
       ingest.lock              held by the one ingest allowed at a time
@@ -42,10 +45,12 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 2  # 2: sentence_hubness.npy
+FORMAT_VERSION = 3  # 2: sentence_hubness.npy; 3: model/ (adapted embedder) and model.adapted
 # Formats whose documents, tables and vector files are laid out as in this one: a new build
 # re-uses their embeddings after an upgrade instead of computing them all again.
-VECTOR_COMPATIBLE_FORMATS = frozenset({1, 2})
+VECTOR_COMPATIBLE_FORMATS = frozenset({1, 2, 3})
+ADAPTED_MODEL_DIR = "model"
+ADAPTED_WEIGHTS_FILE = "model.safetensors"
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 CACHE_DIR = "cache"
@@ -136,6 +141,7 @@ class IndexContents:
     faiss_index: Any
     bm25: Any
     vocabulary: dict[str, list[int]]
+    adapted_model: Path | None = None  # folder of the adapted embedder to store in the build
 
 
 @dataclass
@@ -269,6 +275,9 @@ def write_build(temp: Path, contents: IndexContents) -> None:
     faiss.write_index(contents.faiss_index, str(temp / "chunks.faiss"))
     contents.bm25.save(str(temp / "bm25"), show_progress=False)
     (temp / "vocabulary.json").write_text(json.dumps(contents.vocabulary, ensure_ascii=False), encoding="utf-8")
+    if contents.adapted_model is not None:
+        # Hard links where the cache shares the file system: both copies are never modified.
+        shutil.copytree(contents.adapted_model, temp / ADAPTED_MODEL_DIR, copy_function=_link_or_copy)
 
     manifest = dict(contents.manifest)
     manifest["format_version"] = FORMAT_VERSION
@@ -286,6 +295,13 @@ def write_build(temp: Path, contents: IndexContents) -> None:
     }
     (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     contents.manifest = manifest
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def commit_build(index_dir: Path, temp: Path) -> Path:
@@ -371,6 +387,33 @@ def _check_model(index_dir: Path, manifest: dict[str, Any], model_name: str, wei
             f"the index was built with model {model.get('name')} ({model.get('weights_hash')}), "
             f"but this process uses {model_name} ({weights_hash})",
         )
+
+
+def build_model_path(index_dir: Path) -> Path | None:
+    """The live build's adapted embedder folder, or None when it was built with the base model.
+
+    Args:
+        index_dir: Index folder.
+
+    Returns:
+        The folder to load the embedder from (its weights checked against the manifest).
+
+    Raises:
+        IndexMissingError: Nothing was ever built there.
+        IndexInvalidError: The manifest names an adapted model that is missing or altered.
+    """
+    index_dir = Path(index_dir)
+    build, manifest = _live_manifest(index_dir)
+    model = manifest.get("model")
+    if not isinstance(model, dict) or not model.get("adapted"):
+        return None
+    folder = build / ADAPTED_MODEL_DIR
+    weights = folder / ADAPTED_WEIGHTS_FILE
+    if not weights.is_file():
+        raise _refuse(index_dir, f"the adapted embedding model of {build} is missing ({weights})")
+    if "sha256:" + sha256_file(weights) != model.get("weights_hash"):
+        raise _refuse(index_dir, f"the adapted embedding model of {build} is altered ({weights} differs from the manifest)")
+    return folder
 
 
 def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> IndexContents:

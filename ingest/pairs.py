@@ -1,0 +1,262 @@
+"""Training pairs: (question, answer span) files that ship with a corpus and adapt its embedder.
+
+A pairs file is JSONL named ``*.pairs.jsonl`` (the loader never reads it as a document). One
+object per line::
+
+    {"id": "tp-0001", "question": str, "doc_id": str, "start": int, "end": int, "quote": str,
+     "style": "plain"|"casual"|"typo"|"lay", "source": "written"|"feedback"}
+
+``start``/``end`` index the document's canonical text and ``quote`` must equal
+``canonical[start:end]``. Every pair is checked at load; a pair that fails is left out with a
+reason (as an unreadable document is), so one bad line never stops an ingest. A pair whose
+question is the same as, or a near-duplicate of, an eval question is left out too: the eval
+questions judge the adapted model and must never be trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+STYLES = frozenset({"plain", "casual", "typo", "lay"})
+SOURCES = frozenset({"written", "feedback"})
+FEEDBACK_PAIRS_FILE = "feedback.pairs.jsonl"
+# The eval question files, read as data (never imported): a pair must not be one of them.
+EVAL_QUESTION_DIR = Path(__file__).resolve().parents[1] / "eval"
+# Near-duplicate: this share of the words, or of the character trigrams, in common (Jaccard).
+# "how much glutamine per day" vs "how much glutamine per day?" or one typo apart is caught;
+# "how much glutamine for my gut" vs "how much glutamine for sleep" is not.
+NEAR_DUPLICATE_WORDS = 0.8
+NEAR_DUPLICATE_TRIGRAMS = 0.8
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    """One question and the span of canonical text that answers it.
+
+    Attributes:
+        id: Unique id within the pairs read for one ingest.
+        question: The question as a person would ask it.
+        doc_id: Document holding the answer.
+        start: First character of the answer span in the canonical text.
+        end: One past its last character.
+        quote: ``canonical[start:end]``.
+        style: plain, casual, typo or lay.
+        source: written (shipped with the corpus) or feedback (from users, with consent).
+        origin: ``file:line`` it was read from.
+    """
+
+    id: str
+    question: str
+    doc_id: str
+    start: int
+    end: int
+    quote: str
+    style: str
+    source: str
+    origin: str = ""
+
+
+@dataclass
+class RejectedPair:
+    """A line of a pairs file that was left out, and why."""
+
+    origin: str
+    reason: str
+
+
+@dataclass
+class PairSet:
+    """The valid pairs of an ingest and the lines left out.
+
+    Attributes:
+        pairs: Valid pairs, in file order.
+        rejected: Lines left out with their reasons.
+        files: Files read.
+    """
+
+    pairs: list[TrainingPair] = field(default_factory=list)
+    rejected: list[RejectedPair] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def content_hash(self) -> str:
+        """SHA-256 of the valid pairs (what a model trained on them depends on)."""
+        rows = [{key: value for key, value in asdict(pair).items() if key != "origin"} for pair in self.pairs]
+        return hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def normalise_question(text: str) -> str:
+    """Lower-case words of a question, punctuation and spacing dropped (for duplicate checks)."""
+    return " ".join(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def _trigrams(text: str) -> frozenset[str]:
+    padded = f"  {text} "
+    return frozenset(padded[index : index + 3] for index in range(len(padded) - 2))
+
+
+def _jaccard(first: frozenset[str], second: frozenset[str]) -> float:
+    union = len(first | second)
+    return len(first & second) / union if union else 1.0
+
+
+class EvalQuestionGuard:
+    """Tells whether a question is, or nearly is, one of the eval questions.
+
+    Args:
+        questions: The eval questions' texts.
+    """
+
+    def __init__(self, questions: Iterable[str]) -> None:
+        self._exact: dict[str, str] = {}
+        self._rows: list[tuple[str, frozenset[str], frozenset[str]]] = []
+        for question in questions:
+            normal = normalise_question(question)
+            if not normal or normal in self._exact:
+                continue
+            self._exact[normal] = question
+            self._rows.append((question, frozenset(normal.split()), _trigrams(normal)))
+
+    @classmethod
+    def from_folder(cls, folder: Path = EVAL_QUESTION_DIR) -> EvalQuestionGuard:
+        """Read every eval question file of a folder (``*.jsonl`` other than pairs files).
+
+        Args:
+            folder: Folder of eval question files (``eval/`` of this repository by default).
+
+        Returns:
+            The guard (empty when the folder does not exist, e.g. in an installed package).
+        """
+        questions: list[str] = []
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.jsonl")):
+                if path.name.endswith(".pairs.jsonl"):
+                    continue
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(row, dict) and isinstance(row.get("question"), str):
+                        questions.append(row["question"])
+        return cls(questions)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def match(self, question: str) -> str | None:
+        """The eval question this one duplicates or nearly duplicates, or None.
+
+        Args:
+            question: A training question.
+
+        Returns:
+            The eval question's text when they are the same or near-duplicates.
+        """
+        normal = normalise_question(question)
+        if normal in self._exact:
+            return self._exact[normal]
+        words, trigrams = frozenset(normal.split()), _trigrams(normal)
+        for text, other_words, other_trigrams in self._rows:
+            if _jaccard(words, other_words) >= NEAR_DUPLICATE_WORDS:
+                return text
+            if _jaccard(trigrams, other_trigrams) >= NEAR_DUPLICATE_TRIGRAMS:
+                return text
+        return None
+
+
+def _parse(raw: object, origin: str) -> TrainingPair | str:
+    """A pair from one parsed line, or the reason it is malformed."""
+    if not isinstance(raw, dict):
+        return "not a JSON object"
+    for key, kind in (("id", str), ("question", str), ("doc_id", str), ("quote", str), ("style", str), ("source", str)):
+        if not isinstance(raw.get(key), kind):
+            return f"'{key}' is missing or not a string"
+    for key in ("start", "end"):
+        if not isinstance(raw.get(key), int) or isinstance(raw.get(key), bool):
+            return f"'{key}' is missing or not an integer"
+    if not raw["question"].strip():
+        return "empty question"
+    if raw["style"] not in STYLES:
+        return f"style '{raw['style']}' is not one of {', '.join(sorted(STYLES))}"
+    if raw["source"] not in SOURCES:
+        return f"source '{raw['source']}' is not one of {', '.join(sorted(SOURCES))}"
+    return TrainingPair(
+        id=raw["id"], question=raw["question"].strip(), doc_id=raw["doc_id"], start=raw["start"], end=raw["end"],
+        quote=raw["quote"], style=raw["style"], source=raw["source"], origin=origin,
+    )
+
+
+def load_pairs(
+    files: Sequence[Path], canonical: Mapping[str, str], guard: EvalQuestionGuard | None = None
+) -> PairSet:
+    """Read and check training pairs against the documents being ingested.
+
+    A pair is kept only if it is well formed, its id is new, its document is being ingested,
+    its span lies within that document's canonical text and holds exactly its quote (not only
+    white space), and its question is not (nearly) an eval question.
+
+    Args:
+        files: Pairs files (missing files are skipped silently: the feedback file is optional).
+        canonical: Canonical text of every document being ingested, by id.
+        guard: Eval questions no pair may duplicate; defaults to this repository's ``eval/``.
+
+    Returns:
+        The valid pairs and the lines left out with their reasons.
+    """
+    guard = guard if guard is not None else EvalQuestionGuard.from_folder()
+    result = PairSet()
+    seen: set[str] = set()
+    for path in files:
+        path = Path(path)
+        if not path.is_file():
+            continue
+        result.files.append(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            result.rejected.append(RejectedPair(str(path), f"unreadable pairs file: {error}"))
+            continue
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            origin = f"{path}:{number}"
+            try:
+                parsed = _parse(json.loads(line), origin)
+            except ValueError:
+                parsed = "not valid JSON"
+            reason = parsed if isinstance(parsed, str) else _problem(parsed, canonical, seen, guard)
+            if reason is not None:
+                result.rejected.append(RejectedPair(origin, f"training pair left out: {reason}"))
+                continue
+            seen.add(parsed.id)
+            result.pairs.append(parsed)
+    return result
+
+
+def _problem(
+    pair: TrainingPair, canonical: Mapping[str, str], seen: set[str], guard: EvalQuestionGuard
+) -> str | None:
+    """Why a well-formed pair cannot be used, or None."""
+    if pair.id in seen:
+        return f"id {pair.id} is used twice"
+    text = canonical.get(pair.doc_id)
+    if text is None:
+        return f"document '{pair.doc_id}' is not among the documents ingested"
+    if not 0 <= pair.start < pair.end <= len(text):
+        return f"span {pair.start}:{pair.end} is outside '{pair.doc_id}' ({len(text)} characters)"
+    if text[pair.start : pair.end] != pair.quote:
+        return f"quote is not the canonical text of '{pair.doc_id}' at {pair.start}:{pair.end}"
+    if not pair.quote.strip():
+        return "the quote is only white space"
+    duplicate = guard.match(pair.question)
+    if duplicate is not None:
+        return f"question duplicates the eval question {duplicate!r}"
+    return None
