@@ -29,6 +29,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="score the dev split with models fitted on the other folds (qa/calibration.toml is not changed)",
     )
+    parser.add_argument(
+        "--fact-held-out",
+        action="store_true",
+        help="answer dev questions grouped by their gold sentences with an embedder adapted without those "
+        "sentences' pairs, against the base model (trains one model per group; not in CI)",
+    )
+    parser.add_argument("--groups", type=int, default=5, help="fact groups for --fact-held-out (default 5)")
     parser.add_argument("--folds", type=int, default=5, help="folds per deal for --cross-validate (default 5)")
     parser.add_argument("--seeds", type=int, default=3, help="deals (seeds 0..N-1) for --cross-validate (default 3)")
     parser.add_argument(
@@ -133,6 +140,32 @@ def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
     for seed, counts in zip(result.seeds, result.per_seed, strict=True):
         print(f"  seed {seed}: {counts.summary()}")
     print(f"  all {len(result.seeds)} seeds: {result.total.summary()}")
+    return 0
+
+
+def run_fact_held_out(args: argparse.Namespace, settings: Settings) -> int:
+    """Fact-held-out figures of the base and the adapted embedder on the dev split."""
+    from eval.dataset import load_questions
+    from eval.factheldout import fact_held_out
+
+    if args.split not in (None, "dev"):
+        print("error: --fact-held-out fits and scores the dev split only", file=sys.stderr)
+        return 2
+    if args.groups < 2:
+        print("error: need --groups >= 2", file=sys.stderr)
+        return 2
+    questions = load_questions(args.questions, "dev")
+    print(f"command: {command_line()}")
+    print(
+        f"fact-held-out on the dev split: {args.groups} groups of questions sharing no gold sentence; each group "
+        f"answered with models refitted on the other dev questions, by the base embedder and by one adapted on "
+        f"the pairs of {settings.corpus_dir} that avoid the group's gold sentences"
+    )
+    base, adapted, groups = fact_held_out(settings, Path(settings.corpus_dir), questions, groups=args.groups)
+    print(f"  base model:    {base.total.summary()}")
+    print(f"  adapted model: {adapted.total.summary()} (pairs kept per group: {', '.join(map(str, adapted.pairs_used))})")
+    base_hit, adapted_hit = base.total.answer_hit or 0.0, adapted.total.answer_hit or 0.0
+    print(f"  difference: {100 * (adapted_hit - base_hit):+.1f} points of answer hit")
     return 0
 
 
@@ -268,6 +301,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         return run_calibration(settings, args.questions)
     if args.cross_validate:
         return run_cross_validation(args, settings)
+    if args.fact_held_out:
+        return run_fact_held_out(args, settings)
     if args.benchmark:
         from eval.medquad_cli import run_benchmark_command
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 STYLES = frozenset({"plain", "casual", "typo", "lay"})
 SOURCES = frozenset({"written", "feedback"})
 FEEDBACK_PAIRS_FILE = "feedback.pairs.jsonl"
@@ -102,9 +104,29 @@ def _trigrams(text: str) -> frozenset[str]:
     return frozenset(padded[index : index + 3] for index in range(len(padded) - 2))
 
 
-def _jaccard(first: frozenset[str], second: frozenset[str]) -> float:
-    union = len(first | second)
-    return len(first & second) / union if union else 1.0
+class _SetMatrix:
+    """Sets of features (words or trigrams) as a 0/1 matrix, for Jaccard similarity in bulk."""
+
+    def __init__(self, rows: Sequence[frozenset[str]]) -> None:
+        self.columns: dict[str, int] = {}
+        for row in rows:
+            for feature in row:
+                self.columns.setdefault(feature, len(self.columns))
+        self.matrix = self.encode(rows)
+        self.sizes = np.array([len(row) for row in rows], dtype=np.float32)
+
+    def encode(self, rows: Sequence[frozenset[str]]) -> np.ndarray:
+        matrix = np.zeros((len(rows), len(self.columns)), dtype=np.float32)
+        for number, row in enumerate(rows):
+            matrix[number, [self.columns[feature] for feature in row if feature in self.columns]] = 1.0
+        return matrix
+
+    def jaccard(self, rows: Sequence[frozenset[str]]) -> np.ndarray:
+        """Jaccard similarity of each given set (rows) with each stored set (columns)."""
+        common = self.encode(rows) @ self.matrix.T
+        sizes = np.array([len(row) for row in rows], dtype=np.float32)
+        union = sizes[:, None] + self.sizes[None, :] - common
+        return np.divide(common, union, out=np.ones_like(common), where=union > 0)
 
 
 class EvalQuestionGuard:
@@ -116,13 +138,14 @@ class EvalQuestionGuard:
 
     def __init__(self, questions: Iterable[str]) -> None:
         self._exact: dict[str, str] = {}
-        self._rows: list[tuple[str, frozenset[str], frozenset[str]]] = []
         for question in questions:
             normal = normalise_question(question)
-            if not normal or normal in self._exact:
-                continue
-            self._exact[normal] = question
-            self._rows.append((question, frozenset(normal.split()), _trigrams(normal)))
+            if normal:
+                self._exact.setdefault(normal, question)
+        self._texts = list(self._exact.values())
+        normals = list(self._exact)
+        self._words = _SetMatrix([frozenset(normal.split()) for normal in normals])
+        self._trigrams = _SetMatrix([_trigrams(normal) for normal in normals])
 
     @classmethod
     def from_folder(cls, folder: Path = EVAL_QUESTION_DIR) -> EvalQuestionGuard:
@@ -149,27 +172,32 @@ class EvalQuestionGuard:
         return cls(questions)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._texts)
 
     def match(self, question: str) -> str | None:
-        """The eval question this one duplicates or nearly duplicates, or None.
+        """The eval question this one duplicates or nearly duplicates, or None."""
+        return self.match_many([question])[0]
+
+    def match_many(self, questions: Sequence[str]) -> list[str | None]:
+        """For each question, the eval question it duplicates or nearly duplicates, or None.
 
         Args:
-            question: A training question.
+            questions: Training questions.
 
         Returns:
-            The eval question's text when they are the same or near-duplicates.
+            One eval question text (the most similar) or None per question.
         """
-        normal = normalise_question(question)
-        if normal in self._exact:
-            return self._exact[normal]
-        words, trigrams = frozenset(normal.split()), _trigrams(normal)
-        for text, other_words, other_trigrams in self._rows:
-            if _jaccard(words, other_words) >= NEAR_DUPLICATE_WORDS:
-                return text
-            if _jaccard(trigrams, other_trigrams) >= NEAR_DUPLICATE_TRIGRAMS:
-                return text
-        return None
+        if not self._texts or not questions:
+            return [None] * len(questions)
+        normals = [normalise_question(question) for question in questions]
+        words = self._words.jaccard([frozenset(normal.split()) for normal in normals])
+        trigrams = self._trigrams.jaccard([_trigrams(normal) for normal in normals])
+        near = (words >= NEAR_DUPLICATE_WORDS) | (trigrams >= NEAR_DUPLICATE_TRIGRAMS)
+        closest = np.maximum(words, trigrams).argmax(axis=1)
+        return [
+            self._exact.get(normal) or (self._texts[int(best)] if row.any() else None)
+            for normal, row, best in zip(normals, near, closest, strict=True)
+        ]
 
 
 def _parse(raw: object, origin: str) -> TrainingPair | str:
@@ -214,6 +242,7 @@ def load_pairs(
     guard = guard if guard is not None else EvalQuestionGuard.from_folder()
     result = PairSet()
     seen: set[str] = set()
+    candidates: list[TrainingPair] = []
     for path in files:
         path = Path(path)
         if not path.is_file():
@@ -232,18 +261,23 @@ def load_pairs(
                 parsed = _parse(json.loads(line), origin)
             except ValueError:
                 parsed = "not valid JSON"
-            reason = parsed if isinstance(parsed, str) else _problem(parsed, canonical, seen, guard)
+            reason = parsed if isinstance(parsed, str) else _problem(parsed, canonical, seen)
             if reason is not None:
                 result.rejected.append(RejectedPair(origin, f"training pair left out: {reason}"))
                 continue
             seen.add(parsed.id)
-            result.pairs.append(parsed)
+            candidates.append(parsed)
+    duplicates = guard.match_many([pair.question for pair in candidates])
+    for pair, duplicate in zip(candidates, duplicates, strict=True):
+        if duplicate is None:
+            result.pairs.append(pair)
+        else:
+            reason = f"training pair left out: question duplicates the eval question {duplicate!r}"
+            result.rejected.append(RejectedPair(pair.origin, reason))
     return result
 
 
-def _problem(
-    pair: TrainingPair, canonical: Mapping[str, str], seen: set[str], guard: EvalQuestionGuard
-) -> str | None:
+def _problem(pair: TrainingPair, canonical: Mapping[str, str], seen: set[str]) -> str | None:
     """Why a well-formed pair cannot be used, or None."""
     if pair.id in seen:
         return f"id {pair.id} is used twice"
@@ -256,7 +290,4 @@ def _problem(
         return f"quote is not the canonical text of '{pair.doc_id}' at {pair.start}:{pair.end}"
     if not pair.quote.strip():
         return "the quote is only white space"
-    duplicate = guard.match(pair.question)
-    if duplicate is not None:
-        return f"question duplicates the eval question {duplicate!r}"
     return None

@@ -411,8 +411,13 @@ def build_model_path(index_dir: Path) -> Path | None:
     weights = folder / ADAPTED_WEIGHTS_FILE
     if not weights.is_file():
         raise _refuse(index_dir, f"the adapted embedding model of {build} is missing ({weights})")
-    if "sha256:" + sha256_file(weights) != model.get("weights_hash"):
-        raise _refuse(index_dir, f"the adapted embedding model of {build} is altered ({weights} differs from the manifest)")
+    actual = "sha256:" + sha256_file(weights)
+    if actual != model.get("weights_hash"):
+        raise _refuse(
+            index_dir,
+            f"the index was built with model {model.get('name')} ({model.get('weights_hash')}), but its adapted "
+            f"embedding model {weights} is altered ({actual})",
+        )
     return folder
 
 
