@@ -30,10 +30,10 @@ SOURCES = frozenset({"written", "feedback"})
 FEEDBACK_PAIRS_FILE = "feedback.pairs.jsonl"
 # The eval question files, read as data (never imported): a pair must not be one of them.
 EVAL_QUESTION_DIR = Path(__file__).resolve().parents[1] / "eval"
-# Near-duplicate: this share of the words, or of the character trigrams, in common (Jaccard).
+# Near-duplicate: 70% of the words or 80% of the character trigrams in common (Jaccard).
 # "how much glutamine per day" vs "how much glutamine per day?" or one typo apart is caught;
 # "how much glutamine for my gut" vs "how much glutamine for sleep" is not.
-NEAR_DUPLICATE_WORDS = 0.8
+NEAR_DUPLICATE_WORDS = 0.7
 NEAR_DUPLICATE_TRIGRAMS = 0.8
 
 _WORD = re.compile(r"[a-z0-9]+")

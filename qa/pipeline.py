@@ -117,7 +117,7 @@ class Answerer:
         model_path = index_format.build_model_path(index_dir)
         embedder = self._given_embedder.for_model(None if model_path is None else str(model_path))
         embedder.warm_up_queries()
-        safety = SafetyChecker(self.policy)
+        safety = SafetyChecker(self.policy, adapted=model_path is not None)
         safety.warm_up(embedder)
         store = IndexStore.load(index_dir, embedder)
         return _Components(

@@ -49,10 +49,14 @@ class SafetyChecker:
 
     Args:
         policy: The loaded policy.
+        adapted: Whether questions are embedded by a model adapted to the corpus (the policy may
+            give such a model its own semantic threshold).
     """
 
-    def __init__(self, policy: SafetyPolicy) -> None:
+    def __init__(self, policy: SafetyPolicy, adapted: bool = False) -> None:
         self.policy = policy
+        own = policy.semantic_threshold_adapted if adapted else None
+        self.semantic_threshold = own if own is not None else policy.semantic_threshold
         self._example_vectors: np.ndarray | None = None
         self._example_topics: list[str] = []
         self._embedder: Embedder | None = None
@@ -167,7 +171,7 @@ class SafetyChecker:
         for match in self.policy.match_terms(query.text):
             triggers.setdefault(match.topic, []).append(f"term:{match.term}")
         for topic, score in self.similarities(query).items():
-            if score >= self.policy.semantic_threshold:
+            if score >= self.semantic_threshold:
                 triggers.setdefault(topic, []).append(f"similar:{score:.2f}")
         for word, topic in self.unlisted_topics(query, store).items():
             triggers.setdefault(topic, []).append(f"unlisted:{word}")

@@ -104,6 +104,8 @@ class SafetyPolicy:
         cues: Phrases that turn a context term into a safety question.
         markers: Patterns that mark contraindication content in documents.
         semantic_threshold: Similarity to a topic example that fires the topic.
+        semantic_threshold_adapted: The same for an index whose embedder was adapted to its
+            corpus (its question-to-question similarities run lower); None: ``semantic_threshold``.
         unlisted: The rule for drugs and conditions the topics do not list (None: no such rule).
         content_hash: SHA-256 of the file (recorded in index manifests).
     """
@@ -116,6 +118,7 @@ class SafetyPolicy:
     content_hash: str
     evidence_topic: str
     unlisted: UnlistedNames | None = None
+    semantic_threshold_adapted: float | None = None
     source: str = ""
     _by_id: dict[str, Topic] = field(default_factory=dict, repr=False)
 
@@ -181,6 +184,9 @@ class SafetyPolicy:
             cues=tuple(_phrase(cue) for cue in raw.get("cues", {}).get("phrases", []) if _phrase(cue)),
             markers=[re.compile(pattern, re.IGNORECASE) for pattern in raw.get("evidence", {}).get("markers", [])],
             semantic_threshold=float(raw.get("semantic_threshold", 1.01)),
+            semantic_threshold_adapted=(
+                float(raw["semantic_threshold_adapted"]) if "semantic_threshold_adapted" in raw else None
+            ),
             content_hash=hashlib.sha256(data).hexdigest(),
             evidence_topic=str(raw.get("evidence", {}).get("topic", ids[0])),
             source=str(path),

@@ -35,7 +35,13 @@ def embedder():
 
 @pytest.fixture(scope="session")
 def corpus_settings(tmp_path_factory, embedder) -> Settings:
-    """Settings whose index is a fresh build of the seed corpus."""
+    """Settings whose index is a fresh build of the seed corpus.
+
+    The corpus ships training pairs, so the build holds the embedder adapted to them; the
+    adapted model is cached in the shared model cache (``VERBATIM_MODEL_CACHE``), so the suite
+    trains it at most once, and never when an earlier run or ingest already did. Local feedback
+    pairs (``data/``) are kept out: the tests judge the shipped pairs.
+    """
     from ingest.pipeline import run_ingest
 
     settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("index"), corpus_dir=CORPUS, data_dir=tmp_path_factory.mktemp("data"))

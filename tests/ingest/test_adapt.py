@@ -49,12 +49,17 @@ def test_the_adapted_model_brings_a_question_nearer_its_answer(tmp_path, embedde
 
 
 def test_training_examples_are_the_sentences_a_span_touches():
-    text = "First one. Second one is here. Third one. Fourth."
-    spans = [SentenceSpan(0, 10, 0), SentenceSpan(11, 30, 0), SentenceSpan(31, 41, 0), SentenceSpan(42, 49, 1)]
-    pair = TrainingPair("p", "q", "d", 13, 35, text[13:35], "plain", "written")
+    sentences = ["The first one is here.", "Second one is here.", "Third one.", "A fourth one in another section."]
+    text = " ".join(sentences)
+    starts = [text.index(sentence) for sentence in sentences]
+    spans = [SentenceSpan(start, start + len(sentence), 0) for start, sentence in zip(starts, sentences, strict=True)]
+    spans[3] = SentenceSpan(spans[3].start, spans[3].end, 1)
+    start, end = text.index("one is here. Third"), text.index("Third one.") + 5
+    pair = TrainingPair("p", "q", "d", start, end, text[start:end], "plain", "written")
     (example,) = training_examples([pair], {"d": text}, {"d": spans}, hard_negatives=True, seed=0)
     assert example.positive == "Second one is here. Third one."
-    assert example.negative == "First one."  # same section, outside the span; "Fourth." is another section
+    # The same section, outside the span, long enough to mean something; never another section.
+    assert example.negative == "The first one is here."
 
 
 @pytest.fixture
