@@ -309,6 +309,8 @@ def _scale(context: _Context) -> dict[str, Any]:
         source_dir, source_name, questions = context.settings.index_dir, f"the served index ({context.settings.index_dir})", context.seed_questions
     else:
         source_dir, source_name, questions = context.medquad.index_dir, "MedQuAD", context.medquad_questions
+    model_path = index_format.build_model_path(source_dir)  # a corpus with training pairs has its own model
+    embedder = embedder.for_model(None if model_path is None else str(model_path))
     contents = index_format.load_build(source_dir, embedder.name, embedder.weights_hash)
     return measure_scale(
         contents, source_name, questions[: args.scale_queries], args.scales, args.scale_rounds,

@@ -40,6 +40,8 @@ def embedded_texts(index_dir: Path, embedder: Embedder) -> tuple[list[str], list
     Returns:
         Distinct sentence texts and the distinct chunk texts that are not sentence texts.
     """
+    model_path = index_format.build_model_path(index_dir)  # a corpus with training pairs has its own model
+    embedder = embedder.for_model(None if model_path is None else str(model_path))
     contents = index_format.load_build(index_dir, embedder.name, embedder.weights_hash)
     sentences = list(dict.fromkeys(
         contents.documents[doc].text[start:end]
