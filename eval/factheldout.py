@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.calibrate import calibrate
@@ -196,10 +196,7 @@ def fact_held_out(
     scratch = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="verbatim-fact-held-out-"))
     empty_data = scratch / "no-feedback"
     empty_data.mkdir(parents=True, exist_ok=True)
-    base_settings = replace(
-        settings, index_dir=scratch / "base-index", data_dir=empty_data,
-        adaptation=replace(settings.adaptation, enabled=False),
-    )
+    base_settings = settings.replace(index_dir=scratch / "base-index", data_dir=empty_data, adapt=False)
     report = run_ingest([corpus], settings=base_settings, embedder=embedder, show_progress=False)
     if not report.ok:
         raise RuntimeError(report.summary())
@@ -217,7 +214,7 @@ def fact_held_out(
 
         folder = scratch / f"group-{number}"
         kept = _corpus_without(corpus, folder / "corpus", group.sentences)
-        group_settings = replace(settings, index_dir=folder / "index", data_dir=empty_data)
+        group_settings = settings.replace(index_dir=folder / "index", data_dir=empty_data)
         report = run_ingest([folder / "corpus"], settings=group_settings, embedder=embedder, show_progress=False)
         if not report.ok:
             raise RuntimeError(report.summary())

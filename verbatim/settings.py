@@ -71,6 +71,40 @@ def force_offline() -> None:
         os.environ.setdefault(key, value)
 
 
+def default_model_cache_dir() -> Path:
+    """Where adapted models are cached when ``VERBATIM_MODEL_CACHE`` is unset: the user's cache
+    folder (``$XDG_CACHE_HOME/verbatim/models``), so every index folder and checkout shares it."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "verbatim" / "models"
+
+
+@dataclass(frozen=True)
+class AdaptationConfig:
+    """How ingest fine-tunes the embedder on a corpus's training pairs (part of the model's key).
+
+    Attributes:
+        enabled: Adapt when the corpus has pairs (``VERBATIM_ADAPT=false`` keeps the base model).
+        epochs: Passes over the pairs.
+        learning_rate: AdamW peak learning rate (linear warm-up over the first tenth, then decay).
+        batch_size: Pairs per step; the other pairs' answers are each question's negatives.
+        hard_negatives: Also give each question a sentence of its answer's section that does not
+            hold the answer.
+        scale: Inverse temperature of the ranking loss over cosine similarities.
+        seed: Seeds the shuffling, dropout and initialisation.
+        threads: Torch threads while training (fixed: the sums' order, hence the weights,
+            depends on it).
+    """
+
+    enabled: bool = True
+    epochs: int = 1
+    learning_rate: float = 2e-5
+    batch_size: int = 16
+    hard_negatives: bool = False
+    scale: float = 20.0
+    seed: int = 13
+    threads: int = 2
+
+
 @dataclass(frozen=True)
 class ChunkingConfig:
     """How documents are cut into passages for retrieval.
@@ -136,6 +170,11 @@ class Settings(BaseSettings):
     feedback_days: int = setting(
         "FEEDBACK_DAYS", 90, "feedback records older than this many days are purged automatically (0: kept until purged or deleted)", ge=0
     )
+    model_cache_dir: Path = setting(
+        "MODEL_CACHE", None, "adapted embedding models, shared by every index folder (default `~/.cache/verbatim/models`)",
+        default_factory=default_model_cache_dir,
+    )
+    adapt: bool = setting("ADAPT", True, "adapt the embedding model to the corpus's training pairs (`*.pairs.jsonl`) at ingest")
     host: str = setting("HOST", "127.0.0.1", "interface `serve` binds (`--host`); loopback unless you open it", min_length=1)
     port: int = setting("PORT", 8000, "TCP port of `serve` (`--port`)", ge=1, le=65535)
     max_file_mb: float = setting("MAX_FILE_MB", 20.0, "ingest skips larger files, in MB (`--max-file-mb`)", gt=0)
@@ -161,6 +200,11 @@ class Settings(BaseSettings):
     def max_file_bytes(self) -> int:
         """Ingest skips files larger than this many bytes."""
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def adaptation(self) -> AdaptationConfig:
+        """Fine-tuning of the embedder on the corpus's training pairs (part of the model's key)."""
+        return AdaptationConfig(enabled=self.adapt)
 
     @property
     def chunking(self) -> ChunkingConfig:

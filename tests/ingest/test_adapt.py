@@ -66,7 +66,7 @@ def test_training_examples_are_the_sentences_a_span_touches():
 def index_copy(corpus_settings, tmp_path) -> Settings:
     target = tmp_path / "index"
     shutil.copytree(corpus_settings.index_dir, target, ignore=shutil.ignore_patterns("ingest.lock"))
-    return replace(corpus_settings, index_dir=target)
+    return corpus_settings.replace(index_dir=target)
 
 
 def test_the_seed_index_holds_its_adapted_model_and_the_answerer_uses_it(corpus_settings, answerer):
