@@ -22,6 +22,7 @@ import functools
 import logging
 import math
 import socket
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,11 +163,34 @@ def _tables_group(parsed: list[ParsedDocument], settings: Settings, policy: Safe
     return build_tables(parsed, _worker_embedder(), settings, policy)
 
 
-class _EmbedBatches:
-    """A Ray Data actor: one model, called on batches of texts."""
+def _model_files(model_path: str | None) -> dict[str, bytes] | None:
+    """The files of an adapted model folder, to ship to every actor (None: the packaged model)."""
+    if model_path is None:
+        return None
+    folder = Path(model_path)
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
-    def __init__(self, weights_hash: str) -> None:
-        self._embedder = Embedder()
+
+def _unpack_model(files: dict[str, bytes]) -> str:
+    """Write a shipped model into a folder of this worker's own; returns the folder."""
+    folder = Path(tempfile.mkdtemp(prefix="verbatim-model-"))
+    for name, data in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return str(folder)
+
+
+class _EmbedBatches:
+    """A Ray Data actor: one model, called on batches of texts.
+
+    The adapted model of the build (trained once by the driver) comes through the object store,
+    so a node that never saw the driver's disk embeds with exactly the same weights.
+    """
+
+    def __init__(self, weights_hash: str, model_files: list | None = None) -> None:
+        files = ray.get(model_files[0]) if model_files else None
+        self._embedder = Embedder(_unpack_model(files) if files else None)
         self._embedder.warm_up()
         if self._embedder.weights_hash != weights_hash:
             # A node with other weights would silently mix two models' vectors in one index.
@@ -237,13 +261,16 @@ class RayStages(IngestStages):
         """Embed the texts the cache lacks in an actor pool, saving each batch as it returns."""
         missing = cache.missing(tables.sentence_texts + tables.chunk_texts)
         if missing:
+            # Wrapped in a list so Ray hands the actor the reference, fetched once per actor.
+            files = _model_files(embedder.model_path)
+            model_files = [ray.put(files)] if files else None
             context = ray.data.DataContext.get_current()
             context.enable_progress_bars = False
             context.print_on_execution_start = False
             logging.getLogger("ray.data").setLevel(logging.ERROR)
             dataset = ray.data.from_items([{"text": text} for text in missing]).map_batches(
                 _EmbedBatches,
-                fn_constructor_kwargs={"weights_hash": embedder.weights_hash},
+                fn_constructor_kwargs={"weights_hash": embedder.weights_hash, "model_files": model_files},
                 batch_size=EMBED_BATCH,
                 # Autoscaling from one actor: the run goes on when a node (and its actor) is lost.
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.actors),
