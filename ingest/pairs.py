@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+# One name for the file the feedback review writes and ingest reads.
+
 STYLES = frozenset({"plain", "casual", "typo", "lay"})
 SOURCES = frozenset({"written", "feedback"})
-FEEDBACK_PAIRS_FILE = "feedback.pairs.jsonl"
 # The eval question files, read as data (never imported): a pair must not be one of them.
 EVAL_QUESTION_DIR = Path(__file__).resolve().parents[1] / "eval"
 # Near-duplicate: 70% of the words or 80% of the character trigrams in common (Jaccard).

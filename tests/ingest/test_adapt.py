@@ -13,8 +13,9 @@ from ingest.adapt import ModelAdapter, SentenceSpan, TrainingExample, training_e
 from ingest.pairs import TrainingPair
 from ingest.pipeline import run_ingest
 from qa.pipeline import Answerer
-from verbatim import index_format
+from verbatim import feedback_loop, index_format
 from verbatim.embedding import packaged_model_path, weights_hash
+from verbatim.feedback_store import NewFeedback, Span, open_store
 from verbatim.index_format import IndexInvalidError
 from verbatim.settings import AdaptationConfig, Settings
 
@@ -123,3 +124,41 @@ def test_feedback_pairs_in_the_data_folder_are_read_and_checked(tmp_path, embedd
     report = run_ingest(settings=settings, embedder=embedder, show_progress=False)
     assert report.status == "built" and report.pairs == 0  # its one pair is bad: the base model
     assert any("feedback.pairs.jsonl:1" in item.source and "quote is not" in item.reason for item in report.skipped)
+
+
+def test_accepted_feedback_becomes_pairs_that_the_next_ingest_trains_on(tmp_path, embedder):
+    """The whole loop: an answer rated helpful and accepted in review adapts the next build's model."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "corpus" / "glutamine-clinician-guide.txt", corpus)
+    data = tmp_path / "data"
+    settings = Settings.from_env(
+        index_dir=tmp_path / "index", corpus_dir=corpus, data_dir=data, model_cache_dir=tmp_path / "models"
+    )
+    first = run_ingest(settings=settings, embedder=embedder, show_progress=False)
+    assert first.status == "built" and first.pairs == 0  # no pairs yet: the base model
+
+    answerer = Answerer(settings, embedder=embedder)
+    answerer.warm_up()
+    store = open_store(data)
+    try:
+        for question in ("how many grams a day for my tummy", "which brand of the powder do you like"):
+            passage = answerer.run(question).passages[0]
+            document = answerer.store.documents[answerer.store.doc_index[passage.doc_id]]
+            quote = document.text[passage.highlight_start : passage.highlight_end]
+            record_id = store.add(NewFeedback(
+                question=question, verdict="helpful", index_build=answerer.store.path.name,
+                answer=Span(passage.doc_id, passage.highlight_start, passage.highlight_end, quote),
+            ))
+            assert feedback_loop.accept(store, record_id, data).pair is not None
+        pending = store.add(NewFeedback(question="never reviewed", verdict="helpful", index_build="b",
+                                        answer=Span(passage.doc_id, passage.highlight_start, passage.highlight_end, quote)))
+        assert store.get(pending).status == "pending"  # only accepted records become pairs
+    finally:
+        store.close()
+
+    second = run_ingest(settings=settings, embedder=embedder, show_progress=False)
+    assert second.status == "built" and second.pairs == 2, second.summary()
+    manifest = index_format.read_manifest(settings.index_dir)
+    assert manifest["model"]["adapted"]["pairs"] == 2
+    assert manifest["model"]["weights_hash"] != weights_hash(packaged_model_path())
