@@ -25,8 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-# One name for the file the feedback review writes and ingest reads.
-
 STYLES = frozenset({"plain", "casual", "typo", "lay"})
 SOURCES = frozenset({"written", "feedback"})
 # The eval question files, read as data (never imported): a pair must not be one of them.

@@ -28,11 +28,12 @@ from ingest.chunker import chunk_document
 from ingest.embed_cache import EmbeddingCache
 from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
 from ingest.loader import SkippedSource, SourceText, discover, pairs_files, read_sources
-from ingest.pairs import FEEDBACK_PAIRS_FILE, PairSet, load_pairs
+from ingest.pairs import PairSet, load_pairs
 from ingest.parse import ParsedDocument, parse_source
 from qa.safety_policy import SafetyPolicy
 from verbatim import index_format, textutil
 from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weights_hash
+from verbatim.feedback_loop import pairs_path as feedback_pairs_path
 from verbatim.index_format import BlockKind, IndexContents
 from verbatim.settings import Settings
 
@@ -517,7 +518,7 @@ def run_ingest(
 
         stage = time.perf_counter()
         canonical = {item.document.doc_id: item.document.text for item in parsed}
-        pair_set = load_pairs([*pairs_files(paths), Path(settings.data_dir) / FEEDBACK_PAIRS_FILE], canonical)
+        pair_set = load_pairs([*pairs_files(paths), feedback_pairs_path(settings.data_dir)], canonical)
         skipped.extend(SkippedSource(item.origin, item.reason) for item in pair_set.rejected)
         adapting = settings.adaptation.enabled and bool(pair_set.pairs)
         timings["read_pairs"] = time.perf_counter() - stage
@@ -658,7 +659,7 @@ def run_ingest(
         )
 
 
-def _training_examples(parsed: list[ParsedDocument], tables: _Tables, pair_set: PairSet, settings: Settings):
+def _training_examples(parsed: list[ParsedDocument], tables: Tables, pair_set: PairSet, settings: Settings):
     """The pairs as training examples on the sentences this build embeds."""
     canonical = {item.document.doc_id: item.document.text for item in parsed}
     spans: dict[str, list[SentenceSpan]] = {item.document.doc_id: [] for item in parsed}
