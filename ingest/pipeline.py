@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ingest import chunker, cleaner, hubness, indexers, loader, parse, sentences, structure
+from ingest import chunker, cleaner, evidence, hubness, indexers, loader, parse, sentences, structure
 from ingest.adapt import AdaptedModel, ModelAdapter, SentenceSpan, training_examples
 from ingest.adapt import code_hash as adaptation_code_hash
 from ingest.chunker import chunk_document
 from ingest.embed_cache import EmbeddingCache
+from ingest.evidence import EvidenceInput, EvidenceLabeller
 from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
 from ingest.loader import SkippedSource, SourceText, discover, pairs_files, read_sources
 from ingest.pairs import PairSet, load_pairs
@@ -46,7 +47,9 @@ MAX_REPEATED_HEADING_CHARS = 300
 
 # Any change to how text is read, cut, scored or indexed changes the build, so the code itself is
 # part of the fingerprint (textutil: the BM25 terms and the vocabulary's words).
-_PIPELINE_MODULES = (loader, cleaner, structure, sentences, chunker, parse, hubness, indexers, textutil)
+_PIPELINE_MODULES = (loader, cleaner, structure, sentences, chunker, parse, hubness, indexers, textutil, evidence)
+# Data files that decide what a build holds, hashed like the code.
+_PIPELINE_DATA = (evidence.RULES_PATH,)
 
 
 @dataclass
@@ -116,6 +119,8 @@ def pipeline_hash() -> str:
     digest = hashlib.sha256()
     for module in _PIPELINE_MODULES:
         digest.update(Path(module.__file__).read_bytes())
+    for path in _PIPELINE_DATA:
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -178,6 +183,7 @@ class Tables:
     chunks: dict[str, list[int]]
     sentence_texts: list[str]
     chunk_texts: list[str]
+    evidence: dict[str, list[int]]  # EVIDENCE_COLUMNS, one row per sentence
 
 
 def chunk_embedding_text(document: index_format.Document, section: int, start: int, end: int) -> str:
@@ -222,7 +228,11 @@ def _faq_questions(blocks: list[structure.BlockSpan]) -> list[int | None]:
 
 
 def build_tables(
-    parsed: list[ParsedDocument], embedder: Embedder, settings: Settings, policy: SafetyPolicy
+    parsed: list[ParsedDocument],
+    embedder: Embedder,
+    settings: Settings,
+    policy: SafetyPolicy,
+    labeller: EvidenceLabeller | None = None,
 ) -> Tables:
     """Chunk every document and tag its sentences, producing the flat index tables.
 
@@ -231,6 +241,7 @@ def build_tables(
         embedder: Warm embedder (its tokenizer measures chunk sizes).
         settings: Chunking settings.
         policy: Safety policy for evidence tags.
+        labeller: Evidence-kind labeller (default: the rules of ``ingest/evidence_rules.toml``).
 
     Returns:
         The tables and the texts to embed.
@@ -240,7 +251,10 @@ def build_tables(
     chunk_table = {name: [] for name in index_format.CHUNK_COLUMNS}
     sentence_texts: list[str] = []
     chunk_texts: list[str] = []
+    labeller = labeller or EvidenceLabeller()
+    evidence_table: dict[str, list[int]] = {name: [] for name in index_format.EVIDENCE_COLUMNS}
     for doc_number, item in enumerate(parsed):
+        evidence_inputs: list[EvidenceInput] = []
         text = item.document.text
         block_offset = len(blocks["doc"])
         sentence_offset = len(sentence_texts)
@@ -299,6 +313,8 @@ def build_tables(
             for name, value in zip(index_format.SENTENCE_COLUMNS, row, strict=True):
                 sentence_table[name].append(value)
             sentence_texts.append(sentence_text)
+            evidence_inputs.append(EvidenceInput(sentence_text, sentence.block, block.kind, bool(topics)))
+        _add_evidence(evidence_table, labeller.run(evidence_inputs))
         for chunk in chunk_document(sections, spans, kinds, token_counts, heading_tokens, settings.chunking):
             row = (
                 doc_number, chunk.start, chunk.end, chunk.section,
@@ -307,16 +323,24 @@ def build_tables(
             for name, value in zip(index_format.CHUNK_COLUMNS, row, strict=True):
                 chunk_table[name].append(value)
             chunk_texts.append(chunk_embedding_text(item.document, chunk.section, chunk.start, chunk.end))
-    return Tables(blocks, sentence_table, chunk_table, sentence_texts, chunk_texts)
+    return Tables(blocks, sentence_table, chunk_table, sentence_texts, chunk_texts, evidence_table)
+
+
+def _add_evidence(table: dict[str, list[int]], labels: list[evidence.EvidenceLabel]) -> None:
+    """Append one document's evidence labels to the evidence table as index codes."""
+    for label in labels:
+        for name, value in zip(index_format.EVIDENCE_COLUMNS, evidence.kind_code(label), strict=True):
+            table[name].append(value)
 
 
 # Columns whose values number rows of another table (or documents), by table; they are shifted
 # when per-document tables are concatenated. -1 means "none" and is kept. Every other column
-# (offsets, sections, kinds, topics) is local to its document.
+# (offsets, sections, kinds, topics, evidence codes) is local to its document.
 _ROW_REFERENCES = {
     "blocks": {"doc": "documents"},
     "sentences": {"doc": "documents", "block": "blocks", "heading": "sentences", "pointer": "sentences"},
     "chunks": {"doc": "documents", "first_sentence": "sentences", "last_sentence": "sentences"},
+    "evidence": {},  # one row per sentence, in sentence order; kind and design are codes
 }
 
 
@@ -338,10 +362,11 @@ def merge_tables(pieces: Sequence[Tables]) -> Tables:
         chunks={name: [] for name in index_format.CHUNK_COLUMNS},
         sentence_texts=[],
         chunk_texts=[],
+        evidence={name: [] for name in index_format.EVIDENCE_COLUMNS},
     )
     offsets = {"documents": 0, "blocks": 0, "sentences": 0}
     for piece in pieces:
-        for table_name in ("blocks", "sentences", "chunks"):
+        for table_name in _ROW_REFERENCES:
             table, target = getattr(piece, table_name), getattr(merged, table_name)
             references = _ROW_REFERENCES[table_name]
             for column, values in table.items():
@@ -629,6 +654,7 @@ def run_ingest(
             faiss_index=faiss_index,
             bm25=bm25,
             vocabulary=vocabulary,
+            sentence_evidence=_as_arrays(tables.evidence),
             adapted_model=adapted.path if adapted is not None else None,
         )
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)

@@ -12,6 +12,7 @@ An index folder holds immutable builds and a pointer to the live one::
         chunks.npz             retrieval passages (whole sentences within one section)
         sentence_vectors.npy   normalised MiniLM vectors, one per sentence
         sentence_hubness.npy   mean similarity of each sentence to its nearest others (float32)
+        sentence_evidence.npz  evidence kind and study design of each sentence (codes, see below)
         chunk_vectors.npy      normalised MiniLM vectors, one per chunk
         chunks.faiss           inner-product FAISS index over chunk vectors
         vocabulary.json        every word of the canonical texts: [document frequency, occurrences]
@@ -45,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 3  # 2: sentence_hubness.npy; 3: model/ (adapted embedder) and model.adapted
+FORMAT_VERSION = 4  # 2: sentence_hubness.npy; 3: model/ (adapted embedder); 4: sentence_evidence.npz
 # Formats whose documents, tables and vector files are laid out as in this one: a new build
 # re-uses their embeddings after an upgrade instead of computing them all again.
-VECTOR_COMPATIBLE_FORMATS = frozenset({1, 2, 3})
+VECTOR_COMPATIBLE_FORMATS = frozenset({1, 2, 3, 4})
 ADAPTED_MODEL_DIR = "model"
 ADAPTED_WEIGHTS_FILE = "model.safetensors"
 CURRENT_FILE = "CURRENT"
@@ -63,6 +64,18 @@ BLOCK_COLUMNS = ("doc", "start", "end", "kind", "section")
 # the lead-in of its list (-1 when none); both are global sentence numbers.
 SENTENCE_COLUMNS = ("doc", "start", "end", "block", "section", "topics", "heading", "pointer")
 CHUNK_COLUMNS = ("doc", "start", "end", "section", "first_sentence", "last_sentence")
+# One row per sentence (same order as the sentence table): codes into the two tuples below.
+EVIDENCE_COLUMNS = ("kind", "design")
+# The kinds of evidence a sentence can be (eval/EVIDENCE.md); the code is the position.
+EVIDENCE_KINDS = ("background", "caution", "study", "recommendation", "anecdote")
+# The stated design of a study (or of a study of a risk); code 0 is "not stated".
+EVIDENCE_DESIGNS = (
+    None,
+    "systematic review or meta-analysis",
+    "randomized trial",
+    "observational or case report",
+    "animal or in vitro",
+)
 
 
 class BlockKind(IntEnum):
@@ -141,6 +154,7 @@ class IndexContents:
     faiss_index: Any
     bm25: Any
     vocabulary: dict[str, list[int]]
+    sentence_evidence: dict[str, np.ndarray]  # EVIDENCE_COLUMNS, one row per sentence
     adapted_model: Path | None = None  # folder of the adapted embedder to store in the build
 
 
@@ -271,6 +285,7 @@ def write_build(temp: Path, contents: IndexContents) -> None:
     np.savez(temp / "chunks.npz", **{name: contents.chunks[name] for name in CHUNK_COLUMNS})
     np.save(temp / "sentence_vectors.npy", contents.sentence_vectors)
     np.save(temp / "sentence_hubness.npy", contents.sentence_hubness)
+    np.savez(temp / "sentence_evidence.npz", **{name: contents.sentence_evidence[name] for name in EVIDENCE_COLUMNS})
     np.save(temp / "chunk_vectors.npy", contents.chunk_vectors)
     faiss.write_index(contents.faiss_index, str(temp / "chunks.faiss"))
     contents.bm25.save(str(temp / "bm25"), show_progress=False)
@@ -451,6 +466,7 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         chunks = _read_table(build / "chunks.npz", CHUNK_COLUMNS)
         sentence_vectors = np.load(build / "sentence_vectors.npy")
         sentence_hubness = np.load(build / "sentence_hubness.npy")
+        sentence_evidence = _read_table(build / "sentence_evidence.npz", EVIDENCE_COLUMNS)
         chunk_vectors = np.load(build / "chunk_vectors.npy")
         faiss_index = faiss.read_index(str(build / "chunks.faiss"))
         bm25 = bm25s.BM25.load(str(build / "bm25"), show_progress=False)
@@ -466,6 +482,7 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         "chunks": len(chunks["doc"]),
         "sentence vectors": len(sentence_vectors),
         "sentence hubness scores": len(sentence_hubness),
+        "sentence evidence labels": len(sentence_evidence["kind"]),
         "chunk vectors": len(chunk_vectors),
         "FAISS vectors": int(faiss_index.ntotal),
         "BM25 passages": int(bm25.scores["num_docs"]),
@@ -477,6 +494,7 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         "chunks": counts.get("chunks"),
         "sentence vectors": counts.get("sentences"),
         "sentence hubness scores": counts.get("sentences"),
+        "sentence evidence labels": counts.get("sentences"),
         "chunk vectors": counts.get("chunks"),
         "FAISS vectors": counts.get("chunks"),
         "BM25 passages": counts.get("chunks"),
@@ -498,6 +516,7 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         faiss_index=faiss_index,
         bm25=bm25,
         vocabulary=vocabulary,
+        sentence_evidence=sentence_evidence,
     )
 
 
