@@ -36,6 +36,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "sentences' pairs, against the base model (trains one model per group; not in CI)",
     )
     parser.add_argument("--groups", type=int, default=5, help="fact groups for --fact-held-out (default 5)")
+    parser.add_argument(
+        "--evidence",
+        action="store_true",
+        help="score the evidence-kind labels against eval/evidence_labels.jsonl (and the MedQuAD sample with --benchmark DIR) "
+        "and the anecdote rule's effect on the dev and test splits",
+    )
     parser.add_argument("--folds", type=int, default=5, help="folds per deal for --cross-validate (default 5)")
     parser.add_argument("--seeds", type=int, default=3, help="deals (seeds 0..N-1) for --cross-validate (default 3)")
     parser.add_argument(
@@ -167,6 +173,41 @@ def run_fact_held_out(args: argparse.Namespace, settings: Settings) -> int:
     base_hit, adapted_hit = base.total.answer_hit or 0.0, adapted.total.answer_hit or 0.0
     print(f"  difference: {100 * (adapted_hit - base_hit):+.1f} points of answer hit")
     return 0
+
+
+def run_evidence(args: argparse.Namespace, settings: Settings) -> int:
+    """Score the evidence labeller (issue 26) and the anecdote rule; 1 when an article target is missed."""
+    from eval.dataset import load_questions
+    from eval.evidence import (
+        format_score,
+        format_selection,
+        score_articles,
+        score_medquad,
+        selection_effect,
+        targets_met,
+    )
+    from qa.pipeline import Answerer
+    from verbatim.cli import ensure_index
+    from verbatim.embedding import Embedder
+
+    print(f"command: {command_line()}")
+    embedder = Embedder()
+    embedder.warm_up()
+    articles = score_articles(Path(settings.corpus_dir), embedder, settings)
+    print(format_score(articles, targets=True))
+    for gold, predicted in articles.errors():
+        print(f"    hand {gold.kind}, labelled {predicted}: {gold.text[:100]}")
+    if args.benchmark:
+        print()
+        print(format_score(score_medquad(args.benchmark, embedder, settings), targets=False))
+    if not ensure_index(settings):
+        return 1
+    answerer = Answerer(settings, embedder=embedder)
+    answerer.warm_up()
+    print()
+    for split in ("dev", "test"):
+        print(format_selection(selection_effect(answerer, load_questions(args.questions, split), split)))
+    return 0 if targets_met(articles) else 1
 
 
 def command_line(argv: list[str] | None = None) -> str:
@@ -303,6 +344,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         return run_cross_validation(args, settings)
     if args.fact_held_out:
         return run_fact_held_out(args, settings)
+    if args.evidence:
+        return run_evidence(args, settings)
     if args.benchmark:
         from eval.medquad_cli import run_benchmark_command
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from eval.dataset import contains_gold
 from ingest.loader import SourceText, discover, read_sources
 from ingest.parse import ParsedDocument, parse_source
 from ingest.pipeline import build_tables
@@ -122,8 +125,6 @@ class EvidenceScore:
 
     def per_kind(self) -> dict[str, tuple[float, float, int, int]]:
         """``kind -> (precision, recall, predicted count, gold count)`` (sklearn's definitions)."""
-        from sklearn.metrics import precision_recall_fscore_support
-
         gold = [label.kind for label in self.gold]
         precision, recall, _, support = precision_recall_fscore_support(
             gold, self.predicted, labels=list(EVIDENCE_KINDS), zero_division=0
@@ -136,8 +137,6 @@ class EvidenceScore:
 
     def confusion(self) -> list[list[int]]:
         """Rows: hand label; columns: predicted label; both in ``EVIDENCE_KINDS`` order."""
-        from sklearn.metrics import confusion_matrix
-
         return confusion_matrix([g.kind for g in self.gold], self.predicted, labels=list(EVIDENCE_KINDS)).tolist()
 
     def design_agreement(self) -> tuple[int, int]:
@@ -241,3 +240,72 @@ def targets_met(score: EvidenceScore) -> bool:
     """Whether the articles' score meets issue 26's bars."""
     per_kind = score.per_kind()
     return score.accuracy >= TARGET_ACCURACY and all(per_kind[kind][0] >= bar for kind, bar in TARGET_PRECISION.items())
+
+
+# -- the answer-selection rule's effect on the eval set ------------------------------------------
+
+
+@dataclass
+class SelectionEffect:
+    """Answers to questions about effectiveness or dose, with and without the anecdote rule.
+
+    Attributes:
+        split: The eval split.
+        asked: Answered questions (of the split) about effectiveness or dose.
+        anecdote_without: How many of them an anecdote answers without the rule.
+        anecdote_with: ... with the rule.
+        changed: Questions whose answer the rule changed: (id, hit without, hit with).
+    """
+
+    split: str
+    asked: int
+    anecdote_without: int
+    anecdote_with: int
+    changed: list[tuple[str, bool, bool]]
+
+
+def selection_effect(answerer, questions, split: str) -> SelectionEffect:
+    """Answer every effectiveness or dose question of a split with and without the rule.
+
+    Args:
+        answerer: A warm :class:`qa.pipeline.Answerer` (its ``evidence_policy`` is swapped for
+            the "without" run and restored).
+        questions: Eval questions (``eval.dataset.EvalQuestion``).
+        split: Name of the split, for the report.
+    """
+    policy = answerer.evidence_policy
+    asked = without_count = with_count = 0
+    changed = []
+    for question in questions:
+        query = answerer.prepare(question.question)
+        if not policy.asks_effect_or_dose(query.normalised):
+            continue
+        with_rule = answerer.answer_query(query)
+        answerer.evidence_policy = replace(policy, preferred=frozenset())
+        try:
+            without_rule = answerer.answer_query(query)
+        finally:
+            answerer.evidence_policy = policy
+        if with_rule.abstained and without_rule.abstained:
+            continue
+        asked += 1
+        without_count += _is_anecdote(without_rule)
+        with_count += _is_anecdote(with_rule)
+        if with_rule.answer != without_rule.answer:
+            changed.append((question.id, contains_gold(without_rule.answer, question.gold), contains_gold(with_rule.answer, question.gold)))
+    return SelectionEffect(split, asked, without_count, with_count, changed)
+
+
+def _is_anecdote(answer) -> bool:
+    return bool(answer.passages) and answer.passages[0].evidence is not None and answer.passages[0].evidence.kind == "anecdote"
+
+
+def format_selection(effect: SelectionEffect) -> str:
+    """The selection rule's effect, as printed by ``verbatim eval --evidence``."""
+    lines = [
+        f"{effect.split} split: {effect.asked} answered questions about effectiveness or dose; answered by an anecdote "
+        f"without the rule {effect.anecdote_without}, with it {effect.anecdote_with}; answers changed {len(effect.changed)}"
+    ]
+    for identifier, hit_before, hit_after in effect.changed:
+        lines.append(f"  {identifier}: gold fact in the answer without the rule {hit_before}, with it {hit_after}")
+    return "\n".join(lines)

@@ -478,8 +478,10 @@ class IngestStages:
     def tables(
         self, parsed: list[ParsedDocument], embedder: Embedder, settings: Settings, policy: SafetyPolicy
     ) -> Tables:
-        """Chunk and tag every document (see :func:`build_tables`)."""
-        return build_tables(parsed, embedder, settings, policy)
+        """Chunk and tag every document and label its sentences' evidence (see :func:`build_tables`)."""
+        labeller = EvidenceLabeller()
+        labeller.warm_up()
+        return build_tables(parsed, embedder, settings, policy, labeller)
 
     def embed(
         self, cache: EmbeddingCache, tables: Tables, embedder: Embedder, progress: bool
@@ -628,6 +630,7 @@ def run_ingest(
             "faiss": faiss_description,
             "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "snowball-english"},
             "safety_policy": {"hash": policy.content_hash, "topics": policy.topic_ids},
+            "evidence": {"priority": list(evidence.EvidenceRules.load().priority)},
             "documents": [
                 {
                     "doc_id": item.document.doc_id,

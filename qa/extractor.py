@@ -121,6 +121,9 @@ class ExtractorConfig:
         topic_margin: A question naming a safety topic the sources discuss ("I'm on chemo")
             is answered from a sentence tagged with that topic when one scores within this
             margin of the winner (an anecdote about cirrhosis must not answer it).
+        anecdote_margin: A question about effectiveness or dose answered by an anecdote is
+            answered instead from the best study or recommendation sentence scoring within
+            this margin of the winner (issue 26; ``qa/evidence_policy.toml``).
     """
 
     chunks_considered: int = 8
@@ -131,6 +134,7 @@ class ExtractorConfig:
     neighbour_rank: int = 3
     runner_up_gap: int = 2
     topic_margin: float = 1.5
+    anecdote_margin: float = 1.5
 
 
 @dataclass
@@ -348,6 +352,7 @@ class AnswerExtractor:
         safety_question: bool = False,
         topic_bits: int = 0,
         excluded: frozenset[int] = frozenset(),
+        preferred_over_anecdote: frozenset[str] = frozenset(),
     ) -> Extraction | None:
         """Pick the answer unit.
 
@@ -359,6 +364,8 @@ class AnswerExtractor:
                 evidence tagged with one of them is preferred.
             excluded: Sentences that must not be quoted (a follow-up never quotes again what the
                 turn before it quoted, nor, asked for "the other article", the same document).
+            preferred_over_anecdote: Evidence kinds that answer instead of an anecdote of
+                similar score (given for questions about effectiveness or dose; empty: no rule).
 
         Returns:
             The extraction, or None when there is nothing to quote.
@@ -380,6 +387,16 @@ class AnswerExtractor:
         pointer = int(store.sentence_pointer[best.sentence])
         restates_pointer = pointer >= 0 and self._restates(query, pointer, int(store.sentence_block[best.sentence]))
         first, last = self._unit(best, ranked, restates_pointer)
+        if preferred_over_anecdote and store.span_evidence(
+            int(store.sentence_doc[first]), int(store.sentence_start[first]), int(store.sentence_end[last])
+        )[0] == "anecdote":
+            instead = self._instead_of_anecdote(stating, preferred_over_anecdote)
+            if instead is not None:
+                ranked = instead + [c for c, asking in zip(ranked, asks, strict=True) if asking and c not in instead]
+                best = ranked[0]
+                pointer = int(store.sentence_pointer[best.sentence])
+                restates_pointer = pointer >= 0 and self._restates(query, pointer, int(store.sentence_block[best.sentence]))
+                first, last = self._unit(best, ranked, restates_pointer)
         return Extraction(
             doc=int(store.sentence_doc[first]),
             start=int(store.sentence_start[first]),
@@ -403,6 +420,16 @@ class AnswerExtractor:
             if int(topics[candidate.sentence]) & topic_bits:
                 return [candidate, *stating[:position], *stating[position + 1 :]]
         return stating
+
+    def _instead_of_anecdote(self, stating: list[ScoredSentence], preferred: frozenset[str]) -> list[ScoredSentence] | None:
+        """The stating candidates with the best sentence of a preferred kind first, when one scores
+        within ``anecdote_margin`` of the winner (None when none does)."""
+        for position, candidate in enumerate(stating):
+            if candidate.score < stating[0].score - self.config.anecdote_margin:
+                break
+            if self.store.sentence_evidence(candidate.sentence)[0] in preferred:
+                return [candidate, *stating[:position], *stating[position + 1 :]]
+        return None
 
     # -- answer units ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from qa.calibration import sigmoid
 from qa.extractor import Extraction, ScoredSentence
 from qa.store import IndexStore
-from qa.types import Passage, RetrievedChunk
+from qa.types import Evidence, Passage, RetrievedChunk
 
 # Another document's passage is shown as support when its best sentence has at least this
 # probability (by the answer ranker) of holding the answer.
@@ -140,9 +140,16 @@ def build_passages(
                 score=round(score, 4),
                 highlight_start=highlight[0],
                 highlight_end=highlight[1],
+                evidence=_evidence(store, span, highlight),
             )
         )
     return passages
+
+
+def _evidence(store: IndexStore, span: _Span, highlight: tuple[int, int]) -> Evidence:
+    """Evidence kind of a passage's highlighted span (of the whole passage when nothing is highlighted)."""
+    start, end = highlight if highlight[1] > highlight[0] else (span.start, span.end)
+    return Evidence(*store.span_evidence(span.doc, start, end))
 
 
 def _section_at(document, offset: int) -> str:

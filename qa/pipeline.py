@@ -16,6 +16,7 @@ from pathlib import Path
 from qa.abstention import AbstentionDecision, AbstentionPolicy
 from qa.calibration import Calibration
 from qa.confidence import AnswerConfidence
+from qa.evidence_policy import EvidencePolicy
 from qa.extractor import AnswerExtractor, Extraction, ExtractorConfig
 from qa.followup import (
     CARRIED,
@@ -101,6 +102,7 @@ class Answerer:
         self.extractor_config = extractor_config or ExtractorConfig()
         self.followup = FollowupResolver()
         self.followup_model = followup_model or FollowupModel.load()
+        self.evidence_policy = EvidencePolicy.load()
         self._components: _Components | None = None
         self._reload_lock = threading.Lock()
 
@@ -225,6 +227,12 @@ class Answerer:
         """Answer a prepared question (see :meth:`run`)."""
         return self.trace(query, top_k, mode, question=question)[0]
 
+    def _preferred_over_anecdote(self, query: Query) -> frozenset[str]:
+        """Kinds that answer instead of an anecdote: only for a question about effectiveness or dose."""
+        if self.evidence_policy.asks_effect_or_dose(query.normalised):
+            return self.evidence_policy.preferred
+        return frozenset()
+
     def trace(
         self,
         query: Query,
@@ -253,8 +261,12 @@ class Answerer:
         question_topics = components.safety.question_triggers(asked, components.store)
         discussed = self.policy.discussed_topics(asked.text, components.store.supported_topics)
         extraction = components.extractor.run(
-            query, retrieved, safety_question=bool(question_topics), topic_bits=self.policy.to_bits(discussed),
+            query,
+            retrieved,
+            safety_question=bool(question_topics),
+            topic_bits=self.policy.to_bits(discussed),
             excluded=excluded,
+            preferred_over_anecdote=self._preferred_over_anecdote(query),
         )
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()

@@ -17,7 +17,7 @@ from qa.food_groups import FoodGroups, load_food_groups
 from qa.vocabulary import Vocabulary
 from verbatim import index_format
 from verbatim.embedding import Embedder
-from verbatim.index_format import BlockKind, Document, IndexContents
+from verbatim.index_format import EVIDENCE_DESIGNS, EVIDENCE_KINDS, BlockKind, Document, IndexContents
 from verbatim.textutil import bm25_terms
 
 SUBJECT_SHARE = 0.2  # a subject word occurs at least this many times per sentence of the corpus
@@ -93,6 +93,45 @@ class IndexStore:
         present = int(np.bitwise_or.reduce(self.sentence_topics)) if len(self.sentence_topics) else 0
         self.supported_topics = frozenset(topic for bit, topic in enumerate(topic_ids) if present >> bit & 1)
         self.subject_words = self._subject_words()
+        self._load_evidence(contents)
+
+    # -- evidence kinds (issue 26) -------------------------------------------------------------
+
+    def _load_evidence(self, contents: IndexContents) -> None:
+        evidence = contents.sentence_evidence
+        self.sentence_evidence_kind = evidence["kind"]
+        self.sentence_evidence_design = evidence["design"]
+        # The tie-break order the build was labelled with (first wins over a span).
+        priority = self.manifest.get("evidence", {}).get("priority") or ["caution", "study", "recommendation", "anecdote", "background"]
+        self.evidence_rank = np.array([priority.index(kind) for kind in EVIDENCE_KINDS], dtype=np.int32)
+        # First sentence of each document (sentences are stored document by document, in order).
+        self._doc_first_sentence = np.searchsorted(self.sentence_doc, np.arange(len(self.documents) + 1), side="left")
+
+    def sentence_evidence(self, sentence: int) -> tuple[str, str | None]:
+        """Evidence kind and stated study design of one sentence."""
+        return EVIDENCE_KINDS[int(self.sentence_evidence_kind[sentence])], EVIDENCE_DESIGNS[int(self.sentence_evidence_design[sentence])]
+
+    def sentences_in(self, doc: int, start: int, end: int) -> range:
+        """Numbers of the sentences of a document that overlap ``[start, end)`` (the sentence at
+        ``start`` when the span is empty)."""
+        first, last = int(self._doc_first_sentence[doc]), int(self._doc_first_sentence[doc + 1])
+        starts, ends = self.sentence_start[first:last], self.sentence_end[first:last]
+        low = first + int(np.searchsorted(ends, start, side="right"))
+        high = first + int(np.searchsorted(starts, max(end, start + 1), side="left"))
+        return range(low, max(low, high))
+
+    def span_evidence(self, doc: int, start: int, end: int) -> tuple[str, str | None]:
+        """Evidence of a span: the first kind in the build's priority order among its sentences,
+        with the highest design stated by a sentence of that kind (``("background", None)`` when
+        the span holds no sentence)."""
+        sentences = self.sentences_in(doc, start, end)
+        if not sentences:
+            return "background", None
+        codes = self.sentence_evidence_kind[sentences.start : sentences.stop]
+        best = int(codes[np.argmin(self.evidence_rank[codes])])
+        designs = self.sentence_evidence_design[sentences.start : sentences.stop][codes == best]
+        stated = designs[designs > 0]
+        return EVIDENCE_KINDS[best], EVIDENCE_DESIGNS[int(stated.min())] if len(stated) else None
 
     @classmethod
     def load(cls, index_dir: Path, embedder: Embedder) -> IndexStore:

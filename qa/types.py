@@ -61,6 +61,19 @@ class RetrievedChunk:
     score: float
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What kind of evidence a quoted span is (issue 26; kinds and designs: eval/EVIDENCE.md).
+
+    Attributes:
+        kind: ``caution``, ``study``, ``recommendation``, ``anecdote`` or ``background``.
+        design: The stated design of a study (or of a study of a risk), else None.
+    """
+
+    kind: str
+    design: str | None = None
+
+
 @dataclass
 class Passage:
     """A verbatim span of one document shown as evidence.
@@ -76,6 +89,8 @@ class Passage:
         highlight_start: Start of the best-matching span inside the passage (the answer for
             the first passage).
         highlight_end: End of that span.
+        evidence: Evidence kind of the highlighted span (the first kind in the priority order
+            among its sentences).
     """
 
     doc_id: str
@@ -87,6 +102,7 @@ class Passage:
     score: float
     highlight_start: int
     highlight_end: int
+    evidence: Evidence | None = None
 
 
 @dataclass

@@ -82,6 +82,18 @@ class AskRequest(BaseModel):
         return clean_question(value)
 
 
+class EvidenceOut(BaseModel):
+    """What kind of evidence a passage's highlighted span is (see eval/EVIDENCE.md)."""
+
+    kind: Literal["caution", "study", "recommendation", "anecdote", "background"] = Field(
+        description="The first kind, in the order caution, study, recommendation, anecdote, background, "
+        "among the sentences of the highlighted span."
+    )
+    design: Literal[
+        "systematic review or meta-analysis", "randomized trial", "observational or case report", "animal or in vitro"
+    ] | None = Field(None, description="The study design the source states, for a study or a study of a risk.")
+
+
 class PassageOut(BaseModel):
     """A verbatim passage: ``quote`` equals the document's canonical text at ``[start:end]``."""
 
@@ -94,6 +106,7 @@ class PassageOut(BaseModel):
     score: float = Field(ge=0.0, le=1.0, description="How likely this passage holds the answer (0-1).")
     highlight_start: int = Field(ge=0, description="Start of the answer (or best sentence) inside the document.")
     highlight_end: int = Field(ge=0, description="End of the answer (or best sentence) inside the document.")
+    evidence: EvidenceOut = Field(description="Evidence kind of the highlighted span.")
 
 
 class AskResponse(BaseModel):

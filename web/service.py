@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from qa.followup import Turn
 from qa.pipeline import Answerer
-from qa.types import Answer, Query
+from qa.types import Answer, Passage, Query
 from web.metrics import ServiceMetrics
 from web.request_log import note_answer
-from web.schemas import AskResponse, PassageOut
+from web.schemas import AskResponse, EvidenceOut, PassageOut
 
 MAX_BATCH = 32
 
@@ -136,6 +136,12 @@ class AnswerService:
         return [self.answerer.answer_query(item.query, item.top_k, question=item.question) for item in batch]
 
 
+def evidence_out(passage: Passage) -> EvidenceOut:
+    """The API shape of a passage's evidence kind (background when the index gave none)."""
+    evidence = passage.evidence
+    return EvidenceOut(kind=evidence.kind, design=evidence.design) if evidence else EvidenceOut(kind="background")
+
+
 def answer_to_response(answer: Answer) -> AskResponse:
     """The API shape of an answer."""
     return AskResponse(
@@ -147,6 +153,7 @@ def answer_to_response(answer: Answer) -> AskResponse:
             PassageOut(
                 doc_id=p.doc_id, title=p.title, section=p.section, quote=p.quote, start=p.start, end=p.end,
                 score=p.score, highlight_start=p.highlight_start, highlight_end=p.highlight_end,
+                evidence=evidence_out(p),
             )
             for p in answer.passages
         ],
