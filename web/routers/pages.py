@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from qa.confidence import CONFIDENCE_LEVELS, ConfidenceLevel, describe_confidence
+from web.evidence_view import EvidenceChip, beside_index, chip_texts, chips_json, document_tags, evidence_chip
 from web.routers.ask import history_problems, to_turns
 from web.schemas import MAX_HISTORY_TURNS, AskRequest, AskResponse, HistoryTurn, PassageOut
 from web.service import answer_to_response
@@ -117,11 +118,13 @@ class Segment:
         text: The text.
         kind: ``""`` (plain), ``"quote"`` (inside the quoted passage) or ``"mark"`` (the answer).
         anchor: This segment is where the document view scrolls to (``id="quote"``).
+        tag: Evidence kind of the sentence this segment starts (the document view tags it), or "".
     """
 
     text: str
     kind: str = ""
     anchor: bool = False
+    tag: str = ""
 
 
 def split_segments(text: str, start: int, end: int, quote: tuple[int, int] | None, mark: tuple[int, int] | None) -> list[Segment]:
@@ -169,6 +172,7 @@ class PassageView:
     doc_id: str = ""
     highlight_start: int = 0
     highlight_end: int = 0
+    evidence: EvidenceChip | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ class TurnView:
     # against, as JSON); both "" for a question answered as asked.
     feedback_read_as: str = ""
     feedback_history: str = ""
+    beside: PassageView | None = None  # another source's passage shown side by side (issue 26)
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,7 @@ def passage_view(passage: PassageOut) -> PassageView:
         doc_id=passage.doc_id,
         highlight_start=passage.highlight_start,
         highlight_end=passage.highlight_end,
+        evidence=evidence_chip(passage.evidence),
     )
 
 
@@ -246,6 +252,7 @@ def turn_view(response: AskResponse, label: Callable[[str], str], history: list[
         The turn to render.
     """
     passages = [passage_view(p) for p in response.passages]
+    beside = beside_index(response.passages)
     return TurnView(
         question=response.question,
         answer=response.answer,
@@ -254,8 +261,9 @@ def turn_view(response: AskResponse, label: Callable[[str], str], history: list[
         disclaimer=response.disclaimer,
         topics=[label(topic) for topic in response.safety_topics],
         main=passages[0] if passages else None,
-        supporting=passages[1:],
+        supporting=[view for index, view in enumerate(passages[1:], start=1) if index != beside],
         reason=response.reason,
+        beside=passages[beside] if beside is not None else None,
         read_as=read_as_shown(response),
         **feedback_context(response, history or []),
     )
@@ -411,6 +419,7 @@ def _page_context(request: Request) -> dict:
         "confidence_levels": json.dumps([[level.minimum, level.key, level.words] for level in CONFIDENCE_LEVELS]),
         "safety_labels": json.dumps({topic.id: topic.label for topic in policy.topics}),
         "excerpt_chars": EXCERPT_CONTEXT_CHARS,
+        "evidence_chips": chips_json(),
     }
 
 
@@ -536,13 +545,16 @@ def _range(start: str | None, end: str | None, limit: int) -> tuple[int, int] | 
     return low, high
 
 
-def document_blocks(document, quote: tuple[int, int] | None, mark: tuple[int, int] | None) -> list[DocumentBlock]:
+def document_blocks(
+    document, quote: tuple[int, int] | None, mark: tuple[int, int] | None, tags: Sequence[tuple[int, int, str]] = ()
+) -> list[DocumentBlock]:
     """Cut a document into section blocks covering all of its text, with highlights.
 
     Args:
         document: An index document (text and sections).
         quote: Quoted range to shade, if any.
         mark: Range to highlight strongly (the answer), if any.
+        tags: ``(start, end, kind)`` of sentences to tag with their evidence kind.
 
     Returns:
         Blocks whose heading and body texts concatenate to the whole document text, less the
@@ -576,6 +588,8 @@ def document_blocks(document, quote: tuple[int, int] | None, mark: tuple[int, in
         while body_end > body_start and text[body_end - 1] in "\r\n":
             body_end -= 1
         parts = [split_segments(text, low, heading_end, quote, mark), split_segments(text, body_start, body_end, quote, mark)]
+        if tags:
+            parts = [_tag_segments(parts[0], low, tags), _tag_segments(parts[1], body_start, tags)]
         for part in parts:
             for index, segment in enumerate(part):
                 if target is not None and segment.kind == target:
@@ -583,6 +597,22 @@ def document_blocks(document, quote: tuple[int, int] | None, mark: tuple[int, in
                     target = None
         blocks.append(DocumentBlock(anchor=f"section-{number}", title=title, heading=parts[0], body=parts[1]))
     return blocks
+
+
+def _tag_segments(segments: list[Segment], start: int, tags: Sequence[tuple[int, int, str]]) -> list[Segment]:
+    """Cut segments (starting at offset ``start``) where a tagged sentence starts, and mark the
+    segment that starts it with its evidence kind."""
+    starts = {low: kind for low, _, kind in tags}
+    result: list[Segment] = []
+    position = start
+    for segment in segments:
+        end = position + len(segment.text)
+        cuts = [position, *sorted(offset for offset in starts if position < offset < end), end]
+        for low, high in zip(cuts, cuts[1:], strict=False):
+            piece = segment.text[low - position : high - position]
+            result.append(Segment(piece, segment.kind, segment.anchor and low == position, starts.get(low, "")))
+        position = end
+    return result
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)
@@ -617,7 +647,7 @@ async def document_page(
     mark = _range(hl_start, hl_end, len(document.text))
     if quote and mark:
         mark = (max(mark[0], quote[0]), min(mark[1], quote[1])) if mark[0] < quote[1] and mark[1] > quote[0] else None
-    blocks = document_blocks(document, quote, mark)
+    blocks = document_blocks(document, quote, mark, document_tags(store, number))
     section_title = ""
     if quote:
         for section in document.sections:
@@ -629,5 +659,6 @@ async def document_page(
         has_highlight=quote is not None,
         section_title=section_title if section_title != document.title else "",
         toc=[block for block in blocks if block.title] if len([b for b in blocks if b.title]) > 1 else [],
+        evidence_chips=chip_texts(),
     )
     return _templates().TemplateResponse(request, "document.html", context)

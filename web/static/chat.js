@@ -37,6 +37,7 @@ function readSettings(root) {
     levels: parseJson(root.dataset.confidenceLevels, [[0, "possible", "Possible match"]]),
     labels: parseJson(root.dataset.safetyLabels, {}),
     excerptChars: Number(root.dataset.excerptChars) || 240,
+    chips: parseJson(root.dataset.evidenceChips, {}),
   };
 }
 
@@ -136,6 +137,8 @@ function renderPassage(passage, supporting) {
     passage.highlight_end,
     settings.excerptChars,
   );
+  const chip = renderEvidenceChip(passage.evidence);
+  if (chip) figure.append(chip);
   const blockquote = el("blockquote", "quote");
   const paragraph = el("p");
   if (excerpt.clippedStart) paragraph.append(ellipsis());
@@ -202,8 +205,15 @@ function renderAnswer(response, question, history) {
   meta.append(el("p", "reply__label", "Answer"), confidence);
   reply.append(meta, el("p", "reply__text", response.answer));
   if (response.disclaimer) reply.append(renderSafetyNotice(response.disclaimer, response.safety_topics));
-  const [first, ...rest] = response.passages;
-  if (first) reply.append(renderPassage(first, false));
+  const passages = response.passages;
+  const beside = besideIndex(passages);
+  const [first] = passages;
+  const rest = passages.slice(1).filter((_, index) => index + 1 !== beside);
+  if (first && beside !== null) {
+    reply.append(renderEvidencePair(renderPassage(first, false), renderPassage(passages[beside], false)));
+  } else if (first) {
+    reply.append(renderPassage(first, false));
+  }
   reply.append(renderFeedback(question, response, history));
   if (rest.length) {
     const details = el("details", "supporting");
@@ -212,6 +222,50 @@ function renderAnswer(response, question, history) {
     reply.append(details);
   }
   return reply;
+}
+
+// -- evidence kinds (issue 26): mirrors web/templates/_evidence.html and web/evidence_view.py --
+
+function renderEvidenceChip(evidence) {
+  const text = evidence && settings.chips[evidence.kind];
+  if (!text) return null;
+  const line = el("p", "evidence-kind");
+  const chip = el("span", `evidence-chip evidence-chip--${evidence.kind}`);
+  chip.tabIndex = 0;
+  chip.append(el("span", "visually-hidden", "Kind of evidence: "), text.label);
+  if (evidence.design) chip.append(el("span", "evidence-chip__design", ` · ${evidence.design}`));
+  const tip = el("span", "evidence-chip__tip", text.explanation);
+  tip.setAttribute("role", "tooltip");
+  chip.append(tip);
+  line.append(chip);
+  return line;
+}
+
+// The other source's passage shown beside the answer's: one gives a study result, the other
+// advice or a story (web/evidence_view.beside_index).
+function besideIndex(passages) {
+  if (!passages.length || !passages[0].evidence) return null;
+  const main = passages[0];
+  for (let index = 1; index < passages.length; index += 1) {
+    const passage = passages[index];
+    if (passage.doc_id === main.doc_id) continue;
+    if (!passage.evidence) return null;
+    const kinds = new Set([main.evidence.kind, passage.evidence.kind]);
+    const strong = kinds.has("study");
+    const weak = kinds.has("recommendation") || kinds.has("anecdote");
+    return strong && weak ? index : null;
+  }
+  return null;
+}
+
+function renderEvidencePair(first, second) {
+  const group = el("div", "evidence-pair");
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", "Two sources, two kinds of evidence");
+  const items = el("div", "evidence-pair__items");
+  items.append(first, second);
+  group.append(el("p", "evidence-pair__lead", "The two sources give different kinds of evidence:"), items);
+  return group;
 }
 
 function renderError(message) {
