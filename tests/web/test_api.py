@@ -94,3 +94,18 @@ def test_not_ready_before_start_up(corpus_settings):
     app = create_app(corpus_settings)
     # Without the lifespan (no `with`), nothing is loaded: not ready.
     assert TestClient(app).get("/readyz").status_code == 503
+
+
+EVIDENCE_KINDS = {"caution", "study", "recommendation", "anecdote", "background"}
+EVIDENCE_DESIGNS = {None, "systematic review or meta-analysis", "randomized trial", "observational or case report", "animal or in vitro"}
+
+
+def test_every_passage_says_what_kind_of_evidence_it_is(client):
+    body = client.post("/api/ask", json={"question": "Can I take glutamine if I have liver disease?", "top_k": 5}).json()
+    assert body["passages"]
+    for passage in body["passages"]:
+        assert set(passage["evidence"]) == {"kind", "design"}
+        assert passage["evidence"]["kind"] in EVIDENCE_KINDS and passage["evidence"]["design"] in EVIDENCE_DESIGNS
+    assert body["passages"][0]["evidence"]["kind"] == "caution"
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "evidence" in schema["PassageOut"]["required"]

@@ -411,3 +411,59 @@ def test_huge_line_document_keeps_the_page_usable(request, hostile_url, page_fix
     page.locator("#back-to-chat").click()
     expect(page.locator("#conversation .turn")).to_have_count(2)
     assert_clean(page)
+
+
+# -- evidence kinds (issue 26) -----------------------------------------------------------------
+
+STUDY_AND_ADVICE = "What does the research say about optimal glutamine dosing in studies?"
+
+
+def test_each_quote_has_an_evidence_chip_explained_on_focus(page, live_url):
+    page.goto(live_url)
+    turn = ask(page, LIVER)
+    api = api_answer(page, live_url, LIVER)
+    chip = turn.locator(".evidence-chip").first
+    expect(chip).to_contain_text("Caution")
+    assert api["passages"][0]["evidence"]["kind"] == "caution"
+    tip = chip.locator(".evidence-chip__tip")
+    assert tip.bounding_box()["width"] <= 1, "the explanation is hidden until hover or focus"
+    chip.focus()
+    expect(tip).to_be_visible()
+    assert tip.bounding_box()["width"] > 50
+    assert "risk" in tip.text_content()
+    # Screen readers get the kind and the explanation with the chip.
+    assert chip.evaluate("node => node.textContent").startswith("Kind of evidence: Caution")
+    assert_clean(page)
+
+
+def test_study_and_advice_from_the_two_sources_are_shown_side_by_side(page, live_url):
+    page.goto(live_url)
+    turn = ask(page, STUDY_AND_ADVICE)
+    pair = turn.locator(".evidence-pair")
+    expect(pair).to_be_visible()
+    expect(pair).to_have_attribute("role", "group")
+    chips = pair.locator(".evidence-chip").all_text_contents()
+    assert len(chips) == 2
+    assert any("Study result" in text for text in chips) and any("Clinician's advice" in text for text in chips)
+    boxes = [figure.bounding_box() for figure in pair.locator(".evidence").all()]
+    assert abs(boxes[0]["y"] - boxes[1]["y"]) < 2 and boxes[0]["x"] < boxes[1]["x"], "side by side on a wide screen"
+    # The page without JavaScript renders the same pair.
+    server = parse(page.request.post(f"{live_url}/", form={"question": STUDY_AND_ADVICE}).text())
+    assert [t.split() for t in server.texts("evidence-chip")] == [t.split() for t in turn.locator(".evidence-chip").all_text_contents()]
+    assert_clean(page)
+
+
+def test_document_view_tags_evidence_on_a_phone(phone_page, live_url):
+    page = phone_page
+    page.goto(f"{live_url}/documents/glutamine-clinician-guide")
+    tags = page.locator("#document-text .doc-evidence--anecdote")
+    assert tags.count() >= 3
+    label = tags.first.evaluate("node => getComputedStyle(node, '::before').content")
+    assert "One patient" in label
+    expect(tags.first).to_be_visible()
+    assert page.locator("#document-text .doc-evidence--study").count() >= 5
+    assert page.locator("#document-text .doc-evidence--caution").count() >= 10
+    # Screen readers read the tag (CSS-generated content is in the accessibility tree).
+    assert "One patient's story" in page.locator("#document-text").aria_snapshot()
+    assert no_horizontal_overflow(page)
+    assert_clean(page)
