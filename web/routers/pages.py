@@ -600,14 +600,16 @@ def document_blocks(
 
 
 def _tag_segments(segments: list[Segment], start: int, tags: Sequence[tuple[int, int, str]]) -> list[Segment]:
-    """Cut segments (starting at offset ``start``) where a tagged sentence starts, and mark the
-    segment that starts it with its evidence kind."""
+    """Cut plain segments (starting at offset ``start``) where a tagged sentence starts, and mark
+    the segment that starts it with its evidence kind. The quoted and highlighted runs stay whole
+    (one ``#quote`` element); only a sentence starting where they start is tagged there."""
     starts = {low: kind for low, _, kind in tags}
     result: list[Segment] = []
     position = start
     for segment in segments:
         end = position + len(segment.text)
-        cuts = [position, *sorted(offset for offset in starts if position < offset < end), end]
+        inner = sorted(offset for offset in starts if position < offset < end) if not segment.kind else []
+        cuts = [position, *inner, end]
         for low, high in zip(cuts, cuts[1:], strict=False):
             piece = segment.text[low - position : high - position]
             result.append(Segment(piece, segment.kind, segment.anchor and low == position, starts.get(low, "")))
