@@ -98,10 +98,11 @@ def test_every_passage_has_the_evidence_of_its_highlight(answerer):
 
 
 # Dev questions about effectiveness whose best-scoring sentence is an anecdote while a study
-# sentence scores within the margin (found by `verbatim eval --evidence`).
+# sentence scores within the margin (found by `verbatim eval --evidence`, d120). With the base
+# model these were q063 and d107; the embedder adapted to the corpus (issue 21) already ranks a
+# study first for both, so the rule no longer changes them.
 ANECDOTE_WINS_WITHOUT_THE_RULE = [
-    "Why can't results from hospital patients just be applied to fit, healthy people?",
-    "tbh i just want an immune boost, im not sick or anything, worth it?",
+    "Does glutamine work the same for everyone?",
 ]
 
 
