@@ -415,7 +415,7 @@ def test_huge_line_document_keeps_the_page_usable(request, hostile_url, page_fix
 
 # -- evidence kinds (issue 26) -----------------------------------------------------------------
 
-STUDY_AND_ADVICE = "What does the research say about optimal glutamine dosing in studies?"
+STUDY_AND_ADVICE = "What do the studies and the clinician say about glutamine dosing?"
 
 
 def test_each_quote_has_an_evidence_chip_explained_on_focus(page, live_url):
