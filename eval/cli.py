@@ -322,12 +322,17 @@ def run_dialogs(args: argparse.Namespace, settings: Settings) -> int:
         print("wrong follow-up turns:")
         for line in scores.misses:
             print(f"  {line}")
-    passed = (
-        scores.answerable == 0 or scores.hits / scores.answerable >= FOLLOWUP_HIT_BAR
-    ) and scores.disclaimer_right == scores.disclaimer_expected and scores.repeats == 0 and scores.violations == 0
-    if not passed:
-        print(f"BARS MISSED: follow-up answer hit >= {FOLLOWUP_HIT_BAR:.0%}, disclaimer recall 100%, no repeats, "
-              "no invariant violation", file=sys.stderr)
+    bars = {
+        f"follow-up answer hit >= {FOLLOWUP_HIT_BAR:.0%}": scores.answerable == 0
+        or scores.hits / scores.answerable >= FOLLOWUP_HIT_BAR,
+        "disclaimer recall 100%": scores.disclaimer_right == scores.disclaimer_expected,
+        "no repeats": scores.repeats == 0,
+        "no invariant violation": scores.violations == 0,
+    }
+    missed = [bar for bar, met in bars.items() if not met]
+    if missed:
+        print(f"BARS MISSED: {', '.join(missed)}", file=sys.stderr)
+    passed = not missed
     return 0 if passed else 1
 
 
