@@ -122,14 +122,7 @@ def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit:
         questions = questions[: args.limit]
     if getattr(args, "feedback", False):
-        accepted = load_feedback_questions(settings.data_dir)
-        questions = questions + accepted.questions
-        print(
-            f"feedback category: {len(accepted.questions)} accepted questions from {settings.data_dir} "
-            f"({accepted.from_pairs} from training pairs, {accepted.from_candidates} from eval candidates; "
-            f"{accepted.waiting} candidates still without a gold fact)",
-            file=sys.stderr,
-        )
+        questions = questions + _accepted_feedback_questions(settings)
     if args.seeds < 1 or not 2 <= args.folds <= len(questions):
         print(f"error: need --seeds >= 1 and 2 <= --folds <= {len(questions)} (dev questions)", file=sys.stderr)
         return 2
@@ -234,14 +227,7 @@ def run_eval_set(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit:
         questions = questions[: args.limit]
     if getattr(args, "feedback", False):
-        accepted = load_feedback_questions(settings.data_dir)
-        questions = questions + accepted.questions
-        print(
-            f"feedback category: {len(accepted.questions)} accepted questions from {settings.data_dir} "
-            f"({accepted.from_pairs} from training pairs, {accepted.from_candidates} from eval candidates; "
-            f"{accepted.waiting} candidates still without a gold fact)",
-            file=sys.stderr,
-        )
+        questions = questions + _accepted_feedback_questions(settings)
     if not questions:
         print("error: no questions to score", file=sys.stderr)
         return 2
@@ -335,6 +321,18 @@ def run_dialogs(args: argparse.Namespace, settings: Settings) -> int:
     passed = not missed
     return 0 if passed else 1
 
+
+
+def _accepted_feedback_questions(settings: Settings) -> list:
+    """The accepted feedback questions of the data folder (``--feedback``), announced on stderr."""
+    accepted = load_feedback_questions(settings.data_dir)
+    print(
+        f"feedback category: {len(accepted.questions)} accepted questions from {settings.data_dir} "
+        f"({accepted.from_pairs} from training pairs, {accepted.from_candidates} from eval candidates; "
+        f"{accepted.waiting} candidates still without a gold fact)",
+        file=sys.stderr,
+    )
+    return accepted.questions
 
 def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``verbatim eval``."""

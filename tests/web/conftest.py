@@ -7,9 +7,11 @@ The browser fixtures fail (in CI, where ``.ci/run`` installs Chromium) or skip w
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.web import browser_support
 from verbatim.settings import Settings
+from web.app import create_app
 
 # Documents written to attack the page: markup in the title line and in the body, event
 # handlers, a javascript: link, and characters that need care (astral code points before the
@@ -163,3 +165,20 @@ def no_js_page(chromium):
     context, page = _new_page(chromium, browser_support.DESKTOP, java_script=False)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def make_client(corpus_settings, answerer):
+    """Clients of the real app with some settings changed (same warm answerer)."""
+    opened = []
+
+    def make(**changes) -> TestClient:
+        settings = Settings.from_env(index_dir=corpus_settings.index_dir, corpus_dir=corpus_settings.corpus_dir, **changes)
+        client = TestClient(create_app(settings, answerer=answerer), raise_server_exceptions=False)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)

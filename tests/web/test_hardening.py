@@ -13,7 +13,6 @@ import socket
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 
 from tests.web.live_server import serve_in_thread
 from verbatim.settings import Settings
@@ -35,23 +34,6 @@ def assert_clear_error(response, status: int) -> dict:
     for marker in LEAK_MARKERS:
         assert marker not in response.text, f"{marker!r} leaked into {response.text!r}"
     return body
-
-
-@pytest.fixture(scope="module")
-def make_client(corpus_settings, answerer):
-    """Clients of the real app with some settings changed (same warm answerer)."""
-    opened = []
-
-    def make(**changes) -> TestClient:
-        settings = Settings.from_env(index_dir=corpus_settings.index_dir, corpus_dir=corpus_settings.corpus_dir, **changes)
-        client = TestClient(create_app(settings, answerer=answerer), raise_server_exceptions=False)
-        client.__enter__()
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.__exit__(None, None, None)
 
 
 # -- malformed bodies --------------------------------------------------------------------------

@@ -25,23 +25,6 @@ from web.app import create_app
 PRIVATE_QUESTION = "Can I take glutamine with my liver disease, says Quibbleworth?"
 
 
-@pytest.fixture(scope="module")
-def make_client(corpus_settings, answerer):
-    """Clients of the real app with some settings changed (same warm answerer)."""
-    opened = []
-
-    def make(**changes) -> TestClient:
-        settings = Settings.from_env(index_dir=corpus_settings.index_dir, corpus_dir=corpus_settings.corpus_dir, **changes)
-        client = TestClient(create_app(settings, answerer=answerer), raise_server_exceptions=False)
-        client.__enter__()
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.__exit__(None, None, None)
-
-
 @pytest.fixture
 def json_log():
     """The process log as ``verbatim serve`` writes it (JSON lines), captured in a buffer."""
