@@ -20,8 +20,8 @@ from eval.dataset import contains_gold
 from ingest.loader import SourceText, discover, read_sources
 from ingest.parse import ParsedDocument, parse_source
 from ingest.pipeline import build_tables
-from qa.safety_policy import SafetyPolicy
 from verbatim.index_format import EVIDENCE_DESIGNS, EVIDENCE_KINDS
+from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import Settings
 
 MEDQUAD_SAMPLE_SEED = 26

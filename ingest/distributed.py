@@ -32,7 +32,6 @@ import numpy as np
 import ray
 
 import ingest
-import qa
 import verbatim
 from ingest.embed_cache import EmbeddingCache
 from ingest.loader import SkippedSource, SourceText
@@ -46,8 +45,8 @@ from ingest.pipeline import (
     merge_tables,
     parse_sources,
 )
-from qa.safety_policy import SafetyPolicy
 from verbatim.embedding import Embedder
+from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import OFFLINE_ENV, Settings
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -88,13 +87,13 @@ def _check_reachable(address: str) -> None:
 def connect(address: str, packages: Sequence[ModuleType] = ()) -> ClusterInfo:
     """Join the Ray cluster at ``address`` (``auto``: the cluster this machine belongs to).
 
-    The driver ships its own ``ingest``, ``qa`` and ``verbatim`` packages to the workers, so the
+    The driver ships its own ``ingest`` and ``verbatim`` packages to the workers, so the
     code that cuts and tags text is the driver's (the build's fingerprint depends on it); the
     libraries (``pip install 'verbatim[ray]'``) must be installed on every node.
 
     Args:
         address: ``auto`` or ``HOST:PORT`` of the head node's GCS.
-        packages: More of the driver's packages to ship (``web`` for Ray Serve).
+        packages: More of the driver's packages to ship (``qa`` and ``web`` for Ray Serve).
 
     Returns:
         The cluster's size.
@@ -109,7 +108,7 @@ def connect(address: str, packages: Sequence[ModuleType] = ()) -> ClusterInfo:
             ray.init(
                 address=address,
                 runtime_env={
-                    "py_modules": [Path(package.__file__).parent for package in (ingest, qa, verbatim, *packages)],
+                    "py_modules": [Path(package.__file__).parent for package in (ingest, verbatim, *packages)],
                     "env_vars": dict(OFFLINE_ENV),
                 },
                 logging_level="ERROR",

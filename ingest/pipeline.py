@@ -31,11 +31,11 @@ from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
 from ingest.loader import SkippedSource, SourceText, discover, pairs_files, read_sources
 from ingest.pairs import PairSet, load_pairs
 from ingest.parse import ParsedDocument, parse_source
-from qa.safety_policy import SafetyPolicy
 from verbatim import index_format, textutil
 from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weights_hash
 from verbatim.feedback_loop import pairs_path as feedback_pairs_path
 from verbatim.index_format import BlockKind, IndexContents
+from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import Settings
 
 # Characters of a sentence's block, on each side of it, that safety tagging looks at (real
@@ -505,7 +505,7 @@ def run_ingest(
         paths: Files or folders; defaults to ``settings.corpus_dir``.
         settings: Settings (index folder, size limits, chunking).
         embedder: A shared embedder; created (and warmed up) only if a build is needed.
-        policy: Safety policy; defaults to ``qa/safety_policy.toml``.
+        policy: Safety policy; defaults to ``verbatim/safety_policy.toml``.
         force: Rebuild even when the index is up to date.
         show_progress: Progress bars; default: only when stderr is a terminal.
         stages: Where the parallel stages run; defaults to this process (:class:`IngestStages`),

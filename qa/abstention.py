@@ -31,10 +31,10 @@ from pathlib import Path
 
 from qa.calibration import Calibration, sigmoid
 from qa.extractor import Extraction
-from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import other_language, typo_tolerant_specificity
+from verbatim.safety_policy import SafetyPolicy
 from verbatim.textutil import light_stem, words, zipf
 
 FEATURES = (

@@ -13,8 +13,8 @@ import re
 
 from qa.food_groups import FoodGroups
 from qa.vocabulary import Vocabulary
-from qa.word_specificity import english_correction, is_common_word
-from verbatim.textutil import fold
+from qa.word_specificity import english_correction
+from verbatim.textutil import fold, is_common_word
 
 # Texting shorthand -> plain words; fillers map to "" and are dropped.
 SHORTHAND = {

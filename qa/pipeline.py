@@ -33,12 +33,12 @@ from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
 from qa.passages import SUPPORT_PROBABILITY, build_passages
 from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
-from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Answer, Passage, Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import load_language_tables
 from verbatim import index_format
 from verbatim.embedding import Embedder
+from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import Settings
 from verbatim.textutil import bm25_terms, key_terms
 
@@ -76,7 +76,7 @@ class Answerer:
     Args:
         settings: Index location and other settings.
         embedder: A shared, possibly already warm, embedder.
-        policy: Safety policy (defaults to ``qa/safety_policy.toml``).
+        policy: Safety policy (defaults to ``verbatim/safety_policy.toml``).
         calibration: Abstention model (defaults to ``qa/calibration.toml``).
         retriever_config: Retrieval parameters.
         extractor_config: Answer extraction parameters.

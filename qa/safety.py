@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa.safety_policy import SafetyPolicy
 from qa.store import IndexStore
 from qa.types import Query
 from qa.word_specificity import nearest_everyday_word
 from verbatim.embedding import Embedder
+from verbatim.safety_policy import SafetyPolicy
 from verbatim.textutil import zipf
 
 # Names judged once are remembered (bounded: a hostile client can send endless new words).

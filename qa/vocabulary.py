@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from qa.word_specificity import is_common_word
-from verbatim.textutil import edit_distance_at_most, stem, typo_budget
+from verbatim.textutil import edit_distance_at_most, is_common_word, stem, typo_budget
 
 
 def _consonants(word: str) -> str:

@@ -21,9 +21,6 @@ def specificity(word: str) -> float:
     return min(4.0, max(0.0, 6.0 - zipf(word)))
 
 
-# Words at least this frequent in English are taken as spelt on purpose: "taste" is not a
-# misspelling of "waste", "relation" not of "reaction".
-REAL_WORD_ZIPF = 2.5
 # Everyday words a typo is matched against: frequent enough that a near miss of one is far
 # more likely a slip than a rare term.
 EVERYDAY_ZIPF = 3.0
@@ -31,11 +28,6 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # Longer strings are not slips on an everyday word; skipping them bounds the work a hostile
 # question of 1,000 characters can cause.
 MAX_TYPO_WORD = 24
-
-
-def is_common_word(word: str) -> bool:
-    """Whether a folded word is ordinary English (and so never corrected as a typo)."""
-    return zipf(word) >= REAL_WORD_ZIPF
 
 
 def _one_edit_away(word: str) -> set[str]:

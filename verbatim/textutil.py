@@ -114,6 +114,16 @@ def zipf(word: str) -> float:
     return float(zipf_frequency(word, "en"))
 
 
+# Words at least this frequent in English are taken as spelt on purpose: "taste" is not a
+# misspelling of "waste", "relation" not of "reaction".
+REAL_WORD_ZIPF = 2.5
+
+
+def is_common_word(word: str) -> bool:
+    """Whether a folded word is ordinary English (and so never corrected as a typo)."""
+    return zipf(word) >= REAL_WORD_ZIPF
+
+
 def light_stem(word: str) -> str:
     """Strip only inflection ("kidneys" -> "kidney", "cancers" -> "cancer", "prescribed" ->
     "prescrib"), unlike Snowball, which also merges "medical" with "medications".

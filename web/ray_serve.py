@@ -26,6 +26,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from ray import serve
 
+import qa
 import web
 from ingest import distributed
 from verbatim import index_format
@@ -111,7 +112,7 @@ def deploy(address: str, settings: Settings, replicas: int) -> Deployment:
     # Replicas run in other working directories: they get the index folder as an absolute path.
     settings = settings.replace(index_dir=Path(settings.index_dir).resolve())
     build = live_build_name(settings)
-    distributed.connect(address, packages=(web,))
+    distributed.connect(address, packages=(qa, web))
     # The proxy runs on the head node only: several nodes on one machine cannot share a port,
     # and a real cluster puts its own load balancer in front of the head (docs/scale.md).
     serve.start(
@@ -135,5 +136,5 @@ def deploy(address: str, settings: Settings, replicas: int) -> Deployment:
 
 def undeploy(address: str) -> None:
     """Remove the app from the cluster (the cluster keeps running)."""
-    distributed.connect(address, packages=(web,))
+    distributed.connect(address, packages=(qa, web))
     serve.delete(APP_NAME)

@@ -19,9 +19,9 @@ from ingest.loader import SourceText, discover, read_sources
 from ingest.parse import parse_source
 from ingest.pipeline import build_tables, merge_tables, parse_sources, run_ingest
 from qa.pipeline import Answerer
-from qa.safety_policy import SafetyPolicy
 from tests.conftest import CORPUS, REPO
 from verbatim import index_format
+from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import Settings
 from web.service import answer_to_response
 

@@ -18,8 +18,8 @@ import pytest
 from ingest.cleaner import clean
 from ingest.pipeline import run_ingest
 from ingest.sentences import split_sentences
-from qa.safety_policy import SafetyPolicy
 from verbatim import index_format
+from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import Settings
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.safety_policy import SafetyPolicy
 from tests.qa.regressions import ADAPTATION_REGRESSION
 from verbatim.index_format import BlockKind
+from verbatim.safety_policy import SafetyPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def test_disclaimer_text_lives_only_in_the_policy_file(policy):
             continue
         if policy.disclaimer in path.read_text(encoding="utf-8", errors="ignore"):
             holders.append(path.relative_to(REPO).as_posix())
-    assert holders == ["qa/safety_policy.toml"]
+    assert holders == ["verbatim/safety_policy.toml"]
 
 
 def test_disclaimer_says_what_it_must(policy):

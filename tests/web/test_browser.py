@@ -10,10 +10,10 @@ import re
 
 import pytest
 
-from qa.safety_policy import SafetyPolicy
 from tests.web.browser_support import ask
 from tests.web.conftest import HOSTILE_QUESTION, HUGE_LINE_QUESTION
 from tests.web.test_pages import DOSING, LIVER, OUT_OF_SCOPE, parse
+from verbatim.safety_policy import SafetyPolicy
 
 pytestmark = pytest.mark.browser
 

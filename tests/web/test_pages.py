@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 import pytest
 
 from qa.confidence import CONFIDENCE_LEVELS, describe_confidence
-from qa.safety_policy import SafetyPolicy
 from tests.web.conftest import HOSTILE_QUESTION, HUGE_LINE_QUESTION
+from verbatim.safety_policy import SafetyPolicy
 from web.routers.pages import (
     document_blocks,
     make_excerpt,

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from qa.word_specificity import is_common_word
 from verbatim.index_format import BlockKind
 from verbatim.textutil import (
     FUNCTION_WORDS,
     edit_distance_at_most,
     fold,
+    is_common_word,
     light_stem,
     typo_budget,
     word_runs,
@@ -127,7 +127,7 @@ class SafetyPolicy:
         """Read and validate a policy file.
 
         Args:
-            path: Policy TOML; defaults to ``qa/safety_policy.toml``.
+            path: Policy TOML; defaults to ``verbatim/safety_policy.toml``.
 
         Returns:
             The policy.
