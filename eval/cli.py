@@ -3,97 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
+from eval.calibrate import calibrate, calibration_mismatch
+from eval.crossval import cross_validate
+from eval.dataset import load_questions
+from eval.dialogs import fit_followup_model, load_dialogs, score_dialogs
+from eval.evidence import (
+    format_score,
+    format_selection,
+    score_articles,
+    score_medquad,
+    selection_effect,
+    targets_met,
+)
+from eval.factheldout import fact_held_out
 from eval.feedback_questions import load_feedback_questions
+from eval.medquad_cli import run_benchmark_command
+from eval.metrics import load_thresholds
+from eval.report import new_report_dir, readme_summary, replace_marked_block, terminal_summary, write_report
+from eval.runner import HttpTarget, InProcessTarget, run_eval
+from eval.stats import EVAL_README as README
+from eval.stats import command_line
+from ingest.ensure import ensure_index
+from qa.calibration import DEFAULT_CALIBRATION_PATH
+from qa.followup import DEFAULT_FOLLOWUP_CALIBRATION_PATH
+from qa.pipeline import Answerer
+from verbatim.embedding import Embedder
 from verbatim.settings import Settings
 
-README = Path(__file__).with_name("README.md")
-DEFAULT_BENCHMARK_INDEX = Path(".cache/medquad-index")
 FOLLOWUP_HIT_BAR = 0.80  # issue 22's bar for the follow-up turns
-
-
-def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``eval`` subcommand's options."""
-    parser.add_argument("--questions", type=Path, help="eval set (default eval/questions.jsonl)")
-    parser.add_argument("--split", choices=["dev", "test", "all"], help="which split to score (default test)")
-    parser.add_argument(
-        "--calibrate",
-        action="store_true",
-        help="fit the answer ranker and abstention model on the dev split and write qa/calibration.toml",
-    )
-    parser.add_argument(
-        "--cross-validate",
-        action="store_true",
-        help="score the dev split with models fitted on the other folds (qa/calibration.toml is not changed)",
-    )
-    parser.add_argument(
-        "--fact-held-out",
-        action="store_true",
-        help="answer dev questions grouped by their gold sentences with an embedder adapted without those "
-        "sentences' pairs, against the base model (trains one model per group; not in CI)",
-    )
-    parser.add_argument("--groups", type=int, default=5, help="fact groups for --fact-held-out (default 5)")
-    parser.add_argument(
-        "--evidence",
-        action="store_true",
-        help="score the evidence-kind labels against eval/evidence_labels.jsonl (and the MedQuAD sample with --benchmark DIR) "
-        "and the anecdote rule's effect on the dev and test splits",
-    )
-    parser.add_argument("--folds", type=int, default=5, help="folds per deal for --cross-validate (default 5)")
-    parser.add_argument("--seeds", type=int, default=3, help="deals (seeds 0..N-1) for --cross-validate (default 3)")
-    parser.add_argument(
-        "--dialogs",
-        type=Path,
-        metavar="FILE",
-        help="score the follow-up turns of the conversations in FILE (eval/dialogs.jsonl) instead of the question set",
-    )
-    parser.add_argument(
-        "--calibrate-followup",
-        action="store_true",
-        help="with --dialogs: fit the carried-over decision on the dev conversations and write qa/followup_calibration.toml",
-    )
-    parser.add_argument("--url", help="evaluate a running server over HTTP (e.g. http://127.0.0.1:8000) instead of in-process")
-    parser.add_argument("--out", type=Path, help="report folder (default eval/reports/<UTC timestamp>/)")
-    parser.add_argument("--thresholds", type=Path, help="thresholds file (default eval/thresholds.toml)")
-    parser.add_argument("--no-modes", action="store_true", help="score the production retrieval mode only")
-    parser.add_argument("--no-charts", action="store_true", help="do not draw the PNG charts")
-    parser.add_argument("--update-readme", action="store_true", help="write the summary into eval/README.md")
-    parser.add_argument(
-        "--feedback",
-        action="store_true",
-        help="also score accepted feedback questions from the data folder ($VERBATIM_DATA) as the category 'feedback' "
-        "(kept out of the overall figures and the thresholds)",
-    )
-    parser.add_argument(
-        "--limit", type=int, metavar="N", help="only the first N questions (eval set) or a deterministic N-question sample (benchmark)"
-    )
-    benchmark = parser.add_argument_group("MedQuAD benchmark")
-    benchmark.add_argument("--benchmark", type=Path, metavar="DIR", help="run the MedQuAD benchmark in DIR instead of the eval set")
-    benchmark.add_argument(
-        "--benchmark-index", type=Path, metavar="DIR", help=f"index of the benchmark corpus (default {DEFAULT_BENCHMARK_INDEX})"
-    )
-    benchmark.add_argument(
-        "--distractors",
-        type=int,
-        metavar="M",
-        help="index only the sampled questions' relevant documents plus M other documents (quick checks, CI)",
-    )
-    benchmark.add_argument("--rebuild", action="store_true", help="run ingest on the benchmark index even if it already holds the corpus")
-    benchmark.add_argument("--tune", action="store_true", help="choose fusion and aggregation parameters on the dev split")
-    benchmark.add_argument("--no-answers", action="store_true", help="skip the extractive answer pass")
 
 
 def run_calibration(settings: Settings, questions: Path | None) -> int:
     """Fit ``qa/calibration.toml`` on the dev split and report the dev figures."""
-    from eval.calibrate import calibrate
-    from eval.dataset import load_questions
-    from qa.calibration import DEFAULT_CALIBRATION_PATH
-    from qa.pipeline import Answerer
-    from verbatim.cli import ensure_index
-
     if not ensure_index(settings):
         return 1
     answerer = Answerer(settings)
@@ -110,11 +54,6 @@ def run_calibration(settings: Settings, questions: Path | None) -> int:
 
 def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
     """Cross-validate the fitted models on the dev split and print the held-out figures."""
-    from eval.crossval import cross_validate
-    from eval.dataset import load_questions
-    from qa.pipeline import Answerer
-    from verbatim.cli import ensure_index
-
     if args.split not in (None, "dev"):
         print("error: --cross-validate fits and scores the dev split only (test is for reporting)", file=sys.stderr)
         return 2
@@ -144,9 +83,6 @@ def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_fact_held_out(args: argparse.Namespace, settings: Settings) -> int:
     """Fact-held-out figures of the base and the adapted embedder on the dev split."""
-    from eval.dataset import load_questions
-    from eval.factheldout import fact_held_out
-
     if args.split not in (None, "dev"):
         print("error: --fact-held-out fits and scores the dev split only", file=sys.stderr)
         return 2
@@ -170,19 +106,6 @@ def run_fact_held_out(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_evidence(args: argparse.Namespace, settings: Settings) -> int:
     """Score the evidence labeller (issue 26) and the anecdote rule; 1 when an article target is missed."""
-    from eval.dataset import load_questions
-    from eval.evidence import (
-        format_score,
-        format_selection,
-        score_articles,
-        score_medquad,
-        selection_effect,
-        targets_met,
-    )
-    from qa.pipeline import Answerer
-    from verbatim.cli import ensure_index
-    from verbatim.embedding import Embedder
-
     print(f"command: {command_line()}")
     embedder = Embedder()
     embedder.warm_up()
@@ -203,25 +126,8 @@ def run_evidence(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if targets_met(articles) else 1
 
 
-def command_line(argv: list[str] | None = None) -> str:
-    """The command that reproduces this run, as typed (``verbatim eval ...``)."""
-    words = list(sys.argv[1:] if argv is None else argv)
-    return "verbatim " + shlex.join(words)
-
-
 def run_eval_set(args: argparse.Namespace, settings: Settings) -> int:
     """Score the eval set, write the report, print the tables; 1 when a threshold is missed."""
-    from eval.dataset import load_questions
-    from eval.metrics import load_thresholds
-    from eval.report import (
-        new_report_dir,
-        readme_summary,
-        replace_marked_block,
-        terminal_summary,
-        write_report,
-    )
-    from eval.runner import HttpTarget, InProcessTarget, run_eval
-
     split = args.split or "test"
     questions = load_questions(args.questions, split)
     if args.limit:
@@ -234,12 +140,8 @@ def run_eval_set(args: argparse.Namespace, settings: Settings) -> int:
     if args.url:
         target = HttpTarget(args.url)
     else:
-        from qa.pipeline import Answerer
-        from verbatim.cli import ensure_index
-
         if not ensure_index(settings):
             return 1
-        from eval.calibrate import calibration_mismatch
 
         answerer = Answerer(settings)
         answerer.warm_up()
@@ -277,10 +179,6 @@ def run_dialogs(args: argparse.Namespace, settings: Settings) -> int:
     """Score the follow-up turns of ``--dialogs`` (or fit the carried-over decision on dev)."""
     # Imported here like every runner of this module: building the argument parser must not load
     # the model stack.
-    from eval.dialogs import fit_followup_model, load_dialogs, score_dialogs
-    from qa.followup import DEFAULT_FOLLOWUP_CALIBRATION_PATH
-    from qa.pipeline import Answerer
-    from verbatim.cli import ensure_index
 
     if args.url:
         print("error: --dialogs runs in-process (no --url)", file=sys.stderr)
@@ -350,7 +248,5 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.evidence:
         return run_evidence(args, settings)
     if args.benchmark:
-        from eval.medquad_cli import run_benchmark_command
-
         return run_benchmark_command(args, settings)
     return run_eval_set(args, settings)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.pipeline import pipeline_hash, run_ingest
 from verbatim import index_format
 from verbatim.settings import Settings
 
@@ -222,8 +223,6 @@ def ensure_index(
     Raises:
         RuntimeError: When ingest fails.
     """
-    from ingest.pipeline import pipeline_hash, run_ingest
-
     index_dir = Path(index_dir)
     wanted = {json.loads(line)["id"]: hashlib.sha256(line.encode("utf-8")).hexdigest() for line in corpus_lines}
     manifest = index_format.read_manifest(index_dir)

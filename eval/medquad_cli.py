@@ -8,6 +8,16 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from eval import medquad
+from eval.arguments import DEFAULT_BENCHMARK_INDEX
+from eval.medquad_run import run_benchmark
+from eval.medquad_tune import run_tuning
+from eval.report import markdown_table, new_report_dir, replace_marked_block
+from eval.runner import source_revision
+from eval.stats import EVAL_README as README
+from eval.stats import command_line
+from qa.pipeline import Answerer
+from verbatim.embedding import Embedder
 from verbatim.settings import Settings
 
 SYSTEM_ORDER = ("bm25", "dense", "hybrid-rrf", "hybrid-minmax")
@@ -15,8 +25,6 @@ SYSTEM_ORDER = ("bm25", "dense", "hybrid-rrf", "hybrid-minmax")
 
 def ranking_table(result) -> str:
     """Markdown table of the ranking metrics of every system."""
-    from eval.report import markdown_table
-
     rows = [
         [name, f"{m.ndcg_at_10:.3f}", f"{m.recall_at_10:.3f}", f"{m.recall_at_100:.3f}", f"{m.mrr_at_10:.3f}"]
         for name, m in result.systems.items()
@@ -26,8 +34,6 @@ def ranking_table(result) -> str:
 
 def qtype_table(result) -> str:
     """nDCG@10 per dataset question type."""
-    from eval.report import markdown_table
-
     if not result.by_qtype:
         return ""
     systems = [name for name in next(iter(result.by_qtype.values())) if name != "questions"]
@@ -97,14 +103,6 @@ def _ms(value) -> str:
 
 def run_benchmark_command(args: argparse.Namespace, settings: Settings) -> int:
     """Ingest (or reuse) the benchmark index, score the split, write and print the report."""
-    from eval import medquad
-    from eval.cli import DEFAULT_BENCHMARK_INDEX, command_line
-    from eval.medquad_run import run_benchmark
-    from eval.report import new_report_dir, replace_marked_block
-    from eval.runner import source_revision
-    from qa.pipeline import Answerer
-    from verbatim.embedding import Embedder
-
     folder = Path(args.benchmark)
     if not (folder / medquad.CORPUS_FILE).exists():
         print(f"error: {folder / medquad.CORPUS_FILE} not found", file=sys.stderr)
@@ -129,8 +127,6 @@ def run_benchmark_command(args: argparse.Namespace, settings: Settings) -> int:
     answerer = Answerer(Settings.from_env(index_dir=index_dir), embedder=embedder)
     answerer.warm_up()
     if args.tune:
-        from eval.medquad_tune import run_tuning
-
         return run_tuning(answerer, folder, args.limit)
     fit_questions = questions if split == "dev" else medquad.sample_questions(medquad.load_questions(folder, "dev"), args.limit)
     result = run_benchmark(answerer, questions, split, answers=not args.no_answers, fit_questions=fit_questions)
@@ -150,8 +146,6 @@ def run_benchmark_command(args: argparse.Namespace, settings: Settings) -> int:
     print(report)
     print(f"wrote {out / 'medquad.json'}\nwrote {out / 'medquad.md'}")
     if args.update_readme:
-        from eval.cli import README
-
         block = render_markdown(result, status, command, revision, heading=False)
         README.write_text(replace_marked_block(README.read_text(encoding="utf-8"), f"medquad-{split}", block), encoding="utf-8")
         print(f"updated {README}")

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.retriever import Fusion, HybridRetriever, RetrievalMode, RetrieverConfig
+
 # A question's type, from its wording. MedQuAD's questions follow a few templates
 # ("What are the symptoms of X ?"); real users' questions use the same cue words.
 QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -201,7 +203,6 @@ class ShippedRanker:
     def __init__(self, store, candidates: int, fusion: str | None = None, base_config=None) -> None:
         from dataclasses import replace
 
-        from qa.retriever import Fusion, HybridRetriever, RetrieverConfig
 
         config = replace(base_config or RetrieverConfig(), candidates=candidates)
         if fusion is not None:
@@ -221,8 +222,6 @@ class ShippedRanker:
         Returns:
             Up to ``depth`` document ids.
         """
-        from qa.retriever import RetrievalMode
-
         chunks = self.retriever.run(query, top_k=self.config.candidates, mode=RetrievalMode(mode))
         ranking: list[str] = []
         seen: set[int] = set()

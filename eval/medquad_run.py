@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from eval.medquad import BenchmarkQuestion
-from eval.medquad_ranking import DocumentScorer, ShippedRanker, top_documents
+from eval.medquad_learned import LearnedFusion, TypePrior, feature_names, pool_features
+from eval.medquad_ranking import DocumentScorer, ShippedRanker, question_type, top_documents
 from eval.metrics import ndcg_at_k, percentile, recall_at_k, reciprocal_rank_at_k
 
 RANKING_DEPTH = 100  # documents ranked per question (recall@100)
@@ -290,8 +291,6 @@ class LearnedSystem:
         features: Sequence[str] | None = None,
         typed: bool = True,
     ) -> None:
-        from eval.medquad_learned import LearnedFusion, TypePrior, feature_names
-
         self.typed = typed
         self.mask = np.array(
             [features is None or name.split("*")[-1] in features for name in feature_names(typed)], dtype=np.float64
@@ -322,9 +321,6 @@ class LearnedSystem:
         self.model = LearnedFusion.fit(matrices, labels) if matrices else None
 
     def _features(self, pool: Pool, question: BenchmarkQuestion, priors) -> np.ndarray:
-        from eval.medquad_learned import pool_features
-        from eval.medquad_ranking import question_type
-
         on_mean, on_first = priors
         return pool_features(
             pool,

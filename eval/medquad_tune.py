@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eval import medquad
+from eval.medquad_learned import FEATURES
 from eval.medquad_ranking import DocumentScorer
 from eval.medquad_run import (
     FusionParams,
@@ -85,7 +86,6 @@ def run_tuning(answerer, folder: Path, limit: int | None) -> int:
             best_k = (k, ndcg)
     print("reciprocal rank fusion, k\n" + markdown_table(["k", "nDCG@10", "recall@10"], rows) + "\n")
 
-    from eval.medquad_learned import FEATURES
 
     no_prior = ("dense", "dense_gap", "first_dense", "sentence", "sentence_gap", "mean_dense", "bm25_share", "log_chunks")
     ablations = {

@@ -262,6 +262,7 @@ def write_report(result: EvalResult, folder: Path, charts: bool = True) -> dict[
     written: dict[str, Path] = {}
     chart_paths: list[Path] = []
     if charts:
+        # Optional dependency: matplotlib is loaded only when charts are drawn (--no-charts skips it).
         from eval.charts import category_chart, mode_chart
 
         chart_paths.append(category_chart(result, folder / "categories.png"))

@@ -33,6 +33,9 @@ from eval.metrics import (
     check_thresholds,
     summarise,
 )
+from qa.passages import build_passages
+from qa.pipeline import Answerer
+from qa.retriever import Fusion, RetrievalMode
 
 # Report order of the eval set's categories (others follow alphabetically).
 CATEGORY_ORDER = ("fact", "paraphrase", "typo", "casual", "multi_source", "safety", "near_miss", "out_of_scope")
@@ -104,8 +107,6 @@ class InProcessTarget:
 
     def modes(self) -> list[ModeSpec]:
         """Production hybrid, the other fusion, dense only and BM25 only."""
-        from qa.retriever import Fusion, RetrievalMode
-
         production = Fusion(self.answerer.retriever_config.fusion)
         other = Fusion.RRF if production == Fusion.MINMAX else Fusion.MINMAX
         return [
@@ -117,9 +118,6 @@ class InProcessTarget:
 
     def _answerer_for(self, spec: ModeSpec):
         """The production answerer, or a sibling with another fusion (same model, policy, calibration)."""
-        from qa.pipeline import Answerer
-        from qa.retriever import Fusion
-
         config = self.answerer.retriever_config
         if spec.fusion is None or Fusion(spec.fusion) == Fusion(config.fusion):
             return self.answerer
@@ -152,9 +150,6 @@ class InProcessTarget:
         Returns:
             One outcome per question, in order.
         """
-        from qa.passages import build_passages
-        from qa.retriever import RetrievalMode
-
         answerer = self._answerer_for(spec)
         store = answerer.store
 

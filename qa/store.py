@@ -15,6 +15,7 @@ import numpy as np
 
 from qa.food_groups import FoodGroups, load_food_groups
 from qa.vocabulary import Vocabulary
+from qa.word_specificity import specificity
 from verbatim import index_format
 from verbatim.embedding import Embedder
 from verbatim.index_format import EVIDENCE_DESIGNS, EVIDENCE_KINDS, BlockKind, Document, IndexContents
@@ -197,8 +198,6 @@ class IndexStore:
         """What the corpus is about: specific words that occur about once per
         ``1 / SUBJECT_SHARE`` sentences or more (for the seed corpus, "glutamine"). A question that
         never names them may well be about something else."""
-        from qa.word_specificity import specificity
-
         total = len(self.sentence_doc)
         return frozenset(
             word

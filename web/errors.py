@@ -15,14 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from web.schemas import ErrorOut
+
 logger = logging.getLogger("verbatim.web")
 
 INTERNAL_ERROR = "internal server error; the problem was logged on the server"
 
 
 def _documented(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    from web.schemas import ErrorOut
-
     return {code: {"model": ErrorOut, "description": description} for code, description in codes.items()}
 
 

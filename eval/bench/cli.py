@@ -20,117 +20,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eval.bench.arguments import OPTIONAL_SECTIONS, SECTIONS, command_line
+from eval.bench.cluster import measure_cluster
+from eval.bench.harness import LoadMonitor, machine_info
+from eval.bench.http import measure_floor, measure_http
+from eval.bench.ingest import measure_ingest
+from eval.bench.medquad import MedQuAD, sample_questions, write_subset
+from eval.bench.query import measure_answer_path
+from eval.bench.report import PEERS, write_reports
+from eval.bench.scale import measure_scale
+from eval.bench.startup import measure_startup
+from eval.dataset import load_questions
+from ingest.ensure import ensure_index
+from qa.pipeline import Answerer
+from verbatim import index_format
+from verbatim.embedding import Embedder
 from verbatim.settings import Settings
 
-SECTIONS = ("startup", "query", "http", "ingest", "scale")
-# Run only when named: they need the optional extra verbatim[ray] and start a local cluster.
-OPTIONAL_SECTIONS = ("cluster",)
-DEFAULT_SCALES = (1_000, 10_000, 0, 100_000, 1_000_000)  # 0: every real chunk of the source
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
-    if not values or any(value < 1 for value in values):
-        raise argparse.ArgumentTypeError("expected positive integers")
-    return values
-
-
-def _scales(text: str) -> list[int]:
-    """Chunk counts; ``real`` stands for every chunk of the source index, unchanged."""
-    try:
-        values = [0 if part.strip() == "real" else int(part.replace("_", "")) for part in text.split(",") if part.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers or 'real', got {text!r}") from error
-    if not values or any(value < 0 for value in values):
-        raise argparse.ArgumentTypeError("expected positive integers or 'real'")
-    return values
-
-
-def _hnsw_pair(text: str) -> tuple[int, int] | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        neighbours, construction = (int(part) for part in text.split(","))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected M,EF_CONSTRUCTION or none, got {text!r}") from error
-    return neighbours, construction
-
-
-def _sections(text: str) -> list[str]:
-    chosen = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = sorted(set(chosen) - set(SECTIONS) - set(OPTIONAL_SECTIONS))
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS + OPTIONAL_SECTIONS)}; got {text!r}")
-    return chosen
-
-
-def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``bench`` subcommand's options (``--index`` is added by ``verbatim.cli``)."""
-    parser.add_argument("--sections", type=_sections, default=list(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS + OPTIONAL_SECTIONS)} (default: all but {','.join(OPTIONAL_SECTIONS)})")
-    parser.add_argument("--reports", type=Path, default=Path("eval/reports"), help="reports folder (default eval/reports)")
-    parser.add_argument(
-        "--medquad-data", type=Path, default=Path(os.environ.get("VERBATIM_MEDQUAD_DATA", "../shared/benchmarks/medquad")),
-        help="folder with MedQuAD's corpus.jsonl and questions.dev.jsonl (default $VERBATIM_MEDQUAD_DATA or ../shared/benchmarks/medquad)",
-    )
-    parser.add_argument("--medquad-index", type=Path, default=Path(".cache/medquad-index"), help="built MedQuAD index (default .cache/medquad-index)")
-    parser.add_argument("--skip-medquad", action="store_true", help="measure the served index only")
-    parser.add_argument("--questions", type=int, default=300, help="questions per round in the query section (default 300)")
-    parser.add_argument("--rounds", type=int, default=3, help="recorded passes over the questions (default 3)")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed questions before measuring (default 30)")
-    parser.add_argument("--http-requests", type=int, default=2000, help="measured requests per repeat and concurrency (default 2000)")
-    parser.add_argument("--http-concurrency", type=_int_list, default=[1, 4, 16], help="concurrencies (default 1,4,16)")
-    parser.add_argument("--http-repeats", type=int, default=3, help="measured phases per concurrency (default 3)")
-    parser.add_argument("--http-warmup", type=int, default=200, help="unmeasured requests per concurrency (default 200)")
-    parser.add_argument("--http-target", choices=["index", "medquad"], default="index", help="index the server serves (default: --index)")
-    parser.add_argument("--floor-seconds", type=float, default=10.0, help="seconds per encode-throughput floor run (default 10)")
-    parser.add_argument("--floor-repeats", type=int, default=3, help="runs of each throughput floor (default 3)")
-    parser.add_argument("--ingest-docs", type=int, default=500, help="first N MedQuAD documents ingested (default 500)")
-    parser.add_argument("--cluster-requests", type=int, default=1000, help="measured requests per server in the cluster section (default 1000)")
-    parser.add_argument("--ingest-repeats", type=int, default=3, help="fresh builds per corpus (default 3)")
-    parser.add_argument(
-        "--scales", type=_scales, default=list(DEFAULT_SCALES),
-        help="chunk counts; 'real' = every chunk of the source index (default 1000,10000,real,100000,1000000)",
-    )
-    parser.add_argument("--scale-queries", type=int, default=200, help="queries per size (default 200)")
-    parser.add_argument("--scale-rounds", type=int, default=3, help="recorded passes over the queries per size (default 3)")
-    parser.add_argument(
-        "--noise", type=float, default=0.03,
-        help="noise per dimension of repeated vectors (default 0.03: copies about as close to their original as real chunks are to their nearest neighbour)",
-    )
-    parser.add_argument(
-        "--candidate-hnsw", type=_hnsw_pair, default=(32, 200), metavar="M,EF_CONSTRUCTION",
-        help="another HNSW measured beside ingest's at sizes that get HNSW (default 32,200; 'none' to skip)",
-    )
-    parser.add_argument("--startup-repeats", type=int, default=3, help="fresh processes per index (default 3)")
-    parser.add_argument("--max-load", type=float, default=None, help="wait until the 1-minute load average is at most this")
-    parser.add_argument("--max-wait", type=float, default=3600.0, help="seconds to wait for --max-load (default 3600)")
-
-
-def command_line(args: argparse.Namespace, settings: Settings) -> str:
-    """The full ``verbatim bench`` command that reproduces this run (every option spelled out)."""
-    parts = ["verbatim", "bench", "--index", str(settings.index_dir), "--sections", ",".join(args.sections)]
-    options = (
-        "reports", "medquad_data", "medquad_index", "questions", "rounds", "warmup", "http_requests", "http_concurrency",
-        "http_repeats", "http_warmup", "http_target", "floor_seconds", "floor_repeats", "ingest_docs", "ingest_repeats", "cluster_requests",
-        "scales", "scale_queries", "scale_rounds", "noise", "candidate_hnsw", "startup_repeats",
-    )
-    for name in options:
-        value = getattr(args, name)
-        if name == "scales":
-            value = ",".join("real" if size == 0 else str(size) for size in value)
-        elif name == "candidate_hnsw":
-            value = "none" if value is None else f"{value[0]},{value[1]}"
-        elif isinstance(value, list):
-            value = ",".join(map(str, value))
-        parts += [f"--{name.replace('_', '-')}", str(value)]
-    if args.skip_medquad:
-        parts.append("--skip-medquad")
-    return " ".join(parts)
-
 
 def _git() -> dict[str, Any]:
     try:
@@ -166,13 +73,6 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> tuple[dict[str, A
     Returns:
         The results and the report folder.
     """
-    from eval.bench.harness import LoadMonitor, machine_info
-    from eval.bench.medquad import MedQuAD, sample_questions
-    from eval.bench.report import PEERS, write_reports
-    from eval.dataset import load_questions
-    from verbatim.cli import ensure_index
-    from verbatim.embedding import Embedder
-
     if not ensure_index(settings):
         raise SystemExit("error: the served index could not be built")
     quiet = wait_for_quiet(args.max_load, args.max_wait) if args.max_load is not None else None
@@ -241,8 +141,6 @@ class _Context:
 
 
 def _startup(context: _Context) -> dict[str, Any]:
-    from eval.bench.startup import measure_startup
-
     repeats = context.args.startup_repeats
     result = {"seed": measure_startup(context.settings.index_dir, context.seed_questions[0], repeats)}
     if not context.index_problem:
@@ -251,9 +149,6 @@ def _startup(context: _Context) -> dict[str, Any]:
 
 
 def _query(context: _Context) -> dict[str, Any]:
-    from eval.bench.query import measure_answer_path
-    from qa.pipeline import Answerer
-
     args = context.args
     context.embedder.warm_up()
     answerer = Answerer(context.settings, embedder=context.embedder)
@@ -267,8 +162,6 @@ def _query(context: _Context) -> dict[str, Any]:
 
 
 def _http(context: _Context) -> dict[str, Any]:
-    from eval.bench.http import measure_floor, measure_http
-
     args = context.args
     use_medquad = args.http_target == "medquad"
     if use_medquad and context.index_problem:
@@ -283,9 +176,6 @@ def _http(context: _Context) -> dict[str, Any]:
 
 
 def _ingest(context: _Context) -> dict[str, Any]:
-    from eval.bench.ingest import measure_ingest
-    from eval.bench.medquad import write_subset
-
     args, settings, embedder = context.args, context.settings, context.embedder
     embedder.warm_up()
     result = {"seed": measure_ingest("seed corpus", [settings.corpus_dir], embedder, settings, args.ingest_repeats)}
@@ -300,9 +190,6 @@ def _ingest(context: _Context) -> dict[str, Any]:
 
 
 def _scale(context: _Context) -> dict[str, Any]:
-    from eval.bench.scale import measure_scale
-    from verbatim import index_format
-
     args, embedder = context.args, context.embedder
     embedder.warm_up()
     if context.index_problem:
@@ -319,9 +206,6 @@ def _scale(context: _Context) -> dict[str, Any]:
 
 
 def _cluster(context: _Context) -> dict[str, Any]:
-    from eval.bench.cluster import measure_cluster
-    from eval.bench.medquad import write_subset
-
     args = context.args
     if context.data_problem:
         return {"skipped": f"MedQuAD data: {context.data_problem}"}

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.bench.harness import spread
+from eval.loadtest import rss_bytes, run_phase, serve
+from verbatim.embedding import Embedder
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -38,7 +40,6 @@ def _encode_worker(questions: list[str], commands, results) -> None:
     """
     import torch
 
-    from verbatim.embedding import Embedder
 
     embedder = Embedder()
     embedder.warm_up()
@@ -196,11 +197,6 @@ def measure_http(
         errors, CPU seconds per request of server and load generator; plus the server's
         start-up time and resident memory.
     """
-    try:
-        from eval.loadtest import rss_bytes, run_phase, serve
-    except ImportError as error:  # httpx comes with the dev extras
-        raise RuntimeError(f"the HTTP section needs the load generator's client ({error}); run: make install-dev") from error
-
     questions = list(questions)
     started = time.perf_counter()
     results: dict[str, Any] = {"index": str(index), "requests_per_repeat": requests, "repeats": repeats, "concurrency": {}}

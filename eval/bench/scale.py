@@ -40,8 +40,13 @@ from typing import Any
 import numpy as np
 
 from eval.bench.harness import interleave, percentile, rss_mb
+from ingest.indexers import build_vector_index
 from ingest.pipeline import chunk_embedding_text
+from qa.retriever import HybridRetriever
+from qa.types import Query
+from verbatim.embedding import Embedder
 from verbatim.index_format import IndexContents
+from verbatim.settings import force_offline
 from verbatim.textutil import bm25_terms
 
 EF_SEARCH_SWEEP = (64, 128, 200, 256, 512, 1024)
@@ -141,11 +146,6 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
     import bm25s
     import faiss
 
-    from ingest.indexers import build_vector_index
-    from qa.retriever import HybridRetriever
-    from qa.types import Query
-    from verbatim.embedding import Embedder
-    from verbatim.settings import force_offline
 
     force_offline()
     embedder = Embedder()

@@ -25,7 +25,7 @@ def serve_in_thread(app, startup_timeout: float = 60.0, config: uvicorn.Config |
     Args:
         app: An ASGI app.
         startup_timeout: Seconds to wait for the server to accept connections.
-        config: uvicorn's configuration of ``app`` (e.g. ``verbatim.cli.server_config``); its host
+        config: uvicorn's configuration of ``app`` (e.g. ``verbatim.cli.serve_cmd.server_config``); its host
             and port are ignored (the server listens on a free loopback port).
 
     Yields:

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qa.types import ReasonCode
 from tests.web.live_server import serve_in_thread
-from verbatim.cli import server_config
+from verbatim.cli.serve_cmd import server_config
 from verbatim.logs import configure_logging
 from verbatim.settings import Settings
 from web.app import create_app
