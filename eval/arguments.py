@@ -77,3 +77,17 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     benchmark.add_argument("--rebuild", action="store_true", help="run ingest on the benchmark index even if it already holds the corpus")
     benchmark.add_argument("--tune", action="store_true", help="choose fusion and aggregation parameters on the dev split")
     benchmark.add_argument("--no-answers", action="store_true", help="skip the extractive answer pass")
+    benchmark.add_argument(
+        "--write-pairs",
+        type=Path,
+        metavar="FILE",
+        help="write training pairs from the benchmark's dev split (each dev question and the best chunk of one of its "
+        "relevant documents) to FILE (*.pairs.jsonl, outside the repository) and stop",
+    )
+    benchmark.add_argument(
+        "--benchmark-pairs",
+        type=Path,
+        metavar="FILE",
+        help="give ingest these training pairs with the benchmark corpus: the benchmark index is embedded by the "
+        "model adapted on them (ingest/adapt.py); use a separate --benchmark-index",
+    )

@@ -191,6 +191,13 @@ def _status(index_dir: Path, action: str, note: str = "") -> IndexStatus:
     )
 
 
+def _may_reuse(manifest: dict[str, Any], pairs: Path | None) -> bool:
+    """Whether an index holding the right documents may be reused without asking ingest: only
+    when no pairs are given and it has the base model. With pairs, ingest's fingerprint (which
+    covers the pairs, the training settings and code) decides whether to rebuild."""
+    return pairs is None and manifest.get("model", {}).get("adapted") is None
+
+
 def ensure_index(
     corpus_lines: Sequence[str],
     index_dir: Path,
@@ -198,6 +205,7 @@ def ensure_index(
     rebuild: bool = False,
     show_progress: bool | None = None,
     source: Path | None = None,
+    pairs: Path | None = None,
 ) -> IndexStatus:
     """Make ``index_dir`` hold exactly these corpus records.
 
@@ -216,6 +224,9 @@ def ensure_index(
         show_progress: Progress bars; default: on a terminal.
         source: A JSONL file holding exactly ``corpus_lines`` (the full corpus); otherwise they
             are written next to the index folder first.
+        pairs: A training-pairs file (``*.pairs.jsonl``) given to ingest with the corpus: the
+            index is embedded by the model adapted on them (ingest decides whether the index is up
+            to date). Without pairs, an index embedded by an adapted model is rebuilt.
 
     Returns:
         The index status.
@@ -226,7 +237,7 @@ def ensure_index(
     index_dir = Path(index_dir)
     wanted = {json.loads(line)["id"]: hashlib.sha256(line.encode("utf-8")).hexdigest() for line in corpus_lines}
     manifest = index_format.read_manifest(index_dir)
-    if manifest is not None and not rebuild:
+    if manifest is not None and not rebuild and _may_reuse(manifest, pairs):
         held = {item["doc_id"]: item.get("content_hash") for item in manifest.get("documents", [])}
         # Records ingest skipped (e.g. nothing left after cleaning) are listed in the manifest.
         if held.items() <= wanted.items() and len(wanted) - len(held) == len(manifest.get("skipped", [])):
@@ -243,7 +254,8 @@ def ensure_index(
         source.write_text("\n".join(corpus_lines) + "\n", encoding="utf-8")
     print(f"Ingesting {len(corpus_lines)} MedQuAD documents into {index_dir} ...", file=sys.stderr)
     settings = Settings.from_env(index_dir=index_dir, max_file_bytes=MAX_CORPUS_BYTES)
-    report = run_ingest(paths=[source], settings=settings, embedder=embedder, force=rebuild, show_progress=show_progress)
+    paths = [source] if pairs is None else [source, Path(pairs)]
+    report = run_ingest(paths=paths, settings=settings, embedder=embedder, force=rebuild, show_progress=show_progress)
     if not report.ok:
         raise RuntimeError(report.summary())
     return _status(index_dir, "built" if report.status == "built" else "reused")

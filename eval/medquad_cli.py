@@ -10,12 +10,14 @@ from pathlib import Path
 
 from eval import medquad
 from eval.arguments import DEFAULT_BENCHMARK_INDEX
+from eval.medquad_pairs import build_pairs, write_pairs
 from eval.medquad_run import run_benchmark
 from eval.medquad_tune import run_tuning
 from eval.report import markdown_table, new_report_dir, replace_marked_block
 from eval.runner import source_revision
 from eval.stats import EVAL_README as README
 from eval.stats import command_line
+from ingest.loader import is_pairs_file
 from qa.pipeline import Answerer
 from verbatim.embedding import Embedder
 from verbatim.settings import Settings
@@ -101,6 +103,22 @@ def _ms(value) -> str:
     return "—" if value is None else f"{value:.1f} ms"
 
 
+def write_pairs_command(folder: Path, path: Path, settings: Settings) -> int:
+    """``--write-pairs FILE``: the dev split's training pairs (see :mod:`eval.medquad_pairs`)."""
+    if not is_pairs_file(path):
+        print(f"error: {path}: a pairs file must be named *.pairs.jsonl", file=sys.stderr)
+        return 2
+    embedder = Embedder()
+    embedder.warm_up()
+    built = build_pairs(folder, embedder, settings)
+    write_pairs(built.pairs, path)
+    print(
+        f"wrote {len(built.pairs)} pairs from {built.questions} dev questions to {path} "
+        f"({built.unanswerable} without an indexed relevant document; {built.embedded_chunks} chunks embedded to choose)"
+    )
+    return 0
+
+
 def run_benchmark_command(args: argparse.Namespace, settings: Settings) -> int:
     """Ingest (or reuse) the benchmark index, score the split, write and print the report."""
     folder = Path(args.benchmark)
@@ -111,6 +129,11 @@ def run_benchmark_command(args: argparse.Namespace, settings: Settings) -> int:
     if split not in ("dev", "test"):
         print("error: the benchmark has dev and test splits only", file=sys.stderr)
         return 2
+    if args.write_pairs:
+        return write_pairs_command(folder, args.write_pairs, settings)
+    if args.benchmark_pairs and not args.benchmark_pairs.is_file():
+        print(f"error: {args.benchmark_pairs} not found", file=sys.stderr)
+        return 2
     questions = medquad.sample_questions(medquad.load_questions(folder, split), args.limit)
     corpus = medquad.read_corpus_lines(folder)
     full = args.distractors is None
@@ -120,7 +143,8 @@ def run_benchmark_command(args: argparse.Namespace, settings: Settings) -> int:
     embedder = Embedder()
     embedder.warm_up()
     status = medquad.ensure_index(
-        lines, index_dir, embedder, rebuild=args.rebuild, source=folder / medquad.CORPUS_FILE if full else None
+        lines, index_dir, embedder, rebuild=args.rebuild, source=folder / medquad.CORPUS_FILE if full else None,
+        pairs=args.benchmark_pairs,
     )
     if status.note:
         print(f"note: {status.note}", file=sys.stderr)
