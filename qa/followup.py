@@ -148,6 +148,8 @@ class FollowupPlan:
         anchor: The last turn, when it quoted an answer (``more`` and ``sources`` start there).
         other_document: The question asks for the document the last answer did not come from.
         signals: Cue signals of the carried-over decision (see :data:`DECISION_FEATURES`).
+        earlier: The earlier turns that quoted an answer, oldest first (a follow-up that is not
+            asked to repeat never quotes exactly what one of them quoted).
     """
 
     kind: str | None
@@ -157,6 +159,7 @@ class FollowupPlan:
     anchor: Turn | None = None
     other_document: bool = False
     signals: dict[str, float] = field(default_factory=dict)
+    earlier: tuple[Turn, ...] = ()
 
     @property
     def combined(self) -> str:
@@ -323,26 +326,32 @@ class FollowupResolver:
             return FollowupPlan(None, question, question)
         last = history[-1]
         anchor = last if last.answered else None
+        earlier = tuple(turn for turn in history if turn.answered)
         context = self.context_question(history, subject_words)
         own = self.own_words(question, subject_words)
         if self.is_more(question):
-            return FollowupPlan(MORE, question, f"{question.rstrip('?.! ')} (more on: {context})", context, anchor)
+            return FollowupPlan(MORE, question, f"{question.rstrip('?.! ')} (more on: {context})", context, anchor, earlier=earlier)
         if self.is_sources(question):
             text = _folded(question)
             other = any(_has_phrase(text, phrase) for phrase in self.cues.other)
             topic = question if own else context
             read_as = f"What does each source say: {topic.rstrip('?.! ')}?"
-            return FollowupPlan(SOURCES, question, read_as, context if not own else "", anchor, other_document=other)
+            return FollowupPlan(
+                SOURCES, question, read_as, context if not own else "", anchor, other_document=other, earlier=earlier
+            )
         if self.self_contained(question, subject_words):
             # A question that names its own topic and leans on nothing is a new question: carrying
             # the earlier topic into it could only make it worse (the safety policy reads it alone).
-            return FollowupPlan(None, question, question, context, anchor)
+            return FollowupPlan(None, question, question, context, anchor, earlier=earlier)
         signals = {
             "opener": float(self._opens(question)),
             "pronoun": float(self._pronoun(question)),
             "own_words": float(len(own)),
         }
-        return FollowupPlan(CARRIED, question, self.carried_reading(question, context, subject_words), context, anchor, signals=signals)
+        return FollowupPlan(
+            CARRIED, question, self.carried_reading(question, context, subject_words), context, anchor, signals=signals,
+            earlier=earlier,
+        )
 
 
 @dataclass(frozen=True)

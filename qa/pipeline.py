@@ -335,9 +335,9 @@ class Answerer:
         if plan.kind == SOURCES:
             return self._sources(plan, top_k, mode)
         if plan.kind is None:
-            # A new question: answered as asked, only never quoting again what the turn before did.
+            # A new question: answered as asked, only never quoting again what an earlier turn did.
             query = self.prepare(question)
-            answer, _ = self._avoiding_repeat(query, top_k, mode, question, None, self._quoted_sentences(plan.anchor))
+            answer, _ = self._avoiding_repeat(query, top_k, mode, question, None, plan.earlier)
             answer.read_as = question
             return answer
         fresh, carried, signals = self.readings(plan, top_k, mode)
@@ -349,6 +349,9 @@ class Answerer:
         self, plan: FollowupPlan, top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID
     ) -> tuple[Answer, Answer | None, dict[str, float]]:
         """Both readings of a possible ellipsis or pronoun follow-up, and the decision's signals.
+
+        Both are checked by the safety policy on the earlier question and the follow-up together:
+        a follow-up that leans on the conversation ("and sleep apnea?") is about its topic.
 
         Args:
             plan: A ``carried`` plan.
@@ -362,8 +365,7 @@ class Answerer:
         question = plan.question
         readings = self.followup.carried_readings(plan, self._require().store.subject_words)
         fresh_query, combined_query, *reading_queries = self.prepare_many([question, plan.combined, *readings])
-        repeat = self._quoted_sentences(plan.anchor)
-        fresh, fresh_trace = self._avoiding_repeat(fresh_query, top_k, mode, question, None, repeat)
+        fresh, fresh_trace = self._avoiding_repeat(fresh_query, top_k, mode, question, combined_query, plan.earlier)
         fresh.read_as = question
         if readings == [question]:
             return fresh, None, {}
@@ -372,7 +374,7 @@ class Answerer:
         for reading, query in zip(readings, reading_queries, strict=True):
             if reading == question:
                 continue
-            answer, trace = self._avoiding_repeat(query, top_k, mode, question, combined_query, repeat)
+            answer, trace = self._avoiding_repeat(query, top_k, mode, question, combined_query, plan.earlier)
             if carried is None or (not answer.abstained, answer.confidence) > (not carried.abstained, carried.confidence):
                 carried, carried_trace, read_as = answer, trace, reading
         carried.followup, carried.read_as = CARRIED, read_as
@@ -398,19 +400,50 @@ class Answerer:
             and int(store.sentence_end[s]) > turn.start
         )
 
+    @staticmethod
+    def _repeated(answer: Answer, earlier: Sequence[Turn]) -> Turn | None:
+        """The earlier turn whose answer span this answer quotes exactly again, if any."""
+        if answer.abstained:
+            return None
+        return next(
+            (
+                turn for turn in earlier
+                if (turn.doc_id, turn.start, turn.end) == (answer.answer_doc_id, answer.answer_start, answer.answer_end)
+            ),
+            None,
+        )
+
     def _avoiding_repeat(
         self, query: Query, top_k: int, mode: RetrievalMode, question: str, safety_query: Query | None,
-        repeat: frozenset[int],
+        earlier: Sequence[Turn],
     ) -> tuple[Answer, Trace]:
-        """Answer, and when that quotes exactly what the turn before quoted, answer again
-        without those sentences."""
+        """Answer without quoting exactly what an earlier turn quoted.
+
+        When the answer would be an earlier turn's answer again and that answer held several
+        sentences, the winning sentence alone is quoted (the part of it that answers this
+        question); otherwise the question is answered again without the earlier answer's
+        sentences.
+        """
         answer, trace = self.trace(query, top_k, mode, question=question, safety_query=safety_query)
-        extraction = trace.extraction
-        if (
-            not answer.abstained and repeat and extraction is not None
-            and set(range(extraction.first_sentence, extraction.last_sentence + 1)) <= repeat
-        ):
-            answer, trace = self.trace(query, top_k, mode, question=question, safety_query=safety_query, excluded=repeat)
+        excluded: frozenset[int] = frozenset()
+        for _ in range(len(earlier)):
+            repeated = self._repeated(answer, earlier)
+            if repeated is None:
+                break
+            quoted = self._quoted_sentences(repeated)
+            extraction = trace.extraction
+            if extraction is not None and extraction.last_sentence > extraction.first_sentence:
+                best = extraction.best.sentence
+                focused, focused_trace = self.trace(
+                    query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded | (quoted - {best})
+                )
+                if (
+                    self._repeated(focused, earlier) is None and focused_trace.extraction is not None
+                    and focused_trace.extraction.best.sentence == best
+                ):
+                    return focused, focused_trace
+            excluded |= quoted
+            answer, trace = self.trace(query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded)
         return answer, trace
 
     def _abstain_followup(self, plan: FollowupPlan, reason: str, code: ReasonCode, confidence: float = 0.0) -> Answer:
