@@ -242,12 +242,14 @@ class Answerer:
         safety_query: Query | None = None,
         excluded: frozenset[int] = frozenset(),
         min_support: float = SUPPORT_PROBABILITY,
+        also_safety: Sequence[Query] = (),
     ) -> tuple[Answer, Trace]:
         """Answer a prepared question and return the intermediate results too.
 
         ``safety_query`` (a follow-up with the earlier question it rests on) is what the safety
-        policy reads instead of ``query``; ``excluded`` sentences are never quoted; and
-        ``min_support`` is passed to :func:`qa.passages.build_passages`.
+        policy reads instead of ``query``, and ``also_safety`` (a follow-up's readings) what it
+        reads besides; ``excluded`` sentences are never quoted; and ``min_support`` is passed to
+        :func:`qa.passages.build_passages`.
         """
         components = self._require()
         timings: dict[str, float] = {}
@@ -260,6 +262,10 @@ class Answerer:
         asked = safety_query if safety_query is not None else query
         question_topics = components.safety.question_triggers(asked, components.store)
         discussed = self.policy.discussed_topics(asked.text, components.store.supported_topics)
+        for also in also_safety:
+            for topic, found in components.safety.question_triggers(also, components.store).items():
+                question_topics.setdefault(topic, []).extend(found)
+            discussed |= self.policy.discussed_topics(also.text, components.store.supported_topics)
         extraction = components.extractor.run(
             query,
             retrieved,
@@ -365,7 +371,10 @@ class Answerer:
         question = plan.question
         readings = self.followup.carried_readings(plan, self._require().store.subject_words)
         fresh_query, combined_query, *reading_queries = self.prepare_many([question, plan.combined, *readings])
-        fresh, fresh_trace = self._avoiding_repeat(fresh_query, top_k, mode, question, combined_query, plan.earlier)
+        # The safety policy reads every reading with the earlier question ("Can people with diabetes
+        # take it?" + "and sleep apnea?" is read as "Can people with sleep apnea take it?" too).
+        also = [query for reading, query in zip(readings, reading_queries, strict=True) if reading != question]
+        fresh, fresh_trace = self._avoiding_repeat(fresh_query, top_k, mode, question, combined_query, plan.earlier, also)
         fresh.read_as = question
         if readings == [question]:
             return fresh, None, {}
@@ -374,7 +383,7 @@ class Answerer:
         for reading, query in zip(readings, reading_queries, strict=True):
             if reading == question:
                 continue
-            answer, trace = self._avoiding_repeat(query, top_k, mode, question, combined_query, plan.earlier)
+            answer, trace = self._avoiding_repeat(query, top_k, mode, question, combined_query, plan.earlier, also)
             if carried is None or (not answer.abstained, answer.confidence) > (not carried.abstained, carried.confidence):
                 carried, carried_trace, read_as = answer, trace, reading
         carried.followup, carried.read_as = CARRIED, read_as
@@ -415,7 +424,7 @@ class Answerer:
 
     def _avoiding_repeat(
         self, query: Query, top_k: int, mode: RetrievalMode, question: str, safety_query: Query | None,
-        earlier: Sequence[Turn],
+        earlier: Sequence[Turn], also_safety: Sequence[Query] = (),
     ) -> tuple[Answer, Trace]:
         """Answer without quoting exactly what an earlier turn quoted.
 
@@ -424,7 +433,12 @@ class Answerer:
         question); otherwise the question is answered again without the earlier answer's
         sentences.
         """
-        answer, trace = self.trace(query, top_k, mode, question=question, safety_query=safety_query)
+        def answer_without(excluded: frozenset[int]) -> tuple[Answer, Trace]:
+            return self.trace(
+                query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded, also_safety=also_safety
+            )
+
+        answer, trace = answer_without(frozenset())
         excluded: frozenset[int] = frozenset()
         for _ in range(len(earlier)):
             repeated = self._repeated(answer, earlier)
@@ -434,16 +448,14 @@ class Answerer:
             extraction = trace.extraction
             if extraction is not None and extraction.last_sentence > extraction.first_sentence:
                 best = extraction.best.sentence
-                focused, focused_trace = self.trace(
-                    query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded | (quoted - {best})
-                )
+                focused, focused_trace = answer_without(excluded | (quoted - {best}))
                 if (
                     self._repeated(focused, earlier) is None and focused_trace.extraction is not None
                     and focused_trace.extraction.best.sentence == best
                 ):
                     return focused, focused_trace
             excluded |= quoted
-            answer, trace = self.trace(query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded)
+            answer, trace = answer_without(excluded)
         return answer, trace
 
     def _abstain_followup(self, plan: FollowupPlan, reason: str, code: ReasonCode, confidence: float = 0.0) -> Answer:
