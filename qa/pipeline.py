@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from qa.abstention import AbstentionDecision, AbstentionPolicy
 from qa.calibration import Calibration
 from qa.confidence import AnswerConfidence
@@ -476,7 +478,15 @@ class Answerer:
         components = self._require()
         store = components.store
         query = self.prepare(plan.combined)
-        unit = neighbourhood(store, plan.anchor, asks_why(plan.question), query.vector)
+        why = asks_why(plan.question)
+        if why:
+            # "Why?" asks for the reason behind the earlier answer, which its document may give
+            # anywhere (the contraindication list explains the quick-facts line): the earlier
+            # question asked again of that document, without what was quoted.
+            explained = self._explanation(plan, query, top_k, mode)
+            if explained is not None:
+                return explained
+        unit = neighbourhood(store, plan.anchor, why, query.vector)
         if unit is None:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)
         first, last = unit
@@ -516,6 +526,21 @@ class Answerer:
             followup=MORE,
             read_as=plan.read_as,
         )
+
+    def _explanation(self, plan: FollowupPlan, query: Query, top_k: int, mode: RetrievalMode) -> Answer | None:
+        """The answer to the conversation's question (with "why?") from the earlier answer's
+        document, never quoting what that answer quoted; None when that document does not answer."""
+        store = self._require().store
+        anchor = plan.anchor
+        doc = store.doc_index.get(anchor.doc_id or "") if anchor is not None else None
+        if doc is None:
+            return None
+        elsewhere = frozenset(int(s) for s in np.flatnonzero(store.sentence_doc != doc))
+        answer, _ = self.trace(query, top_k, mode, question=plan.question, excluded=elsewhere | self._quoted_sentences(anchor))
+        if answer.abstained:
+            return None
+        answer.followup, answer.read_as = MORE, plan.read_as
+        return answer
 
     def _sources(self, plan: FollowupPlan, top_k: int, mode: RetrievalMode) -> Answer:
         """The best passage on the current topic from each document, side by side."""
