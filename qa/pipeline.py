@@ -349,7 +349,7 @@ class Answerer:
             answer.read_as = question
             return answer
         fresh, carried, signals = self.readings(plan, top_k, mode)
-        if carried is not None and self.followup_model.carry(signals):
+        if carried is not None and _likely_right(carried) >= _likely_right(fresh):
             return carried
         return fresh
 
@@ -570,6 +570,12 @@ class Answerer:
         answer.passages = answer.passages[: max(top_k, 2)]
         answer.followup, answer.read_as = SOURCES, plan.read_as
         return answer
+
+
+def _likely_right(answer: Answer) -> float:
+    """The calibrated probability that an answer does what was asked: an answer's confidence, or
+    for an abstention the probability that nothing answers."""
+    return 1.0 - answer.confidence if answer.abstained else answer.confidence
 
 
 def decision_signals(answer: Answer, trace: Trace, prefix: str) -> dict[str, float]:
