@@ -15,13 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
-from eval.calibrate import fit_logistic
 from eval.dataset import contains_gold
 from eval.metrics import PassageView, check_invariants
-from qa.calibration import LinearModel
-from qa.followup import CARRIED, DECISION_FEATURES, FollowupModel, Turn
+from qa.calibration import MODEL_HASH_KEY
+from qa.followup import CARRIED, FollowupModel, Turn, fit_margin
 from qa.pipeline import Answerer
 from qa.types import Answer
 
@@ -224,23 +221,24 @@ def _score_turn(scores: DialogScores, dialog: Dialog, turn: DialogTurn, answer: 
         )
 
 
-def fit_followup_model(answerer: Answerer, dialogs: list[Dialog], l2: float = 1.0) -> tuple[FollowupModel, int, int]:
-    """Fit whether a follow-up's carried reading beats the question as asked, on dev conversations.
+def fit_followup_model(answerer: Answerer, dialogs: list[Dialog]) -> tuple[FollowupModel, int, int]:
+    """Fit the margin of the carried-over decision on dev conversations.
 
     Every follow-up turn that could be a carried follow-up is answered both ways, with the
     history the system's own answers give; a turn where one reading does better (right answer or
-    abstention, plus right disclaimer) than the other is an example.
+    abstention, plus right disclaimer) than the other is an example. The margin is the lead in
+    calibrated chance of being right that gets most examples right (see
+    :func:`qa.followup.fit_margin`).
 
     Args:
         answerer: A warm answerer.
         dialogs: Dev conversations.
-        l2: Ridge penalty of the logistic fit.
 
     Returns:
         The model, the number of examples and how many favoured the carried reading.
     """
-    rows: list[list[float]] = []
-    labels: list[float] = []
+    examples: list[tuple[float, int, int]] = []
+    probe = FollowupModel()
     for dialog in dialogs:
         history: list[Turn] = []
         for position, turn in enumerate(dialog.turns):
@@ -248,25 +246,24 @@ def fit_followup_model(answerer: Answerer, dialogs: list[Dialog], l2: float = 1.
             if position > 0:
                 plan = answerer.plan(turn.question, history)
                 if plan.kind == CARRIED:
-                    fresh, carried, signals = answerer.readings(plan)
+                    fresh, carried = answerer.readings(plan)
                     if carried is not None:
                         fresh_value = int(right(turn, fresh)) + int((fresh.disclaimer is not None) == turn.disclaimer)
                         carried_value = int(right(turn, carried)) + int((carried.disclaimer is not None) == turn.disclaimer)
                         if fresh_value != carried_value:
-                            rows.append([signals.get(name, 0.0) for name in DECISION_FEATURES])
-                            labels.append(float(carried_value > fresh_value))
+                            lead = probe.lead((fresh.abstained, fresh.confidence), (carried.abstained, carried.confidence))
+                            examples.append((lead, fresh_value, carried_value))
             history.append(turn_of(turn.question, answer))
-    if not rows or len(set(labels)) < 2:
-        raise ValueError("the dev conversations give no example on both sides; nothing to fit")
-    intercept, weights = fit_logistic(np.array(rows), np.array(labels), l2=l2)
+    if not examples:
+        raise ValueError("the dev conversations give no follow-up where the readings differ; nothing to fit")
     model = FollowupModel(
-        LinearModel(intercept, {name: float(w) for name, w in zip(DECISION_FEATURES, weights, strict=True)}),
-        threshold=0.5,
+        margin=fit_margin(examples),
         provenance={
             "command": "verbatim eval --dialogs eval/dialogs.jsonl --calibrate-followup",
             "data": "dev split of eval/dialogs.jsonl",
-            "examples": str(len(rows)),
+            "examples": str(len(examples)),
+            MODEL_HASH_KEY: str(answerer.embedder.weights_hash),
             "fitted_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     )
-    return model, len(rows), int(sum(labels))
+    return model, len(examples), sum(carried > fresh for _, fresh, carried in examples)

@@ -10,9 +10,9 @@ them and says what kind of follow-up it may be:
   the current topic from each document;
 * ``carried`` (ellipsis and pronouns: "what about for athletes?", "how much should I take for
   that?"): a *candidate* reading that names the earlier topic. Whether it replaces the question
-  as asked is decided by :class:`FollowupModel`, a logistic model over signals of both readings
-  fitted on the dev split of ``eval/dialogs.jsonl`` (``verbatim eval --dialogs ...
-  --calibrate-followup``), so a self-contained new question is answered as it was asked.
+  as asked is decided by :class:`FollowupModel`, which compares the calibrated chance of each
+  reading's answer being right with a margin fitted on the dev split of ``eval/dialogs.jsonl``
+  (``verbatim eval --dialogs ... --calibrate-followup``).
 
 Cue words live in ``qa/followup_cues.toml``; nothing here loads a model.
 """
@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.calibration import LinearModel
 from qa.store import IndexStore
 from verbatim.index_format import BlockKind
-from verbatim.textutil import fold, key_terms
+from verbatim.textutil import fold, key_terms, words
 
 DEFAULT_CUES_PATH = Path(__file__).with_name("followup_cues.toml")
 DEFAULT_FOLLOWUP_CALIBRATION_PATH = Path(__file__).with_name("followup_calibration.toml")
@@ -38,18 +37,6 @@ MAX_HISTORY_TURNS = 5
 
 MORE, SOURCES, CARRIED = "more", "sources", "carried"
 
-# Signals of the carried-over decision, in the order of the fitted weights.
-DECISION_FEATURES = (
-    "opener",
-    "pronoun",
-    "own_words",
-    "fresh_answerable",
-    "carried_answerable",
-    "fresh_confidence",
-    "carried_confidence",
-    "fresh_abstained",
-    "carried_abstained",
-)
 # Sentences that give a reason or the study behind a claim (what "why?" asks for).
 _EXPLAINS = re.compile(
     r"\b(because|since|due to|as a result|which means|meaning|so that|study|studies|trials?|review|"
@@ -147,7 +134,6 @@ class FollowupPlan:
         context: The earlier question the follow-up rests on ("" without one).
         anchor: The last turn, when it quoted an answer (``more`` and ``sources`` start there).
         other_document: The question asks for the document the last answer did not come from.
-        signals: Cue signals of the carried-over decision (see :data:`DECISION_FEATURES`).
         earlier: The earlier turns that quoted an answer, oldest first (a follow-up that is not
             asked to repeat never quotes exactly what one of them quoted).
     """
@@ -158,7 +144,6 @@ class FollowupPlan:
     context: str = ""
     anchor: Turn | None = None
     other_document: bool = False
-    signals: dict[str, float] = field(default_factory=dict)
     earlier: tuple[Turn, ...] = ()
 
     @property
@@ -210,6 +195,19 @@ class FollowupResolver:
             and word not in self.cues.pronouns
         ]
 
+    def topic_words(self, question: str, subject_words: frozenset[str]) -> list[str]:
+        """The words naming an earlier question's topic: its own words without the predicate
+        right after the subject ("Does glutamine improve intestinal permeability?" ->
+        intestinal permeability; "Is glutamine safe with cancer?" -> cancer), unless that is
+        all it names."""
+        own = self.own_words(question, subject_words)
+        tokens = words(question)
+        predicates = {
+            tokens[position + 1] for position, token in enumerate(tokens[:-1]) if token in subject_words
+        }
+        topic = [word for word in own if word not in predicates]
+        return topic or own
+
     def is_more(self, question: str) -> bool:
         """Whether a question asks for more of the last answer and says nothing of its own."""
         text = _strip_fillers(_folded(question), self.cues.fillers)
@@ -241,9 +239,12 @@ class FollowupResolver:
     def self_contained(self, question: str, subject_words: frozenset[str]) -> bool:
         """Whether a question names its own topic and leans on nothing said before."""
         own = len(self.own_words(question, subject_words))
+        if self._pronoun(question):
+            # "can I stop my medication and use it instead?": however much it names, "it" points back.
+            return False
         if own > self.cues.max_own_words:
             return True
-        return own >= 1 and not self._opens(question) and not self._pronoun(question)
+        return own >= 1 and not self._opens(question)
 
     def _opens(self, question: str) -> bool:
         text = _folded(question)
@@ -267,7 +268,7 @@ class FollowupResolver:
             A self-contained reading.
         """
         asked = set(key_terms(question))
-        topic = [word for word in self.own_words(context, subject_words) if word not in asked]
+        topic = [word for word in self.topic_words(context, subject_words) if word not in asked]
         if not topic:
             topic = [word for word in key_terms(context) if word not in asked]
         if not topic:
@@ -289,7 +290,7 @@ class FollowupResolver:
         topic: its own topic words replaced by the follow-up's ("How much glutamine should I take
         for gut health?" -> "How much glutamine should I take for athletes?")."""
         new = self.own_words(question, subject_words)
-        old = self.own_words(context, subject_words)
+        old = self.topic_words(context, subject_words)
         text = _folded(question)
         if not new or not old or not any(text.startswith(opener + " ") for opener in self.cues.ellipsis):
             return None
@@ -343,39 +344,50 @@ class FollowupResolver:
             # A question that names its own topic and leans on nothing is a new question: carrying
             # the earlier topic into it could only make it worse (the safety policy reads it alone).
             return FollowupPlan(None, question, question, context, anchor, earlier=earlier)
-        signals = {
-            "opener": float(self._opens(question)),
-            "pronoun": float(self._pronoun(question)),
-            "own_words": float(len(own)),
-        }
         return FollowupPlan(
-            CARRIED, question, self.carried_reading(question, context, subject_words), context, anchor, signals=signals,
+            CARRIED, question, self.carried_reading(question, context, subject_words), context, anchor,
             earlier=earlier,
         )
+
+
+def likely_right(abstained: bool, confidence: float) -> float:
+    """The calibrated chance that an answer does what was asked: an answer's confidence, or for
+    an abstention the chance that nothing answers (one less its answerable probability).
+
+    Args:
+        abstained: Whether the answer abstained.
+        confidence: Its reported confidence (for an abstention, the answerable probability).
+
+    Returns:
+        A probability.
+    """
+    return 1.0 - confidence if abstained else confidence
 
 
 @dataclass(frozen=True)
 class FollowupModel:
     """The fitted decision whether a follow-up's carried reading replaces the question as asked.
 
+    Both readings are answered; the carried one is used when its calibrated chance of being
+    right (:func:`likely_right`) exceeds the question-as-asked's by at least ``margin``. The
+    margin is the one number fitted on the dev conversations (``verbatim eval --dialogs
+    eval/dialogs.jsonl --calibrate-followup``): dev gives too few follow-ups where the readings
+    differ in outcome to fit weights of several signals.
+
     Attributes:
-        model: Logistic model over :data:`DECISION_FEATURES`.
-        threshold: The carried reading is used when its probability of doing better reaches this.
-        provenance: How the numbers were produced.
+        margin: Lead in chance of being right the carried reading needs (0: at least as likely).
+        provenance: How the number was produced.
     """
 
-    model: LinearModel
-    threshold: float = 0.5
+    margin: float = 0.0
     provenance: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupModel:
         """Read ``qa/followup_calibration.toml`` (written by ``verbatim eval --calibrate-followup``)."""
         raw = tomllib.loads(Path(path or DEFAULT_FOLLOWUP_CALIBRATION_PATH).read_text(encoding="utf-8"))
-        section = raw["carried"]
         return cls(
-            model=LinearModel(float(section["intercept"]), {k: float(v) for k, v in section["weights"].items()}),
-            threshold=float(section["threshold"]),
+            margin=float(raw["carried"]["margin"]),
             provenance={k: str(v) for k, v in raw.get("provenance", {}).items()},
         )
 
@@ -385,24 +397,54 @@ class FollowupModel:
             [
                 "# Fitted by `verbatim eval --dialogs eval/dialogs.jsonl --calibrate-followup` on the dev split.",
                 "# Do not edit by hand. Read by qa/followup.py (FollowupModel): whether a follow-up's carried",
-                "# reading (the earlier topic named in it) is answered instead of the question as asked.",
+                "# reading (the earlier topic named in it) is answered instead of the question as asked: when",
+                "# its calibrated chance of being right leads the question-as-asked's by at least `margin`.",
                 "",
                 "[provenance]",
                 *(f'{key} = "{value}"' for key, value in self.provenance.items()),
                 "",
                 "[carried]",
-                f"intercept = {self.model.intercept:.6f}",
-                f"threshold = {self.threshold:.6f}",
-                "",
-                "[carried.weights]",
-                *(f"{name} = {self.model.weights.get(name, 0.0):.6f}" for name in DECISION_FEATURES),
+                f"margin = {self.margin:.6f}",
                 "",
             ]
         )
 
-    def carry(self, signals: dict[str, float]) -> bool:
-        """Whether to answer the carried reading."""
-        return self.model.probability(signals) >= self.threshold
+    def lead(self, fresh: tuple[bool, float], carried: tuple[bool, float]) -> float:
+        """The carried reading's lead in chance of being right (each reading: abstained, confidence)."""
+        return likely_right(*carried) - likely_right(*fresh)
+
+    def carry(self, fresh: tuple[bool, float], carried: tuple[bool, float]) -> bool:
+        """Whether to answer the carried reading.
+
+        Args:
+            fresh: The question as asked: whether it abstained, and its confidence.
+            carried: The same for the carried reading.
+
+        Returns:
+            True when the carried reading's lead reaches the margin.
+        """
+        return self.lead(fresh, carried) >= self.margin
+
+
+def fit_margin(examples: Sequence[tuple[float, int, int]]) -> float:
+    """The margin that gets the most dev follow-ups right.
+
+    Args:
+        examples: Per dev follow-up: the carried reading's lead, and how well the question as
+            asked and the carried reading did (right answer or abstention, plus right disclaimer).
+
+    Returns:
+        The margin between two observed leads (or 0) that scores best; of equals, the closest to 0.
+    """
+    leads = sorted({lead for lead, _, _ in examples})
+    candidates = {0.0, *((a + b) / 2 for a, b in zip(leads, leads[1:], strict=False))}
+    if leads:
+        candidates |= {leads[0] - 1e-3, leads[-1] + 1e-3}
+
+    def score(margin: float) -> int:
+        return sum(carried if lead >= margin else fresh for lead, fresh, carried in examples)
+
+    return max(sorted(candidates, key=abs), key=score)
 
 
 def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: np.ndarray) -> tuple[int, int] | None:

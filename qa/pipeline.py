@@ -348,15 +348,17 @@ class Answerer:
             answer, _ = self._avoiding_repeat(query, top_k, mode, question, None, plan.earlier)
             answer.read_as = question
             return answer
-        fresh, carried, signals = self.readings(plan, top_k, mode)
-        if carried is not None and _likely_right(carried) >= _likely_right(fresh):
+        fresh, carried = self.readings(plan, top_k, mode)
+        if carried is not None and self.followup_model.carry(
+            (fresh.abstained, fresh.confidence), (carried.abstained, carried.confidence)
+        ):
             return carried
         return fresh
 
     def readings(
         self, plan: FollowupPlan, top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID
-    ) -> tuple[Answer, Answer | None, dict[str, float]]:
-        """Both readings of a possible ellipsis or pronoun follow-up, and the decision's signals.
+    ) -> tuple[Answer, Answer | None]:
+        """Both readings of a possible ellipsis or pronoun follow-up.
 
         Both are checked by the safety policy on the earlier question and the follow-up together:
         a follow-up that leans on the conversation ("and sleep apnea?") is about its topic.
@@ -367,8 +369,8 @@ class Answerer:
             mode: Retrieval mode.
 
         Returns:
-            The answer to the question as asked, the answer to the carried reading (None when
-            the reading adds nothing), and the signals :class:`qa.followup.FollowupModel` reads.
+            The answer to the question as asked, and the answer to the carried reading (None when
+            the reading adds nothing); :class:`qa.followup.FollowupModel` decides between them.
         """
         question = plan.question
         readings = self.followup.carried_readings(plan, self._require().store.subject_words)
@@ -376,25 +378,20 @@ class Answerer:
         # The safety policy reads every reading with the earlier question ("Can people with diabetes
         # take it?" + "and sleep apnea?" is read as "Can people with sleep apnea take it?" too).
         also = [query for reading, query in zip(readings, reading_queries, strict=True) if reading != question]
-        fresh, fresh_trace = self._avoiding_repeat(fresh_query, top_k, mode, question, combined_query, plan.earlier, also)
+        fresh, _ = self._avoiding_repeat(fresh_query, top_k, mode, question, combined_query, plan.earlier, also)
         fresh.read_as = question
         if readings == [question]:
-            return fresh, None, {}
+            return fresh, None
         # The reading the sources answer most confidently stands for the carried question.
-        carried, carried_trace, read_as = None, None, question
+        carried, read_as = None, question
         for reading, query in zip(readings, reading_queries, strict=True):
             if reading == question:
                 continue
-            answer, trace = self._avoiding_repeat(query, top_k, mode, question, combined_query, plan.earlier, also)
+            answer, _ = self._avoiding_repeat(query, top_k, mode, question, combined_query, plan.earlier, also)
             if carried is None or (not answer.abstained, answer.confidence) > (not carried.abstained, carried.confidence):
-                carried, carried_trace, read_as = answer, trace, reading
+                carried, read_as = answer, reading
         carried.followup, carried.read_as = CARRIED, read_as
-        signals = {
-            **plan.signals,
-            **decision_signals(fresh, fresh_trace, "fresh"),
-            **decision_signals(carried, carried_trace, "carried"),
-        }
-        return fresh, carried, signals
+        return fresh, carried
 
     def _quoted_sentences(self, turn: Turn | None) -> frozenset[int]:
         """Sentences an earlier answer quoted (a follow-up does not quote them again)."""
@@ -570,21 +567,6 @@ class Answerer:
         answer.passages = answer.passages[: max(top_k, 2)]
         answer.followup, answer.read_as = SOURCES, plan.read_as
         return answer
-
-
-def _likely_right(answer: Answer) -> float:
-    """The calibrated probability that an answer does what was asked: an answer's confidence, or
-    for an abstention the probability that nothing answers."""
-    return 1.0 - answer.confidence if answer.abstained else answer.confidence
-
-
-def decision_signals(answer: Answer, trace: Trace, prefix: str) -> dict[str, float]:
-    """Signals of one reading of a follow-up for :class:`qa.followup.FollowupModel`."""
-    return {
-        f"{prefix}_answerable": float(trace.decision.confidence),
-        f"{prefix}_confidence": 0.0 if answer.abstained else float(answer.confidence),
-        f"{prefix}_abstained": float(answer.abstained),
-    }
 
 
 def _section_title(document, offset: int) -> str:
