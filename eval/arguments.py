@@ -46,7 +46,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibrate-followup",
         action="store_true",
-        help="with --dialogs: fit the carried-over decision on the dev conversations and write qa/followup_calibration.toml",
+        help="with --dialogs: fit the carried-over decision's margin on the dev conversations and write qa/followup_calibration.toml",
     )
     parser.add_argument("--url", help="evaluate a running server over HTTP (e.g. http://127.0.0.1:8000) instead of in-process")
     parser.add_argument("--out", type=Path, help="report folder (default eval/reports/<UTC timestamp>/)")

@@ -236,6 +236,15 @@ class FollowupResolver:
         extra = [word for word in extra if word not in root_words]
         return f"{root.strip()} {' '.join(extra)}".strip() if extra else root.strip()
 
+    def sources_topic(self, question: str, context: str, subject_words: frozenset[str]) -> str:
+        """What a "what does each source say" question is about: the earlier question, with the
+        words the follow-up names of its own ("what do both sources say about the dose?" after
+        "How much glutamine should I take?" -> "How much glutamine should I take? dose")."""
+        own = [word for word in self.own_words(question, subject_words) if word not in set(key_terms(context))]
+        if not context:
+            return question.strip()
+        return f"{context.strip()} {' '.join(own)}".strip()
+
     def self_contained(self, question: str, subject_words: frozenset[str]) -> bool:
         """Whether a question names its own topic and leans on nothing said before."""
         own = len(self.own_words(question, subject_words))
@@ -329,17 +338,14 @@ class FollowupResolver:
         anchor = last if last.answered else None
         earlier = tuple(turn for turn in history if turn.answered)
         context = self.context_question(history, subject_words)
-        own = self.own_words(question, subject_words)
         if self.is_more(question):
             return FollowupPlan(MORE, question, f"{question.rstrip('?.! ')} (more on: {context})", context, anchor, earlier=earlier)
         if self.is_sources(question):
             text = _folded(question)
             other = any(_has_phrase(text, phrase) for phrase in self.cues.other)
-            topic = question if own else context
+            topic = self.sources_topic(question, context, subject_words)
             read_as = f"What does each source say: {topic.rstrip('?.! ')}?"
-            return FollowupPlan(
-                SOURCES, question, read_as, context if not own else "", anchor, other_document=other, earlier=earlier
-            )
+            return FollowupPlan(SOURCES, question, read_as, topic, anchor, other_document=other, earlier=earlier)
         if self.self_contained(question, subject_words):
             # A question that names its own topic and leans on nothing is a new question: carrying
             # the earlier topic into it could only make it worse (the safety policy reads it alone).

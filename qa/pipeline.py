@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -245,13 +245,15 @@ class Answerer:
         excluded: frozenset[int] = frozenset(),
         min_support: float = SUPPORT_PROBABILITY,
         also_safety: Sequence[Query] = (),
+        single_sentence: bool = False,
     ) -> tuple[Answer, Trace]:
         """Answer a prepared question and return the intermediate results too.
 
         ``safety_query`` (a follow-up with the earlier question it rests on) is what the safety
         policy reads instead of ``query``, and ``also_safety`` (a follow-up's readings) what it
-        reads besides; ``excluded`` sentences are never quoted; and ``min_support`` is passed to
-        :func:`qa.passages.build_passages`.
+        reads besides; ``excluded`` sentences are never quoted; ``single_sentence`` quotes the
+        winning sentence alone (a follow-up whose answer lies inside an earlier answer); and
+        ``min_support`` is passed to :func:`qa.passages.build_passages`.
         """
         components = self._require()
         timings: dict[str, float] = {}
@@ -276,6 +278,12 @@ class Answerer:
             excluded=excluded,
             preferred_over_anecdote=self._preferred_over_anecdote(query),
         )
+        if single_sentence and extraction is not None:
+            best = extraction.best.sentence
+            extraction = replace(
+                extraction, first_sentence=best, last_sentence=best,
+                start=int(components.store.sentence_start[best]), end=int(components.store.sentence_end[best]),
+            )
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()
 
@@ -443,17 +451,15 @@ class Answerer:
             repeated = self._repeated(answer, earlier)
             if repeated is None:
                 break
-            quoted = self._quoted_sentences(repeated)
             extraction = trace.extraction
             if extraction is not None and extraction.last_sentence > extraction.first_sentence:
-                best = extraction.best.sentence
-                focused, focused_trace = answer_without(excluded | (quoted - {best}))
-                if (
-                    self._repeated(focused, earlier) is None and focused_trace.extraction is not None
-                    and focused_trace.extraction.best.sentence == best
-                ):
+                focused, focused_trace = self.trace(
+                    query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded,
+                    also_safety=also_safety, single_sentence=True,
+                )
+                if self._repeated(focused, earlier) is None:
                     return focused, focused_trace
-            excluded |= quoted
+            excluded |= self._quoted_sentences(repeated)
             answer, trace = answer_without(excluded)
         return answer, trace
 

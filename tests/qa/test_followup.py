@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.calibration import LinearModel
 from qa.followup import (
     CARRIED,
-    DECISION_FEATURES,
     MORE,
     SOURCES,
     FollowupCues,
@@ -17,6 +15,8 @@ from qa.followup import (
     FollowupResolver,
     Turn,
     asks_why,
+    fit_margin,
+    likely_right,
     neighbourhood,
 )
 
@@ -100,13 +100,59 @@ def test_why_questions(resolver):
 
 
 def test_followup_model_round_trip_and_decision(tmp_path):
-    model = FollowupModel(LinearModel(-1.0, {"opener": 3.0}), threshold=0.5, provenance={"data": "synthetic"})
+    model = FollowupModel(margin=0.1, provenance={"data": "synthetic"})
     path = tmp_path / "followup.toml"
     path.write_text(model.to_toml(), encoding="utf-8")
     loaded = FollowupModel.load(path)
-    assert set(loaded.model.weights) == set(DECISION_FEATURES)
-    assert loaded.carry({"opener": 1.0}) and not loaded.carry({"opener": 0.0})
-    assert loaded.provenance == {"data": "synthetic"}
+    assert loaded == model
+    # (abstained, confidence): an abstention's chance of being right is one less its answerable probability.
+    assert likely_right(True, 0.3) == pytest.approx(0.7) and likely_right(False, 0.3) == 0.3
+    assert loaded.carry(fresh=(False, 0.5), carried=(False, 0.65))
+    assert not loaded.carry(fresh=(False, 0.5), carried=(False, 0.55))
+    assert not loaded.carry(fresh=(True, 0.2), carried=(False, 0.6)), "a confident abstention beats a weak answer"
+    assert FollowupModel().carry(fresh=(False, 0.5), carried=(False, 0.5)), "margin 0: at least as likely"
+
+
+def test_fit_margin_scores_the_examples_and_prefers_zero():
+    # (lead of the carried reading, value of the question as asked, value of the carried reading)
+    assert fit_margin([(0.3, 0, 2), (-0.2, 2, 0)]) == 0.0
+    margin = fit_margin([(0.3, 0, 2), (0.1, 2, 0), (-0.2, 2, 0)])
+    assert 0.1 < margin <= 0.3
+    assert fit_margin([(0.2, 2, 0)]) > 0.2, "carrying never helped: nothing is carried"
+
+
+def test_topic_words_leave_out_the_predicate_after_the_subject(resolver):
+    assert resolver.topic_words("Does glutamine improve intestinal permeability?", SUBJECT) == ["intestinal", "permeability"]
+    assert resolver.topic_words("Is glutamine safe with cancer?", SUBJECT) == ["cancer"]
+    assert resolver.topic_words("Where is glutamine made in the body?", SUBJECT) == ["body"]
+    assert resolver.topic_words("Can glutamine treat dandruff?", SUBJECT) == ["dandruff"]
+    assert resolver.topic_words("Is glutamine made?", SUBJECT) == ["made"], "all it names stays"
+    context = "Does glutamine improve intestinal permeability?"
+    assert resolver.carried_reading("what dose do studies use for it?", context, SUBJECT) == (
+        "what dose do studies use for intestinal permeability?")
+
+
+def test_a_pronoun_always_leans_on_the_conversation(resolver):
+    history = [Turn("Can glutamine help IBS?", "doc", 10, 40)]
+    plan = resolver.run("can I stop my medication and use it instead?", history, SUBJECT)
+    assert plan.kind == CARRIED and "ibs" in plan.read_as.lower()
+    assert resolver.run("what about on a low-protein diet?", history, SUBJECT).kind is None, "names three words, no pronoun"
+
+
+def test_sources_topic_keeps_the_earlier_question_and_adds_the_followups_words(resolver):
+    history = [Turn("How much glutamine should I take?", "doc", 10, 40)]
+    plan = resolver.run("what do both sources say about the dose?", history, SUBJECT)
+    assert plan.kind == SOURCES
+    assert plan.context == "How much glutamine should I take? dose"
+    assert plan.read_as == "What does each source say: How much glutamine should I take? dose?"
+    plain = resolver.run("do the sources agree?", history, SUBJECT)
+    assert plain.context == "How much glutamine should I take?"
+
+
+def test_plans_carry_the_answered_earlier_turns(resolver):
+    history = [Turn("Which form of glutamine is best?", "d", 0, 5), Turn("Does it cure baldness?"), Turn("what about capsules?", "d", 9, 12)]
+    plan = resolver.run("and blends?", history, SUBJECT)
+    assert plan.earlier == (history[0], history[2])
 
 
 # -- on the corpus index -----------------------------------------------------------------------------
@@ -163,3 +209,38 @@ def test_a_conversation_keeps_the_invariants(answerer):
 def test_more_after_an_abstention_abstains(answerer):
     answer = answerer.run("tell me more", history=[Turn("Does glutamine cure baldness?")])
     assert answer.abstained and answer.followup == MORE and answer.passages == []
+
+
+def test_a_followup_never_quotes_an_earlier_answer_again_but_may_quote_one_of_its_sentences(answerer):
+    answer, turn = _answer_turn(answerer, "Does glutamine help with weight loss?")
+    store = answerer.store
+    assert len(answerer.store.sentences_in(store.doc_index[turn.doc_id], turn.start, turn.end)) > 1
+    # Asked alone, this question quotes the same three sentences; after them, the one it asks about.
+    alone = answerer.run("how big was the weight loss study?")
+    assert (alone.answer_doc_id, alone.answer_start, alone.answer_end) == (turn.doc_id, turn.start, turn.end)
+    followup = answerer.run("how big was the weight loss study?", history=[turn])
+    assert (followup.answer_doc_id, followup.answer_start, followup.answer_end) != (turn.doc_id, turn.start, turn.end)
+    assert followup.answer_doc_id == turn.doc_id and turn.start <= followup.answer_start < followup.answer_end <= turn.end
+    assert "124 participants" in followup.answer
+    # An earlier turn further back counts too, not only the one just before.
+    other, other_turn = _answer_turn(answerer, "What foods contain glutamine?")
+    again = answerer.run("how big was the weight loss study?", history=[turn, other_turn])
+    assert (again.answer_start, again.answer_end) != (turn.start, turn.end)
+
+
+def test_why_quotes_the_reason_from_the_earlier_answers_document(answerer):
+    first, turn = _answer_turn(answerer, "Who should not take glutamine if they have liver disease?")
+    why = answerer.run("why?", history=[turn])
+    assert why.followup == MORE and why.disclaimer
+    assert why.answer_doc_id == turn.doc_id
+    assert why.answer_end <= turn.start or why.answer_start >= turn.end
+    assert "ammonia" in why.answer
+
+
+def test_the_safety_policy_also_reads_a_followups_readings(answerer):
+    followup = answerer.prepare("and sleep apnea?")
+    reading = answerer.prepare("Does glutamine help people with sleep apnea?")
+    _, alone = answerer.trace(followup)
+    _, read = answerer.trace(followup, also_safety=[reading])
+    assert not any("unlisted:sleep apnea" in found for found in alone.safety.triggers.values())
+    assert any("unlisted:sleep apnea" in found for found in read.safety.triggers.values())
