@@ -560,9 +560,10 @@ class Answerer:
             min_support=0.0,
         )
         if excluded and answer.abstained:
-            # The other document does not answer: the earlier one is all there is.
+            # The other document does not answer: the earlier one is all there is (never the
+            # span the earlier answer quoted).
             answer, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
-                                   min_support=0.0)
+                                   excluded=self._quoted_sentences(plan.anchor), min_support=0.0)
         elif excluded:
             # The earlier answer's document follows the other one's, with its best passage.
             both, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,

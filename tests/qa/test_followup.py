@@ -244,3 +244,12 @@ def test_the_safety_policy_also_reads_a_followups_readings(answerer):
     _, read = answerer.trace(followup, also_safety=[reading])
     assert not any("unlisted:sleep apnea" in found for found in alone.safety.triggers.values())
     assert any("unlisted:sleep apnea" in found for found in read.safety.triggers.values())
+
+
+def test_sources_never_quote_the_earlier_answer_again_when_the_other_document_is_silent(answerer):
+    first, turn = _answer_turn(answerer, "Can glutamine help with blood sugar?")
+    assert not first.abstained
+    sources = answerer.run("what does the other article say?", history=[turn])
+    assert sources.followup == SOURCES
+    assert sources.abstained or (sources.answer_doc_id, sources.answer_start, sources.answer_end) != (
+        turn.doc_id, turn.start, turn.end)
