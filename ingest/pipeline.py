@@ -31,6 +31,7 @@ from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
 from ingest.loader import SkippedSource, SourceText, discover, pairs_files, read_sources
 from ingest.pairs import PairSet, load_pairs
 from ingest.parse import ParsedDocument, parse_source
+from ingest.sharding import split_into_shards
 from verbatim import index_format, textutil
 from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weights_hash
 from verbatim.feedback_loop import pairs_path as feedback_pairs_path
@@ -130,6 +131,7 @@ def fingerprint(
     model_hash: str,
     policy: SafetyPolicy,
     pairs: PairSet | None = None,
+    shards: int = 1,
 ) -> str:
     """Everything a build depends on, hashed: equal fingerprints mean the build is up to date.
 
@@ -139,6 +141,7 @@ def fingerprint(
         model_hash: Weights hash of the embedding model.
         policy: Safety policy (evidence tags depend on it).
         pairs: Training pairs the embedder is adapted on (None or empty: the base model).
+        shards: Shards the build is split into (1: not sharded).
 
     Returns:
         Hex digest.
@@ -155,6 +158,8 @@ def fingerprint(
         "documents": sorted(documents),
         "adaptation": adaptation,
     }
+    if shards > 1:  # an unsharded build keeps the fingerprint it always had
+        payload["shards"] = shards
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -498,6 +503,7 @@ def run_ingest(
     force: bool = False,
     show_progress: bool | None = None,
     stages: IngestStages | None = None,
+    shards: int = 1,
 ) -> IngestReport:
     """Build (or confirm up to date) the index of the given sources.
 
@@ -510,6 +516,8 @@ def run_ingest(
         show_progress: Progress bars; default: only when stderr is a terminal.
         stages: Where the parallel stages run; defaults to this process (:class:`IngestStages`),
             ``ingest.distributed.RayStages`` runs them on a Ray cluster.
+        shards: Split the build into this many shards by document (``ingest.sharding``);
+            1 writes one whole build.
 
     Returns:
         The report. The live build is unchanged unless ``status == "built"``.
@@ -556,7 +564,7 @@ def run_ingest(
         model_hash = weights_hash(base_path)
         wanted = fingerprint(
             [(item.document.doc_id, item.document.content_hash) for item in parsed], settings, model_hash, policy,
-            pair_set if adapting else None,
+            pair_set if adapting else None, shards,
         )
         if not force and previous and previous.get("fingerprint") == wanted:
             try:
@@ -662,7 +670,11 @@ def run_ingest(
         )
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)
         temp = index_format.new_temp_build(index_dir)
-        index_format.write_build(temp, contents)
+        if shards > 1:
+            statistics, parts = split_into_shards(contents, shards)
+            index_format.write_sharded_build(temp, contents, statistics, parts)
+        else:
+            index_format.write_build(temp, contents)
         index_format.commit_build(index_dir, temp)
         cache.clear_shards()
         timings["write"] = time.perf_counter() - stage

@@ -24,6 +24,25 @@ An index folder holds immutable builds and a pointer to the live one::
       cache/                   embeddings kept between builds (reuse and resume)
       ingest.lock              held by the one ingest allowed at a time
 
+A **sharded build** (``verbatim ingest --shards N``, for corpora larger than one machine's
+memory) splits the documents into N shards; each shard folder holds the per-document files of
+its documents (tables, vectors, hubness, evidence, FAISS, BM25) in its own row numbering, and
+the build's root holds only what is computed over the whole corpus::
+
+      builds/<build-id>/
+        manifest.json          as above, plus ``sharding`` (count, assignment, each shard's counts)
+        vocabulary.json        the whole corpus's vocabulary (typo correction, word specificity)
+        corpus_statistics.json BM25 document frequency of every term over all chunks, the corpus's
+                               chunk and sentence counts and the safety topics it has evidence for
+        model/                 the adapted embedder, as above
+        shards/<k>/            documents.json ... bm25/ of shard k, and global_numbers.npz: the
+                               whole corpus's number of each of its documents and chunks
+
+Every score stays global: hubness is computed against the whole corpus before the split and the
+shards' BM25 scores are those of the whole corpus's index (its document frequencies and average
+length), so a question gets the same ranking and answer whatever shard a document fell into.
+A shard is loaded (and its files verified) on its own: no process needs the whole build.
+
 A build is written into ``.tmp-*``, fsynced, renamed into place and only then named in
 ``CURRENT``; a reader therefore sees either the old or the new build, never a partial one.
 Loading verifies the manifest (format, model, counts) and every file's size and SHA-256, and
@@ -39,6 +58,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -58,12 +78,23 @@ CACHE_DIR = "cache"
 LOCK_FILE = "ingest.lock"
 TEMP_PREFIX = ".tmp-"
 BUILDS_KEPT = 2  # the live build and the one before it
+SHARDS_DIR = "shards"
+STATISTICS_FILE = "corpus_statistics.json"
+GLOBAL_NUMBERS_FILE = "global_numbers.npz"
+SHARD_ASSIGNMENT = "round-robin by document"  # document n goes to shard n mod N
 
 BLOCK_COLUMNS = ("doc", "start", "end", "kind", "section")
 # heading: sentence of the section's heading; pointer: the FAQ question a sentence answers or
 # the lead-in of its list (-1 when none); both are global sentence numbers.
 SENTENCE_COLUMNS = ("doc", "start", "end", "block", "section", "topics", "heading", "pointer")
 CHUNK_COLUMNS = ("doc", "start", "end", "section", "first_sentence", "last_sentence")
+# Columns whose values number rows of another table (or documents); -1 means "none". Every other
+# column (offsets, sections, kinds, topics) is local to its document.
+ROW_REFERENCES = {
+    "blocks": {"doc": "documents"},
+    "sentences": {"doc": "documents", "block": "blocks", "heading": "sentences", "pointer": "sentences"},
+    "chunks": {"doc": "documents", "first_sentence": "sentences", "last_sentence": "sentences"},
+}
 # One row per sentence (same order as the sentence table): codes into the two tuples below.
 EVIDENCE_COLUMNS = ("kind", "design")
 # The kinds of evidence a sentence can be (eval/EVIDENCE.md); the code is the position.
@@ -269,6 +300,45 @@ def new_temp_build(index_dir: Path) -> Path:
     return path
 
 
+def _write_files(folder: Path, contents: IndexContents) -> None:
+    """Write the per-document files of a build (or of one shard) into ``folder``."""
+    import faiss
+
+    documents = [asdict(document) for document in contents.documents]
+    (folder / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
+    np.savez(folder / "blocks.npz", **{name: contents.blocks[name] for name in BLOCK_COLUMNS})
+    np.savez(folder / "sentences.npz", **{name: contents.sentences[name] for name in SENTENCE_COLUMNS})
+    np.savez(folder / "chunks.npz", **{name: contents.chunks[name] for name in CHUNK_COLUMNS})
+    np.save(folder / "sentence_vectors.npy", contents.sentence_vectors)
+    np.save(folder / "sentence_hubness.npy", contents.sentence_hubness)
+    np.savez(folder / "sentence_evidence.npz", **{name: contents.sentence_evidence[name] for name in EVIDENCE_COLUMNS})
+    np.save(folder / "chunk_vectors.npy", contents.chunk_vectors)
+    faiss.write_index(contents.faiss_index, str(folder / "chunks.faiss"))
+    contents.bm25.save(str(folder / "bm25"), show_progress=False)
+
+
+def _counts(contents: IndexContents) -> dict[str, int]:
+    return {
+        "documents": len(contents.documents),
+        "sections": sum(len(document.sections) for document in contents.documents),
+        "blocks": int(len(contents.blocks["doc"])),
+        "sentences": int(len(contents.sentences["doc"])),
+        "chunks": int(len(contents.chunks["doc"])),
+    }
+
+
+def _finish_manifest(temp: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Add the format and every file's size and checksum, and write the manifest last."""
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["files"] = {
+        str(path.relative_to(temp)): {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        for path in sorted(temp.rglob("*"))
+        if path.is_file()
+    }
+    (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    return manifest
+
+
 def write_build(temp: Path, contents: IndexContents) -> None:
     """Write every file of a build into ``temp``, manifest (with checksums) last.
 
@@ -276,40 +346,15 @@ def write_build(temp: Path, contents: IndexContents) -> None:
         temp: Folder from :func:`new_temp_build`.
         contents: The build; its manifest gains ``files`` and ``counts``.
     """
-    import faiss
-
-    documents = [asdict(document) for document in contents.documents]
-    (temp / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
-    np.savez(temp / "blocks.npz", **{name: contents.blocks[name] for name in BLOCK_COLUMNS})
-    np.savez(temp / "sentences.npz", **{name: contents.sentences[name] for name in SENTENCE_COLUMNS})
-    np.savez(temp / "chunks.npz", **{name: contents.chunks[name] for name in CHUNK_COLUMNS})
-    np.save(temp / "sentence_vectors.npy", contents.sentence_vectors)
-    np.save(temp / "sentence_hubness.npy", contents.sentence_hubness)
-    np.savez(temp / "sentence_evidence.npz", **{name: contents.sentence_evidence[name] for name in EVIDENCE_COLUMNS})
-    np.save(temp / "chunk_vectors.npy", contents.chunk_vectors)
-    faiss.write_index(contents.faiss_index, str(temp / "chunks.faiss"))
-    contents.bm25.save(str(temp / "bm25"), show_progress=False)
+    _write_files(temp, contents)
     (temp / "vocabulary.json").write_text(json.dumps(contents.vocabulary, ensure_ascii=False), encoding="utf-8")
     if contents.adapted_model is not None:
         # Hard links where the cache shares the file system: both copies are never modified.
         shutil.copytree(contents.adapted_model, temp / ADAPTED_MODEL_DIR, copy_function=_link_or_copy)
-
     manifest = dict(contents.manifest)
     manifest["format_version"] = FORMAT_VERSION
-    manifest["counts"] = {
-        "documents": len(contents.documents),
-        "sections": sum(len(document.sections) for document in contents.documents),
-        "blocks": int(len(contents.blocks["doc"])),
-        "sentences": int(len(contents.sentences["doc"])),
-        "chunks": int(len(contents.chunks["doc"])),
-    }
-    manifest["files"] = {
-        str(path.relative_to(temp)): {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-        for path in sorted(temp.rglob("*"))
-        if path.is_file()
-    }
-    (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    contents.manifest = manifest
+    manifest["counts"] = _counts(contents)
+    contents.manifest = _finish_manifest(temp, manifest)
 
 
 def _link_or_copy(source: str, target: str) -> None:
@@ -360,8 +405,14 @@ def _refuse(index_dir: Path, problem: str) -> IndexInvalidError:
     return IndexInvalidError(f"{problem}. Rebuild the index with: verbatim ingest --index {index_dir}")
 
 
-def verify_files(index_dir: Path, build: Path, manifest: dict[str, Any]) -> None:
+def verify_files(index_dir: Path, build: Path, manifest: dict[str, Any], only: Callable[[str], bool] | None = None) -> None:
     """Check that every file listed in the manifest exists with its size and checksum.
+
+    Args:
+        index_dir: Index folder (named in the message).
+        build: Build folder.
+        manifest: Its manifest.
+        only: Check only the files whose manifest name this accepts (one shard's).
 
     Raises:
         IndexInvalidError: On any missing, truncated or altered file.
@@ -370,6 +421,8 @@ def verify_files(index_dir: Path, build: Path, manifest: dict[str, Any]) -> None
     if not isinstance(files, dict) or not files:
         raise _refuse(index_dir, f"the manifest of {build} lists no files")
     for name, expected in files.items():
+        if only is not None and not only(name):
+            continue
         path = build / name
         if not path.is_file():
             raise _refuse(index_dir, f"index file {path} is missing")
@@ -449,32 +502,47 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
 
     Raises:
         IndexMissingError: Nothing was ever built there.
-        IndexInvalidError: The build is partial, corrupt, outdated or from another model.
+        IndexInvalidError: The build is partial, corrupt, outdated, from another model, or
+            sharded (its shards are loaded one by one, :func:`load_shard`).
     """
-    import bm25s
-    import faiss
-
     index_dir = Path(index_dir)
     build, manifest = _live_manifest(index_dir)
     check_manifest(index_dir, manifest, model_name, weights_hash)
-    model = manifest.get("model", {})
+    if sharding(manifest) is not None:
+        raise IndexInvalidError(
+            f"the index in {index_dir} is split into {sharding(manifest)['count']} shards; serve it with its shards "
+            f"(verbatim serve --index {index_dir} --ray ADDRESS), or rebuild it whole with: verbatim ingest --index {index_dir} --shards 1"
+        )
     verify_files(index_dir, build, manifest)
+    contents = _read_folder(index_dir, build, manifest, manifest.get("counts", {}))
     try:
-        documents = _read_documents(build)
-        blocks = _read_table(build / "blocks.npz", BLOCK_COLUMNS)
-        sentences = _read_table(build / "sentences.npz", SENTENCE_COLUMNS)
-        chunks = _read_table(build / "chunks.npz", CHUNK_COLUMNS)
-        sentence_vectors = np.load(build / "sentence_vectors.npy")
-        sentence_hubness = np.load(build / "sentence_hubness.npy")
-        sentence_evidence = _read_table(build / "sentence_evidence.npz", EVIDENCE_COLUMNS)
-        chunk_vectors = np.load(build / "chunk_vectors.npy")
-        faiss_index = faiss.read_index(str(build / "chunks.faiss"))
-        bm25 = bm25s.BM25.load(str(build / "bm25"), show_progress=False)
-        vocabulary = json.loads((build / "vocabulary.json").read_text(encoding="utf-8"))
-    except Exception as error:  # any parse failure means the build cannot be trusted
+        contents.vocabulary = json.loads((build / "vocabulary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
         raise _refuse(index_dir, f"the build {build} cannot be read ({type(error).__name__}: {error})") from error
+    return contents
 
-    counts = manifest.get("counts", {})
+
+def _read_folder(index_dir: Path, folder: Path, manifest: dict[str, Any], counts: dict[str, Any]) -> IndexContents:
+    """Read the per-document files of a build or shard folder (already verified) and check
+    their sizes against ``counts``; the vocabulary is left empty."""
+    import bm25s
+    import faiss
+
+    model = manifest.get("model", {})
+    try:
+        documents = _read_documents(folder)
+        blocks = _read_table(folder / "blocks.npz", BLOCK_COLUMNS)
+        sentences = _read_table(folder / "sentences.npz", SENTENCE_COLUMNS)
+        chunks = _read_table(folder / "chunks.npz", CHUNK_COLUMNS)
+        sentence_vectors = np.load(folder / "sentence_vectors.npy")
+        sentence_hubness = np.load(folder / "sentence_hubness.npy")
+        sentence_evidence = _read_table(folder / "sentence_evidence.npz", EVIDENCE_COLUMNS)
+        chunk_vectors = np.load(folder / "chunk_vectors.npy")
+        faiss_index = faiss.read_index(str(folder / "chunks.faiss"))
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
+    except Exception as error:  # any parse failure means the build cannot be trusted
+        raise _refuse(index_dir, f"the build {folder} cannot be read ({type(error).__name__}: {error})") from error
+
     observed = {
         "documents": len(documents),
         "blocks": len(blocks["doc"]),
@@ -501,9 +569,9 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
     }
     for name, value in observed.items():
         if value != expected[name]:
-            raise _refuse(index_dir, f"the build {build} has {value} {name} but its manifest says {expected[name]}")
+            raise _refuse(index_dir, f"the build {folder} has {value} {name} but its manifest says {expected[name]}")
     if sentence_vectors.shape[1:] != (model.get("dimensions"),):
-        raise _refuse(index_dir, f"the sentence vectors of {build} do not have {model.get('dimensions')} dimensions")
+        raise _refuse(index_dir, f"the sentence vectors of {folder} do not have {model.get('dimensions')} dimensions")
     return IndexContents(
         manifest=manifest,
         documents=documents,
@@ -515,7 +583,7 @@ def load_build(index_dir: Path, model_name: str, weights_hash: str | None) -> In
         chunk_vectors=chunk_vectors,
         faiss_index=faiss_index,
         bm25=bm25,
-        vocabulary=vocabulary,
+        vocabulary={},
         sentence_evidence=sentence_evidence,
     )
 
@@ -551,6 +619,16 @@ def _read_table(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
         return {name: data[name] for name in columns}
 
 
+def _read_embedded(folder: Path) -> EmbeddedBuild:
+    return EmbeddedBuild(
+        documents=_read_documents(folder),
+        sentences=_read_table(folder / "sentences.npz", ("doc", "start", "end")),
+        chunks=_read_table(folder / "chunks.npz", ("doc", "start", "end", "section")),
+        sentence_vectors=np.load(folder / "sentence_vectors.npy"),
+        chunk_vectors=np.load(folder / "chunk_vectors.npy"),
+    )
+
+
 def load_embedded_build(index_dir: Path, model_name: str, weights_hash: str | None) -> EmbeddedBuild | None:
     """The live build's texts and vectors, when a new build may re-use them.
 
@@ -573,15 +651,307 @@ def load_embedded_build(index_dir: Path, model_name: str, weights_hash: str | No
             return None
         _check_model(index_dir, manifest, model_name, weights_hash)
         verify_files(index_dir, build, manifest)
+        entry = sharding(manifest)
+        # A sharded build's vectors are offered shard after shard (the order does not matter to
+        # the cache, which matches texts).
+        folders = [build / shard["path"] for shard in entry["shards"]] if entry else [build]
+        pieces = [_read_embedded(folder) for folder in folders]
+        offset, documents = 0, []
+        for piece in pieces:
+            for table in (piece.sentences, piece.chunks):
+                table["doc"] = table["doc"] + offset
+            documents.extend(piece.documents)
+            offset += len(piece.documents)
         embedded = EmbeddedBuild(
-            documents=_read_documents(build),
-            sentences=_read_table(build / "sentences.npz", ("doc", "start", "end")),
-            chunks=_read_table(build / "chunks.npz", ("doc", "start", "end", "section")),
-            sentence_vectors=np.load(build / "sentence_vectors.npy"),
-            chunk_vectors=np.load(build / "chunk_vectors.npy"),
+            documents=documents,
+            sentences={name: np.concatenate([piece.sentences[name] for piece in pieces]) for name in ("doc", "start", "end")},
+            chunks={name: np.concatenate([piece.chunks[name] for piece in pieces]) for name in ("doc", "start", "end", "section")},
+            sentence_vectors=np.concatenate([piece.sentence_vectors for piece in pieces]),
+            chunk_vectors=np.concatenate([piece.chunk_vectors for piece in pieces]),
         )
     except (IndexError_, OSError, ValueError, KeyError, TypeError):
         return None
     if len(embedded.sentence_vectors) != len(embedded.sentences["doc"]) or len(embedded.chunk_vectors) != len(embedded.chunks["doc"]):
         return None
     return embedded
+
+
+# -- sharded builds -----------------------------------------------------------------------------
+
+
+@dataclass
+class CorpusStatistics:
+    """What a sharded build computes over the whole corpus (held by whoever answers).
+
+    Attributes:
+        manifest: The build's manifest.
+        vocabulary: Every word of the corpus: ``[document frequency, occurrences]``.
+        bm25_document_frequencies: Chunks of the whole corpus that hold each BM25 term.
+        chunks: Chunks in the whole corpus.
+        sentences: Sentences in the whole corpus.
+        topics_present: Bits of the safety topics some sentence of the corpus has evidence for.
+    """
+
+    manifest: dict[str, Any]
+    vocabulary: dict[str, list[int]]
+    bm25_document_frequencies: dict[str, int]
+    chunks: int
+    sentences: int
+    topics_present: int
+
+
+@dataclass
+class Shard:
+    """One shard of a sharded build.
+
+    Attributes:
+        number: Its position (0-based).
+        contents: Its documents' files in its own row numbering (an empty vocabulary).
+        documents: The whole corpus's number of each of its documents (ascending).
+        chunks: The whole corpus's number of each of its chunks (ascending).
+    """
+
+    number: int
+    contents: IndexContents
+    documents: np.ndarray
+    chunks: np.ndarray
+
+
+def sharding(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``sharding`` entry of a manifest (None for a build that is not sharded)."""
+    entry = (manifest or {}).get("sharding")
+    return entry if isinstance(entry, dict) and entry.get("count") else None
+
+
+def shard_folder(number: int) -> str:
+    """Folder of shard ``number`` inside its build."""
+    return f"{SHARDS_DIR}/{number:03d}"
+
+
+def shard_of_documents(documents: int, count: int) -> np.ndarray:
+    """The shard of each document of a corpus (:data:`SHARD_ASSIGNMENT`)."""
+    return np.arange(documents) % count
+
+
+def select_documents(contents: IndexContents, docs: Sequence[int]) -> IndexContents:
+    """The rows of some documents of a build, renumbered as a build of those documents alone.
+
+    Args:
+        contents: A build (or shard, or an earlier selection).
+        docs: Document numbers in it, in the order wanted.
+
+    Returns:
+        Contents with those documents' tables, vectors, hubness and evidence; no search
+        structures, an empty vocabulary and the same manifest.
+    """
+    docs = [int(doc) for doc in docs]
+    rows = {
+        "blocks": rows_of_documents(contents.blocks["doc"], docs),
+        "sentences": rows_of_documents(contents.sentences["doc"], docs),
+        "chunks": rows_of_documents(contents.chunks["doc"], docs),
+    }
+    new_number = {
+        "documents": _renumbering(len(contents.documents), np.asarray(docs, dtype=np.int64)),
+        "blocks": _renumbering(len(contents.blocks["doc"]), rows["blocks"]),
+        "sentences": _renumbering(len(contents.sentences["doc"]), rows["sentences"]),
+    }
+    tables = {}
+    for name, table in (("blocks", contents.blocks), ("sentences", contents.sentences), ("chunks", contents.chunks)):
+        picked = {column: values[rows[name]] for column, values in table.items()}
+        for column, target in ROW_REFERENCES[name].items():
+            values = picked[column]
+            picked[column] = np.where(values >= 0, new_number[target][np.maximum(values, 0)], -1).astype(values.dtype)
+        tables[name] = picked
+    sentences = rows["sentences"]
+    return IndexContents(
+        manifest=contents.manifest,
+        documents=[contents.documents[doc] for doc in docs],
+        blocks=tables["blocks"],
+        sentences=tables["sentences"],
+        chunks=tables["chunks"],
+        sentence_vectors=contents.sentence_vectors[sentences],
+        sentence_hubness=contents.sentence_hubness[sentences],
+        chunk_vectors=contents.chunk_vectors[rows["chunks"]],
+        faiss_index=None,
+        bm25=None,
+        vocabulary={},
+        sentence_evidence={column: values[sentences] for column, values in contents.sentence_evidence.items()},
+    )
+
+
+def rows_of_documents(doc_column: np.ndarray, docs: Sequence[int]) -> np.ndarray:
+    """Rows of a document-ordered table (its ``doc`` column) that belong to ``docs``, in the
+    order of ``docs``."""
+    starts = np.searchsorted(doc_column, docs, side="left")
+    ends = np.searchsorted(doc_column, docs, side="right")
+    if not len(docs):
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(start, end, dtype=np.int64) for start, end in zip(starts, ends, strict=True)])
+
+
+def _renumbering(size: int, kept: np.ndarray) -> np.ndarray:
+    """Old row number -> new row number (-1 for rows not kept)."""
+    numbers = np.full(size + 1, -1, dtype=np.int64)
+    numbers[kept] = np.arange(len(kept))
+    return numbers
+
+
+def concatenate(parts: Sequence[IndexContents]) -> IndexContents:
+    """Contents of several selections of documents, one after the other, renumbered.
+
+    Args:
+        parts: Selections (:func:`select_documents`), in the order their documents should have.
+
+    Returns:
+        One contents of all their documents (no search structures).
+    """
+    offsets = {"documents": 0, "blocks": 0, "sentences": 0}
+    tables: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in ROW_REFERENCES}
+    for part in parts:
+        for name in ROW_REFERENCES:
+            for column, values in getattr(part, name).items():
+                target = ROW_REFERENCES[name].get(column)
+                if target is not None:
+                    values = np.where(values >= 0, values + offsets[target], -1).astype(values.dtype)
+                tables[name].setdefault(column, []).append(values)
+        offsets["documents"] += len(part.documents)
+        offsets["blocks"] += len(part.blocks["doc"])
+        offsets["sentences"] += len(part.sentences["doc"])
+    columns = {"blocks": BLOCK_COLUMNS, "sentences": SENTENCE_COLUMNS, "chunks": CHUNK_COLUMNS}
+    joined = {
+        name: {column: np.concatenate(tables[name][column]) if tables[name].get(column) else np.zeros(0, np.int32)
+               for column in columns[name]}
+        for name in ROW_REFERENCES
+    }
+    dimensions = parts[0].sentence_vectors.shape[1] if parts else 0
+    return IndexContents(
+        manifest=parts[0].manifest if parts else {},
+        documents=[document for part in parts for document in part.documents],
+        blocks=joined["blocks"],
+        sentences=joined["sentences"],
+        chunks=joined["chunks"],
+        sentence_vectors=np.concatenate([part.sentence_vectors for part in parts]) if parts else np.zeros((0, dimensions), np.float32),
+        sentence_hubness=np.concatenate([part.sentence_hubness for part in parts]) if parts else np.zeros(0, np.float32),
+        chunk_vectors=np.concatenate([part.chunk_vectors for part in parts]) if parts else np.zeros((0, dimensions), np.float32),
+        faiss_index=None,
+        bm25=None,
+        vocabulary={},
+        sentence_evidence={
+            column: np.concatenate([part.sentence_evidence[column] for part in parts]) if parts else np.zeros(0, np.int32)
+            for column in EVIDENCE_COLUMNS
+        },
+    )
+
+
+def write_sharded_build(temp: Path, contents: IndexContents, statistics: CorpusStatistics, shards: Sequence[Shard]) -> None:
+    """Write a sharded build into ``temp``: the corpus-wide files, then each shard, manifest last.
+
+    Args:
+        temp: Folder from :func:`new_temp_build`.
+        contents: The whole build (its manifest, documents and adapted model are used; its
+            per-document files are written by the shards).
+        statistics: What is computed over the whole corpus.
+        shards: The shards, each with its own FAISS and BM25 index.
+    """
+    (temp / "vocabulary.json").write_text(json.dumps(statistics.vocabulary, ensure_ascii=False), encoding="utf-8")
+    corpus = {
+        "chunks": statistics.chunks,
+        "sentences": statistics.sentences,
+        "topics_present": statistics.topics_present,
+        "bm25_document_frequencies": statistics.bm25_document_frequencies,
+    }
+    (temp / STATISTICS_FILE).write_text(json.dumps(corpus, ensure_ascii=False), encoding="utf-8")
+    if contents.adapted_model is not None:
+        shutil.copytree(contents.adapted_model, temp / ADAPTED_MODEL_DIR, copy_function=_link_or_copy)
+    entries = []
+    for shard in shards:
+        folder = temp / shard_folder(shard.number)
+        folder.mkdir(parents=True)
+        _write_files(folder, shard.contents)
+        np.savez(folder / GLOBAL_NUMBERS_FILE, documents=shard.documents, chunks=shard.chunks)
+        entries.append({"path": shard_folder(shard.number), "counts": _counts(shard.contents),
+                        "faiss": shard.contents.manifest.get("faiss", {})})
+    manifest = dict(contents.manifest)
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["counts"] = _counts(contents)
+    manifest["sharding"] = {"count": len(shards), "assignment": SHARD_ASSIGNMENT, "shards": entries}
+    contents.manifest = _finish_manifest(temp, manifest)
+
+
+def _sharded_manifest(index_dir: Path, model_name: str, weights_hash: str | None) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    build, manifest = _live_manifest(Path(index_dir))
+    check_manifest(index_dir, manifest, model_name, weights_hash)
+    entry = sharding(manifest)
+    if entry is None:
+        raise _refuse(index_dir, f"the build {build} is not sharded")
+    return build, manifest, entry
+
+
+def load_statistics(index_dir: Path, model_name: str, weights_hash: str | None) -> CorpusStatistics:
+    """Load and verify the corpus-wide files of the live (sharded) build.
+
+    Args:
+        index_dir: Index folder.
+        model_name: Name of the embedding model in this process.
+        weights_hash: Hash of its weights.
+
+    Returns:
+        The statistics.
+
+    Raises:
+        IndexMissingError: Nothing was ever built there.
+        IndexInvalidError: The build is not sharded, or damaged, or from another model.
+    """
+    index_dir = Path(index_dir)
+    build, manifest, _ = _sharded_manifest(index_dir, model_name, weights_hash)
+    verify_files(index_dir, build, manifest, only=lambda name: not name.startswith(SHARDS_DIR + "/"))
+    try:
+        vocabulary = json.loads((build / "vocabulary.json").read_text(encoding="utf-8"))
+        corpus = json.loads((build / STATISTICS_FILE).read_text(encoding="utf-8"))
+        return CorpusStatistics(
+            manifest=manifest,
+            vocabulary=vocabulary,
+            bm25_document_frequencies={str(term): int(count) for term, count in corpus["bm25_document_frequencies"].items()},
+            chunks=int(corpus["chunks"]),
+            sentences=int(corpus["sentences"]),
+            topics_present=int(corpus["topics_present"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise _refuse(index_dir, f"the corpus statistics of {build} cannot be read ({type(error).__name__}: {error})") from error
+
+
+def load_shard(index_dir: Path, number: int, model_name: str, weights_hash: str | None) -> Shard:
+    """Load and verify one shard of the live (sharded) build, and nothing else of it.
+
+    Args:
+        index_dir: Index folder.
+        number: The shard (0-based).
+        model_name: Name of the embedding model in this process.
+        weights_hash: Hash of its weights.
+
+    Returns:
+        The shard.
+
+    Raises:
+        IndexMissingError: Nothing was ever built there.
+        IndexInvalidError: The build is not sharded, has no such shard, or it is damaged.
+    """
+    index_dir = Path(index_dir)
+    build, manifest, entry = _sharded_manifest(index_dir, model_name, weights_hash)
+    if not 0 <= number < int(entry["count"]):
+        raise _refuse(index_dir, f"the build {build} has {entry['count']} shards, not a shard {number}")
+    prefix = shard_folder(number) + "/"
+    verify_files(index_dir, build, manifest, only=lambda name: name.startswith(prefix))
+    folder = build / shard_folder(number)
+    contents = _read_folder(index_dir, folder, manifest, entry["shards"][number]["counts"])
+    try:
+        with np.load(folder / GLOBAL_NUMBERS_FILE) as numbers:
+            documents, chunks = numbers["documents"], numbers["chunks"]
+    except (OSError, ValueError, KeyError) as error:
+        raise _refuse(index_dir, f"the shard {folder} cannot be read ({type(error).__name__}: {error})") from error
+    if len(documents) != len(contents.documents) or len(chunks) != len(contents.chunks["doc"]):
+        raise _refuse(index_dir, f"the global numbers of shard {folder} do not match its tables")
+    faiss_info = entry["shards"][number].get("faiss", {})
+    if faiss_info.get("kind") == "hnsw":
+        contents.faiss_index.hnsw.efSearch = int(faiss_info.get("ef_search", 512))
+    return Shard(number=number, contents=contents, documents=documents, chunks=chunks)

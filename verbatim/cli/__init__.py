@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 20)")
     ingest.add_argument("--ray", metavar="ADDRESS", help="run on the Ray cluster at HOST:PORT ('auto': this machine's); needs verbatim[ray]")
     ingest.add_argument("--ray-actors", type=int, metavar="N", help="embedding actors on the cluster (default: one per CPU)")
+    ingest.add_argument(
+        "--ray-save-every", type=int, metavar="N",
+        help="vectors saved to the embedding cache at a time on the cluster, what a re-run resumes from (default 2048)",
+    )
+    ingest.add_argument(
+        "--shards", type=int, default=1, metavar="N",
+        help="split the build into N shards by document, each served by its own Ray actor (default 1: one whole build)",
+    )
     ingest.set_defaults(handler=cmd_ingest)
 
     serve = commands.add_parser("serve", help="serve the chat page and the JSON API")
@@ -105,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--ray", metavar="ADDRESS", help="deploy on the Ray cluster at HOST:PORT ('auto': this machine's) with Ray Serve, then return")
     serve.add_argument("--replicas", type=int, default=2, metavar="N", help="Ray Serve replicas (with --ray; default 2)")
+    serve.add_argument(
+        "--replica-cpus", type=float, default=1, metavar="N",
+        help="CPUs each Ray Serve replica reserves (and threads it embeds with; default 1)",
+    )
     serve.add_argument("--undeploy", action="store_true", help="remove the Ray Serve deployment (with --ray)")
     serve.set_defaults(handler=cmd_serve)
 

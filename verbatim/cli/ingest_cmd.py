@@ -15,9 +15,12 @@ RAY_EXTRA_MISSING = "error: --ray needs the optional extra: pip install 'verbati
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Build the index of the given paths (or the default corpus); no-op when up to date."""
+    if args.shards < 1:
+        print("error: --shards must be at least 1", file=sys.stderr)
+        return 2
     if args.ray:
         return _ingest_on_ray(args, settings)
-    report = run_ingest(paths=args.paths or None, settings=settings, force=args.force)
+    report = run_ingest(paths=args.paths or None, settings=settings, force=args.force, shards=args.shards)
     print(report.summary())
     if report.ok:
         _report_calibration_mismatch(settings)
@@ -35,8 +38,10 @@ def _ingest_on_ray(args: argparse.Namespace, settings: Settings) -> int:
     try:
         cluster = distributed.connect(args.ray)
         print(f"Ray cluster at {cluster.address}: {cluster.nodes} node(s), {cluster.cpus} CPU(s)", file=sys.stderr)
-        stages = distributed.RayStages(actors=args.ray_actors)
-        report = run_ingest(paths=args.paths or None, settings=settings, force=args.force, stages=stages)
+        stages = distributed.RayStages(actors=args.ray_actors, save_every=args.ray_save_every)
+        report = run_ingest(
+            paths=args.paths or None, settings=settings, force=args.force, stages=stages, shards=args.shards,
+        )
     except distributed.ClusterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
