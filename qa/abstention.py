@@ -25,6 +25,7 @@ dev split by ``verbatim eval --calibrate``.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -171,6 +172,13 @@ class AbstentionPolicy:
         self.other_supplements = tuple(
             name for name in load_other_supplements() if not all(part in corpus_stems for part in name)
         )
+
+    def bound_to(self, store: IndexStore) -> AbstentionPolicy:
+        """The same policy over another store of the same corpus (the documents a sharded index
+        retrieved for one question); the corpus-wide lists are not computed again."""
+        bound = copy.copy(self)
+        bound.store = store
+        return bound
 
     def _names_other_supplement(self, text: str) -> bool:
         stems = [light_stem(word) for word in words(text)]

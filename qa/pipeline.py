@@ -55,7 +55,7 @@ class _Components:
     embedder: Embedder  # the index's own model: the base one, or the one adapted to its corpus
     safety: SafetyChecker  # its example questions embedded by that model
     normaliser: QuestionNormaliser
-    retriever: HybridRetriever
+    retriever: HybridRetriever | None  # None for a sharded index: its shards retrieve (qa.sharded)
     extractor: AnswerExtractor
     abstention: AbstentionPolicy
     confidence: AnswerConfidence
@@ -229,6 +229,14 @@ class Answerer:
         """Answer a prepared question (see :meth:`run`)."""
         return self.trace(query, top_k, mode, question=question)[0]
 
+    def _retrieve(
+        self, query: Query, depth: int, mode: RetrievalMode, excluded: frozenset[int]
+    ) -> tuple[_Components, list[RetrievedChunk]]:
+        """The chunks a question is answered from, and the components that answer it (those of
+        the loaded index here; a sharded index's answerer binds them to the documents retrieved)."""
+        components = self._require()
+        return components, components.retriever.run(query, top_k=depth, mode=mode)
+
     def _preferred_over_anecdote(self, query: Query) -> frozenset[str]:
         """Kinds that answer instead of an anecdote: only for a question about effectiveness or dose."""
         if self.evidence_policy.asks_effect_or_dose(query.normalised):
@@ -259,7 +267,7 @@ class Answerer:
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
-        retrieved = components.retriever.run(query, top_k=max(RETRIEVAL_DEPTH, top_k), mode=mode)
+        components, retrieved = self._retrieve(query, max(RETRIEVAL_DEPTH, top_k), mode, excluded)
         timings["retrieve"] = _lap(clock)
         clock = time.perf_counter()
 

@@ -38,15 +38,102 @@ class IndexInfo:
     vector_index: str
 
 
+@dataclass(frozen=True)
+class CorpusWide:
+    """What the QA components read about the whole corpus, whatever part of it a store holds.
+
+    Attributes:
+        vocabulary: Words of the corpus (typo correction, key-term coverage).
+        food_groups: Foods the corpus names, by group.
+        idf: BM25 inverse document frequency of each stemmed term over all chunks.
+        max_idf: The idf of a term no chunk holds.
+        subject_words: What the corpus is mainly about (see ``IndexStore._subject_words``).
+        supported_topics: Safety topics some sentence of the corpus has evidence for.
+    """
+
+    vocabulary: Vocabulary
+    food_groups: FoodGroups
+    idf: dict[str, float]
+    max_idf: float
+    subject_words: frozenset[str]
+    supported_topics: frozenset[str]
+
+    @classmethod
+    def compute(
+        cls,
+        vocabulary: dict[str, list[int]],
+        document_frequencies: dict[str, int],
+        chunks: int,
+        sentences: int,
+        topics_present: int,
+        topic_ids: list[str],
+    ) -> CorpusWide:
+        """Build it from the corpus's counts (a whole build's, or a sharded build's statistics).
+
+        Args:
+            vocabulary: Word -> ``[document frequency, occurrences]``.
+            document_frequencies: Chunks holding each BM25 term.
+            chunks: Chunks in the corpus.
+            sentences: Sentences in the corpus.
+            topics_present: Bits of the safety topics with evidence.
+            topic_ids: The build's safety topics, by bit.
+
+        Returns:
+            The corpus-wide view.
+        """
+        words = Vocabulary(vocabulary)
+        total = max(1, chunks)
+        idf = {
+            term: math.log(1 + (total - frequency + 0.5) / (frequency + 0.5))
+            for term, frequency in document_frequencies.items()
+        }
+        return cls(
+            vocabulary=words,
+            food_groups=FoodGroups(load_food_groups(), words.correction),
+            idf=idf,
+            max_idf=math.log(1 + (total + 0.5) / 0.5),
+            subject_words=_subject_words(words, sentences),
+            supported_topics=frozenset(topic for bit, topic in enumerate(topic_ids) if topics_present >> bit & 1),
+        )
+
+    @classmethod
+    def of_build(cls, contents: IndexContents) -> CorpusWide:
+        """The corpus-wide view of a whole (unsharded) build."""
+        scores = contents.bm25.scores
+        frequencies = np.diff(np.asarray(scores["indptr"]))
+        topics = contents.sentences["topics"]
+        return cls.compute(
+            contents.vocabulary,
+            {term: frequencies[token] for term, token in contents.bm25.vocab_dict.items() if term and token < len(frequencies)},
+            int(scores["num_docs"]),
+            len(contents.sentences["doc"]),
+            int(np.bitwise_or.reduce(topics)) if len(topics) else 0,
+            contents.manifest.get("safety_policy", {}).get("topics", []),
+        )
+
+
+def _subject_words(vocabulary: Vocabulary, sentences: int) -> frozenset[str]:
+    """What the corpus is about: specific words that occur about once per ``1 / SUBJECT_SHARE``
+    sentences or more (for the seed corpus, "glutamine"). A question that never names them may
+    well be about something else."""
+
+    return frozenset(
+        word
+        for word, occurrences in vocabulary.frequencies.items()
+        if sentences and occurrences >= SUBJECT_SHARE * sentences and specificity(word) >= SUBJECT_MIN_SPECIFICITY
+    )
+
+
 class IndexStore:
-    """Read-only view over one verified build.
+    """Read-only view over one verified build (or over some documents of a sharded one).
 
     Args:
         contents: Loaded build from :func:`verbatim.index_format.load_build`.
         path: Folder it came from.
+        corpus: The corpus-wide view; computed from ``contents`` when not given (a whole build).
     """
 
-    def __init__(self, contents: IndexContents, path: Path) -> None:
+    def __init__(self, contents: IndexContents, path: Path, corpus: CorpusWide | None = None) -> None:
         self.contents = contents
         self.manifest = contents.manifest
         self.documents: list[Document] = contents.documents
@@ -83,17 +170,17 @@ class IndexStore:
 
         self.faiss_index = contents.faiss_index
         faiss_info = self.manifest.get("faiss", {})
-        if faiss_info.get("kind") == "hnsw":
+        if faiss_info.get("kind") == "hnsw" and self.faiss_index is not None:
             self.faiss_index.hnsw.efSearch = int(faiss_info.get("ef_search", 512))
         self.bm25 = contents.bm25
-        self.vocabulary = Vocabulary(contents.vocabulary)
-        self.food_groups = FoodGroups(load_food_groups(), self.vocabulary.correction)
-        self._idf = self._bm25_idf()
+        self.corpus = corpus or CorpusWide.of_build(contents)
+        self.vocabulary = self.corpus.vocabulary
+        self.food_groups = self.corpus.food_groups
+        self._idf = self.corpus.idf
+        self._max_idf = self.corpus.max_idf
         self.path = Path(path)
-        topic_ids = self.manifest.get("safety_policy", {}).get("topics", [])
-        present = int(np.bitwise_or.reduce(self.sentence_topics)) if len(self.sentence_topics) else 0
-        self.supported_topics = frozenset(topic for bit, topic in enumerate(topic_ids) if present >> bit & 1)
-        self.subject_words = self._subject_words()
+        self.supported_topics = self.corpus.supported_topics
+        self.subject_words = self.corpus.subject_words
         self._load_evidence(contents)
 
     # -- evidence kinds (issue 26) -------------------------------------------------------------
@@ -194,38 +281,11 @@ class IndexStore:
         size = len(self.block_doc)
         return 0 <= block_a < size and 0 <= block_b < size and self.block_doc[block_a] == self.block_doc[block_b]
 
-    def _subject_words(self) -> frozenset[str]:
-        """What the corpus is about: specific words that occur about once per
-        ``1 / SUBJECT_SHARE`` sentences or more (for the seed corpus, "glutamine"). A question that
-        never names them may well be about something else."""
-        total = len(self.sentence_doc)
-        return frozenset(
-            word
-            for word, occurrences in self.vocabulary.frequencies.items()
-            if total and occurrences >= SUBJECT_SHARE * total and specificity(word) >= SUBJECT_MIN_SPECIFICITY
-        )
-
     # -- lexical statistics -------------------------------------------------------------------
-
-    def _bm25_idf(self) -> dict[str, float]:
-        scores = self.bm25.scores
-        indptr = np.asarray(scores["indptr"])
-        frequencies = np.diff(indptr)
-        total = max(1, int(scores["num_docs"]))
-        return {
-            term: math.log(1 + (total - frequencies[token] + 0.5) / (frequencies[token] + 0.5))
-            for term, token in self.bm25.vocab_dict.items()
-            if term and token < len(frequencies)
-        }
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term over chunks (unknown terms: the maximum)."""
         return self._idf.get(term, self._max_idf)
-
-    @property
-    def _max_idf(self) -> float:
-        total = max(1, int(self.bm25.scores["num_docs"]))
-        return math.log(1 + (total + 0.5) / 0.5)
 
     @lru_cache(maxsize=500_000)  # noqa: B019 - the store lives as long as the process
     def sentence_terms(self, sentence: int) -> frozenset[str]:
