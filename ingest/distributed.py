@@ -225,11 +225,14 @@ class RayStages(IngestStages):
 
     Args:
         actors: Embedding actors (one model each); default: one per CPU of the cluster.
+        save_every: Vectors saved to the embedding cache at a time as they stream back (what a
+            re-run after a failure resumes from).
     """
 
-    def __init__(self, actors: int | None = None) -> None:
+    def __init__(self, actors: int | None = None, save_every: int | None = None) -> None:
         self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.actors = actors or self.cpus
+        self.save_every = save_every or STORE_BATCH
 
     def parse(
         self, sources: Sequence[SourceText], settings: Settings, progress: bool
@@ -277,7 +280,7 @@ class RayStages(IngestStages):
             )
             bar = ProgressBar(len(missing), "embedding", progress)
             try:
-                for batch in dataset.iter_batches(batch_size=STORE_BATCH, batch_format="numpy"):
+                for batch in dataset.iter_batches(batch_size=self.save_every, batch_format="numpy"):
                     cache.store([str(text) for text in batch["text"]], batch["vector"])
                     bar.update(len(batch["text"]))
             finally:

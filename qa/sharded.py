@@ -37,7 +37,7 @@ from qa.pipeline import Answerer, _Components
 from qa.retriever import RetrievalMode, RetrieverConfig, candidate_count, rank, select_candidates, top
 from qa.safety import SafetyChecker
 from qa.shards import DocumentPart, ShardCandidates, ShardSearcher
-from qa.store import CorpusWide, IndexStore
+from qa.store import CorpusWide, IndexInfo, IndexStore
 from qa.types import Query, RetrievedChunk
 from verbatim import index_format
 from verbatim.embedding import Embedder
@@ -162,6 +162,19 @@ class StoreView(IndexStore):
     def __init__(self, contents: IndexContents, path: Path, corpus: CorpusWide) -> None:
         super().__init__(contents, path, corpus)
         self._terms: dict[int, frozenset[str]] = {}
+
+    def info(self) -> IndexInfo:
+        """Summary of the whole sharded build (not of the documents this view holds)."""
+        counts = self.manifest.get("counts", {})
+        return IndexInfo(
+            path=str(self.path),
+            built_at=str(self.manifest.get("built_at", "")),
+            documents=int(counts.get("documents", 0)),
+            chunks=int(counts.get("chunks", 0)),
+            sentences=int(counts.get("sentences", 0)),
+            model=str(self.manifest.get("model", {}).get("name", "")),
+            vector_index=f"{self.manifest.get('sharding', {}).get('count')} shards",
+        )
 
     def sentence_terms(self, sentence: int) -> frozenset[str]:  # type: ignore[override]
         """Stemmed terms of a sentence (computed on first use, for this view only)."""

@@ -29,9 +29,12 @@ from ray import serve
 import qa
 import web
 from ingest import distributed
+from qa.sharded import ShardedAnswerer
 from verbatim import index_format
 from verbatim.settings import Settings
+from web import ray_shards
 from web.app import create_app
+from web.ray_shards import RayShardPool
 
 APP_NAME = "verbatim"
 DEPLOYMENT_NAME = "VerbatimReplica"
@@ -51,9 +54,16 @@ class VerbatimReplica:
         self._wanted_build: str | None = None
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        """The app, built on the replica (Serve calls this after ``__init__``)."""
+        """The app, built on the replica (Serve calls this after ``__init__``).
+
+        Over a sharded index the replica embeds and coordinates; each shard is loaded once, by
+        its own actor (``web.ray_shards``), which every replica shares.
+        """
         context = serve.get_replica_context()
-        self._app = create_app(self._settings)
+        answerer = None
+        if index_format.sharding(index_format.read_manifest(Path(self._settings.index_dir))) is not None:
+            answerer = ShardedAnswerer(self._settings, pool_factory=RayShardPool.load)
+        self._app = create_app(self._settings, answerer=answerer)
         self._app.state.replica = f"{context.replica_id.unique_id} pid {os.getpid()} on {socket.gethostname()}"
         return self._app
 
@@ -90,7 +100,7 @@ def live_build_name(settings: Settings) -> str:
     return build.name
 
 
-def deploy(address: str, settings: Settings, replicas: int) -> Deployment:
+def deploy(address: str, settings: Settings, replicas: int, replica_cpus: float = 1) -> Deployment:
     """Deploy (or update) the app on the Ray cluster at ``address`` and return at once.
 
     A second call with the same settings only changes the live build's name in the deployment's
@@ -100,6 +110,8 @@ def deploy(address: str, settings: Settings, replicas: int) -> Deployment:
         address: ``auto`` or ``HOST:PORT`` of the cluster's head.
         settings: Server settings; ``host``/``port`` are where Serve's HTTP proxy listens.
         replicas: Number of replicas.
+        replica_cpus: CPUs each replica reserves; Ray gives its process as many threads
+            (``OMP_NUM_THREADS``) for the question embedding.
 
     Returns:
         Where it is served and what.
@@ -125,7 +137,7 @@ def deploy(address: str, settings: Settings, replicas: int) -> Deployment:
         name=DEPLOYMENT_NAME,
         num_replicas=replicas,
         user_config={"build": build},
-        ray_actor_options={"num_cpus": 1},
+        ray_actor_options={"num_cpus": replica_cpus},
         max_ongoing_requests=64,
         health_check_period_s=2,
         health_check_timeout_s=30,
@@ -135,6 +147,8 @@ def deploy(address: str, settings: Settings, replicas: int) -> Deployment:
 
 
 def undeploy(address: str) -> None:
-    """Remove the app from the cluster (the cluster keeps running)."""
+    """Remove the app, and the shard actors of sharded indexes, from the cluster (the cluster
+    keeps running)."""
     distributed.connect(address, packages=(qa, web))
     serve.delete(APP_NAME)
+    ray_shards.stop_all()
