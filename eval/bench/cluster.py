@@ -3,9 +3,11 @@
 On a local cluster started for the purpose (``eval.local_cluster``, one CPU per node):
 
 * ingest: wall time of ``verbatim ingest SUBSET --force`` into a fresh index (nothing cached),
-  single-process, then ``--ray`` on one node, then on two nodes (a second node joins);
+  single-process, then ``--ray`` on one node with the machine's cores, then on two nodes of
+  half of them each;
 * serving: requests/s at one concurrency through ``verbatim serve`` and through Ray Serve
-  with one and then two replicas, the same questions and request count each.
+  with one replica (the node's cores) and then two (half each), the same questions and
+  request count each.
 
 Every command runs in its own process, as an operator runs it, so the model load, the cluster
 connection and the code upload are part of what is timed. Two nodes on one 2-core machine share
@@ -81,6 +83,31 @@ def _wait_for_replicas(url: str, count: int, timeout: float = 300) -> None:
     raise RuntimeError(f"only {len(seen)} of {count} replicas answered in {timeout:.0f} s")
 
 
+def _on_cluster(
+    corpus: Path, scratch: Path, name: str, index_dir: Path, questions: list[str], requests: int, concurrency: int,
+    warmup: int, nodes: int, cpus: int, loads: dict[str, float],
+) -> tuple[float, dict[str, Any]]:
+    """Ingest seconds and serving figures on a fresh local cluster of ``nodes`` nodes of ``cpus``
+    CPUs each (one replica per node, reserving its node's CPUs)."""
+    cluster = LocalCluster(nodes=nodes, cpus_per_node=cpus, env=_env(), nice=0)
+    try:
+        cluster.start()
+        seconds = _ingest_seconds(corpus, scratch, name, "--ray", cluster.address)
+        loads[f"{name}_ingest"] = round(os.getloadavg()[0], 2)
+        port = free_port()
+        _verbatim(
+            "serve", "--index", str(Path(index_dir).resolve()), "--ray", cluster.address, "--port", str(port),
+            "--replicas", str(nodes), "--replica-cpus", str(cpus),
+        )
+        url = f"http://127.0.0.1:{port}"
+        _wait_for_replicas(url, nodes)
+        served = _throughput(url, questions, requests, concurrency, warmup)
+        loads[f"{name}_serve"] = round(os.getloadavg()[0], 2)
+        return seconds, served
+    finally:
+        cluster.stop()
+
+
 def measure_cluster(
     corpus: Path, documents: int, index_dir: Path, questions: list[str], requests: int, concurrency: int, warmup: int
 ) -> dict[str, Any]:
@@ -99,28 +126,24 @@ def measure_cluster(
         The figures and the two ratios with their targets.
     """
     result: dict[str, Any] = {"documents": documents, "requests": requests, "concurrency": concurrency}
+    cores = os.cpu_count() or 1
+    result["cores"] = cores
     with tempfile.TemporaryDirectory(prefix="verbatim-bench-cluster-") as folder:
         scratch = Path(folder)
+        # The machine is shared: the 1-minute load average after each measurement goes beside it.
+        loads = {"start": round(os.getloadavg()[0], 2)}
         single = _ingest_seconds(corpus, scratch, "single")
+        loads["single_process_ingest"] = round(os.getloadavg()[0], 2)
         with serve(Path(index_dir), 300, None) as (url, _pid):
             served = _throughput(url, questions, requests, concurrency, warmup)
-        cluster = LocalCluster(nodes=1, cpus_per_node=1, env=_env())
-        try:
-            cluster.start()
-            one_node = _ingest_seconds(corpus, scratch, "ray1", "--ray", cluster.address)
-            port = free_port()
-            serve_args = ("serve", "--index", str(Path(index_dir).resolve()), "--ray", cluster.address, "--port", str(port))
-            _verbatim(*serve_args, "--replicas", "1")
-            url = f"http://127.0.0.1:{port}"
-            _wait_for_replicas(url, 1)
-            ray_one = _throughput(url, questions, requests, concurrency, warmup)
-            cluster.add_node()
-            two_nodes = _ingest_seconds(corpus, scratch, "ray2", "--ray", cluster.address)
-            _verbatim(*serve_args, "--replicas", "2")
-            _wait_for_replicas(url, 2)
-            ray_two = _throughput(url, questions, requests, concurrency, warmup)
-        finally:
-            cluster.stop()
+        loads["verbatim_serve"] = round(os.getloadavg()[0], 2)
+        # One node with the machine's cores (what the single process uses), then two nodes
+        # sharing them. The nodes run at the bench's own niceness, as the single-process commands do.
+        one_node, ray_one = _on_cluster(corpus, scratch, "ray1", index_dir, questions, requests, concurrency, warmup,
+                                        nodes=1, cpus=cores, loads=loads)
+        two_nodes, ray_two = _on_cluster(corpus, scratch, "ray2", index_dir, questions, requests, concurrency, warmup,
+                                         nodes=2, cpus=max(1, cores // 2), loads=loads)
+    result["load_average_1min"] = loads
     result["ingest_seconds"] = {"single_process": single, "ray_1_node": one_node, "ray_2_nodes": two_nodes}
     result["ingest_documents_per_second"] = {name: round(documents / seconds, 2) for name, seconds in result["ingest_seconds"].items()}
     result["serve"] = {"verbatim_serve": served, "ray_serve_1_replica": ray_one, "ray_serve_2_replicas": ray_two}

@@ -399,6 +399,9 @@ def _cluster_section(cluster: dict[str, Any] | None) -> list[str]:
         f"{'met' if targets['serve_met'] else 'missed'})",
         "- Two nodes on this machine share its cores: no target.",
     ]
+    if cluster.get("load_average_1min"):
+        loads = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in cluster["load_average_1min"].items())
+        lines.append(f"- 1-minute load average after each step ({cluster.get('cores', '?')} cores): {loads}")
     return lines
 
 
