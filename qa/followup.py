@@ -93,6 +93,8 @@ class FollowupCues:
     pronouns: frozenset[str]
     max_own_words: int
     generic: frozenset[str]
+    clause_separators: tuple[str, ...] = ()
+    clause_min_words: int = 4
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupCues:
@@ -118,6 +120,8 @@ class FollowupCues:
             ellipsis=folded(raw["carried"]["ellipsis"]),
             pronouns=frozenset(_folded(value) for value in raw["carried"]["pronouns"]),
             max_own_words=int(raw["carried"]["max_own_words"]),
+            clause_separators=tuple(raw.get("clauses", {}).get("separators", [])),
+            clause_min_words=int(raw.get("clauses", {}).get("min_words", 4)),
             generic=frozenset(_folded(value) for value in raw["generic"]["words"]),
         )
 
@@ -541,6 +545,52 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
     ):
         end += 1
     return start, end
+
+
+def clauses(text: str, separators: Sequence[str], min_words: int) -> list[tuple[int, int]]:
+    """The clauses of a sentence, as offsets into it (separators and surrounding spaces left out).
+
+    Args:
+        text: One sentence.
+        separators: Strings that end a clause ("; ", "—", ", but ").
+        min_words: A piece with fewer words joins the clause before it (or after it, at the start).
+
+    Returns:
+        ``(start, end)`` of each clause, in order; one span for the whole sentence when it does not
+        split into at least two clauses of ``min_words`` words.
+    """
+    cuts: list[tuple[int, int]] = []
+    for separator in separators:
+        start = text.find(separator)
+        while start >= 0:
+            cuts.append((start, start + len(separator)))
+            start = text.find(separator, start + len(separator))
+    pieces: list[tuple[int, int]] = []
+    position = 0
+    for cut_start, cut_end in sorted(set(cuts)):
+        if cut_start < position:
+            continue
+        pieces.append((position, cut_start))
+        position = cut_end
+    pieces.append((position, len(text)))
+    merged: list[tuple[int, int]] = []
+    for start, end in pieces:
+        short = len(text[start:end].split()) < min_words
+        if merged and (short or len(text[merged[-1][0] : merged[-1][1]].split()) < min_words):
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+
+    def trimmed(span: tuple[int, int]) -> tuple[int, int]:
+        start, end = span
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        return start, end
+
+    spans = [trimmed(span) for span in merged]
+    return spans if len(spans) > 1 else [trimmed((0, len(text)))]
 
 
 def asks_why(question: str) -> bool:

@@ -29,6 +29,7 @@ from qa.followup import (
     FollowupResolver,
     Turn,
     asks_why,
+    clauses,
     neighbourhood,
 )
 from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
@@ -254,13 +255,15 @@ class Answerer:
         min_support: float = SUPPORT_PROBABILITY,
         also_safety: Sequence[Query] = (),
         single_sentence: bool = False,
+        clause: tuple[int, int] | None = None,
     ) -> tuple[Answer, Trace]:
         """Answer a prepared question and return the intermediate results too.
 
         ``safety_query`` (a follow-up with the earlier question it rests on) is what the safety
         policy reads instead of ``query``, and ``also_safety`` (a follow-up's readings) what it
         reads besides; ``excluded`` sentences are never quoted; ``single_sentence`` quotes the
-        winning sentence alone (a follow-up whose answer lies inside an earlier answer); and
+        winning sentence alone (a follow-up whose answer lies inside an earlier answer), and
+        ``clause`` (document offsets inside the winning sentence) only that part of it; and
         ``min_support`` is passed to :func:`qa.passages.build_passages`.
         """
         components = self._require()
@@ -286,12 +289,12 @@ class Answerer:
             excluded=excluded,
             preferred_over_anecdote=self._preferred_over_anecdote(query),
         )
-        if single_sentence and extraction is not None:
+        if (single_sentence or clause is not None) and extraction is not None:
             best = extraction.best.sentence
-            extraction = replace(
-                extraction, first_sentence=best, last_sentence=best,
-                start=int(components.store.sentence_start[best]), end=int(components.store.sentence_end[best]),
-            )
+            start, end = int(components.store.sentence_start[best]), int(components.store.sentence_end[best])
+            if clause is not None and start <= clause[0] < clause[1] <= end:
+                start, end = clause
+            extraction = replace(extraction, first_sentence=best, last_sentence=best, start=start, end=end)
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()
 
@@ -467,9 +470,34 @@ class Answerer:
                 )
                 if self._repeated(focused, earlier) is None:
                     return focused, focused_trace
+            clause = self._answering_clause(query, extraction)
+            if clause is not None:
+                narrowed, narrowed_trace = self.trace(
+                    query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded,
+                    also_safety=also_safety, clause=clause,
+                )
+                if self._repeated(narrowed, earlier) is None:
+                    return narrowed, narrowed_trace
             excluded |= self._quoted_sentences(repeated)
             answer, trace = answer_without(excluded)
         return answer, trace
+
+    def _answering_clause(self, query: Query, extraction: Extraction | None) -> tuple[int, int] | None:
+        """The clause of the winning sentence nearest the question in meaning (document offsets),
+        or None when the sentence is one clause (see :func:`qa.followup.clauses`)."""
+        if extraction is None:
+            return None
+        components = self._require()
+        store, cues = components.store, self.followup.cues
+        sentence = extraction.best.sentence
+        text = store.sentence_text(sentence)
+        spans = clauses(text, cues.clause_separators, cues.clause_min_words)
+        if len(spans) < 2:
+            return None
+        vectors = components.embedder.encode_passages([text[start:end] for start, end in spans])
+        start, end = spans[int(np.argmax(vectors @ query.vector))]
+        offset = int(store.sentence_start[sentence])
+        return offset + start, offset + end
 
     def _abstain_followup(self, plan: FollowupPlan, reason: str, code: ReasonCode, confidence: float = 0.0) -> Answer:
         """An honest abstention of a follow-up (the safety policy still reads the combined question)."""

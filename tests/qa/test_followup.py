@@ -15,6 +15,7 @@ from qa.followup import (
     FollowupResolver,
     Turn,
     asks_why,
+    clauses,
     fit_margin,
     likely_right,
     neighbourhood,
@@ -93,6 +94,23 @@ def test_readings_of_an_ellipsis(resolver):
     readings = resolver.carried_readings(plan, SUBJECT)
     assert readings[0] == plan.read_as
     assert readings == [plan.read_as, "How much glutamine should I take for athletes?"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Muscle is where it is made and stored; the gut and kidneys use the most of it.",
+         ["Muscle is where it is made and stored", "the gut and kidneys use the most of it."]),
+        ("It eased soreness in most trials, but it did not improve strength at all.",
+         ["It eased soreness in most trials", "it did not improve strength at all."]),
+        ("Kidney issues: similar problem—poor clearance.", ["Kidney issues: similar problem—poor clearance."]),
+        ("One clause only, nothing to split here.", ["One clause only, nothing to split here."]),
+        ("Short; then a clause long enough to stand alone.", ["Short; then a clause long enough to stand alone."]),
+    ],
+)
+def test_clauses_on_synthetic_sentences(resolver, text, expected):
+    cues = resolver.cues
+    assert [text[start:end] for start, end in clauses(text, cues.clause_separators, cues.clause_min_words)] == expected
 
 
 def test_why_questions(resolver):
@@ -253,3 +271,13 @@ def test_sources_never_quote_the_earlier_answer_again_when_the_other_document_is
     assert sources.followup == SOURCES
     assert sources.abstained or (sources.answer_doc_id, sources.answer_start, sources.answer_end) != (
         turn.doc_id, turn.start, turn.end)
+
+
+def test_a_followup_answered_by_the_earlier_one_sentence_answer_quotes_the_clause_it_asks_about(answerer):
+    first, turn = _answer_turn(answerer, "Where is glutamine made in the body?")
+    assert first.answer.startswith("Skeletal muscle is the primary site") and ";" in first.answer
+    plan = answerer.plan("and which organs use the most of it?", [turn])
+    fresh, _ = answerer.readings(plan)
+    assert fresh.answer == "the gut, immune cells, and kidneys are among its largest consumers."
+    assert fresh.answer in fresh.passages[0].quote
+    assert (fresh.passages[0].highlight_start, fresh.passages[0].highlight_end) == (fresh.answer_start, fresh.answer_end)
