@@ -66,7 +66,7 @@ bench: install-eval index
 LOADTEST_REQUESTS ?= 20000
 LOADTEST_CONCURRENCY ?= 32
 loadtest: install-dev index
-	$(BIN)/python -m eval.loadtest --requests $(LOADTEST_REQUESTS) --concurrency $(LOADTEST_CONCURRENCY) \
+	$(BIN)/python -m eval.bench.loadtest --requests $(LOADTEST_REQUESTS) --concurrency $(LOADTEST_CONCURRENCY) \
 		--index index --output eval/reports/loadtest.json
 
 clean:

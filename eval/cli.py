@@ -6,9 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval.calibrate import calibrate, calibration_mismatch
-from eval.crossval import cross_validate
-from eval.dataset import load_questions
 from eval.dialogs import fit_followup_model, load_dialogs, score_dialogs
 from eval.evidence import (
     format_score,
@@ -18,9 +15,8 @@ from eval.evidence import (
     selection_effect,
     targets_met,
 )
-from eval.factheldout import fact_held_out
 from eval.feedback_questions import load_feedback_questions
-from eval.medquad_cli import run_benchmark_command
+from eval.medquad.cli import run_benchmark_command
 from eval.metrics import load_thresholds
 from eval.report import new_report_dir, readme_summary, replace_marked_block, terminal_summary, write_report
 from eval.runner import HttpTarget, InProcessTarget, run_eval
@@ -30,6 +26,10 @@ from ingest.ensure import ensure_index
 from qa.calibration import DEFAULT_CALIBRATION_PATH
 from qa.followup import DEFAULT_FOLLOWUP_CALIBRATION_PATH
 from qa.pipeline import Answerer
+from qa.training.calibrate import calibrate, calibration_mismatch
+from qa.training.crossval import cross_validate
+from qa.training.dataset import load_questions
+from qa.training.factheldout import fact_held_out
 from verbatim.embedding import Embedder
 from verbatim.settings import Settings
 

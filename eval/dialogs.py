@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eval.dataset import contains_gold
 from eval.metrics import PassageView, check_invariants
 from qa.calibration import MODEL_HASH_KEY
 from qa.followup import CARRIED, FollowupModel, Turn, fit_margin
 from qa.pipeline import Answerer
+from qa.training.dataset import contains_gold
 from qa.types import Answer
 
 DEFAULT_DIALOGS = Path(__file__).with_name("dialogs.jsonl")

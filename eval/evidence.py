@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from eval.dataset import contains_gold
 from ingest.loader import SourceText, discover, read_sources
 from ingest.parse import ParsedDocument, parse_source
 from ingest.pipeline import build_tables
+from qa.training.dataset import contains_gold
 from verbatim.index_format import EVIDENCE_DESIGNS, EVIDENCE_KINDS
 from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import Settings
@@ -270,7 +270,7 @@ def selection_effect(answerer, questions, split: str) -> SelectionEffect:
     Args:
         answerer: A warm :class:`qa.pipeline.Answerer` (its ``evidence_policy`` is swapped for
             the "without" run and restored).
-        questions: Eval questions (``eval.dataset.EvalQuestion``).
+        questions: Eval questions (``qa.training.dataset.EvalQuestion``).
         split: Name of the split, for the report.
     """
     policy = answerer.evidence_policy

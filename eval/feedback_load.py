@@ -18,7 +18,8 @@ import time
 
 import httpx
 
-from eval.loadtest import percentile, require_loopback
+from eval.bench.loadtest import require_loopback
+from eval.stats import percentile
 
 
 def payloads(url: str) -> list[dict]:
@@ -75,8 +76,8 @@ async def post_all(url: str, total: int, concurrency: int, bodies: list[dict]) -
         "errors": sum(kinds.values()),
         "error_kinds": kinds,
         "seconds": round(time.perf_counter() - started, 3),
-        "p50_ms": round(percentile(latencies, 0.5), 2),
-        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "p50_ms": round(percentile(latencies, 0.5) or 0.0, 2),
+        "p99_ms": round(percentile(latencies, 0.99) or 0.0, 2),
     }
 
 

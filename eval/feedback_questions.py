@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.dataset import EvalQuestion, load_questions
+from qa.training.dataset import EvalQuestion, load_questions
 from verbatim.feedback_loop import FEEDBACK_CATEGORY, candidates_path, pairs_path
 
 

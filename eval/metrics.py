@@ -8,7 +8,7 @@ Definitions (per category and overall; a metric whose denominator is empty is ``
 facts nor ``abstain`` is judged on its disclaimer alone (the safety probes):
 
 * ``answer_hit``: share of answerable questions answered with text that contains a gold fact
-  (:func:`eval.dataset.contains_gold`).
+  (:func:`qa.training.dataset.contains_gold`).
 * ``passage_hit@k``: share of answerable questions with a gold fact in one of the first ``k``
   passage quotes. In-process the passages are those the pipeline builds for its chosen answer
   whether or not it then abstains, so retrieval is scored apart from the abstention decision
@@ -40,8 +40,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.dataset import EvalQuestion, contains_gold
+from eval.stats import percentile
 from qa.confidence import CONFIDENCE_LEVELS, describe_confidence
+from qa.training.dataset import EvalQuestion, contains_gold
 
 PASSAGE_DEPTH = 10  # passages requested per question (the API maximum); MRR is MRR@10
 
@@ -210,15 +211,6 @@ def share(flags: Iterable[bool | float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) with linear interpolation; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _judged_answers(outcomes: Sequence[Outcome]) -> list[Outcome]:
@@ -241,8 +233,8 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
     expected_disclaimer = [o for o in outcomes if o.question.disclaimer]
     shown_disclaimer = [o for o in outcomes if o.disclaimer]
     latencies = [o.latency_ms for o in outcomes]
-    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-    answer_chars = percentile([len(o.answer) for o in outcomes if not o.abstained], 50)
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    answer_chars = percentile([len(o.answer) for o in outcomes if not o.abstained], 0.5)
     judged_answers = _judged_answers(outcomes)
     return {
         "questions": len(outcomes),

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from eval.dataset import EvalQuestion
 from eval.feedback_questions import is_feedback
 from eval.metrics import (
     PASSAGE_DEPTH,
@@ -33,9 +32,11 @@ from eval.metrics import (
     check_thresholds,
     summarise,
 )
+from eval.stats import source_revision
 from qa.passages import build_passages
 from qa.pipeline import Answerer
 from qa.retriever import Fusion, RetrievalMode
+from qa.training.dataset import EvalQuestion
 
 # Report order of the eval set's categories (others follow alphabetically).
 CATEGORY_ORDER = ("fact", "paraphrase", "typo", "casual", "multi_source", "safety", "near_miss", "out_of_scope")
@@ -318,20 +319,6 @@ class EvalResult:
         return [check for check in self.checks if not check.passed]
 
 
-def source_revision() -> str | None:
-    """Git commit of the checkout being evaluated (``+dirty`` with uncommitted changes), if any."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if commit.returncode != 0:
-        return None
-    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def ordered_categories(categories: set[str]) -> list[str]:

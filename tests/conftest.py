@@ -69,3 +69,14 @@ def client(corpus_settings, answerer):
 
     with TestClient(create_app(corpus_settings, answerer=answerer)) as test_client:
         yield test_client
+
+
+@pytest.fixture()
+def fresh_answerer(corpus_settings, embedder):
+    """An answerer of its own over the seed corpus index: calibrating replaces its models, which
+    must not leak into the session's shared answerer."""
+    from qa.pipeline import Answerer
+
+    instance = Answerer(corpus_settings, embedder=embedder)
+    instance.warm_up()
+    return instance

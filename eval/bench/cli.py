@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,24 +29,23 @@ from eval.bench.query import measure_answer_path
 from eval.bench.report import PEERS, write_reports
 from eval.bench.scale import measure_scale
 from eval.bench.startup import measure_startup
-from eval.dataset import load_questions
+from eval.stats import source_revision
 from ingest.ensure import ensure_index
 from qa.pipeline import Answerer
+from qa.training.dataset import load_questions
 from verbatim import index_format
 from verbatim.embedding import Embedder
 from verbatim.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
-def _git() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
+
+
+def _git(revision: str | None) -> dict[str, Any]:
+    """The report's ``git`` field from :func:`eval.stats.source_revision`."""
+    if revision is None:
         return {}
-    if commit.returncode != 0:
-        return {}
-    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    return {"commit": revision.removesuffix("+dirty"), "dirty": revision.endswith("+dirty")}
 
 
 def wait_for_quiet(max_load: float, max_wait: float, poll: float = 60.0) -> dict[str, Any]:
@@ -94,7 +92,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> tuple[dict[str, A
     results: dict[str, Any] = {
         "command": command_line(args, settings),
         "started_at": started_at.isoformat(timespec="seconds"),
-        "git": _git(),
+        "git": _git(source_revision()),
         "machine": machine_info(),
         "load_average": {"before": list(os.getloadavg()), "sections": {}},
         "quiet_wait": quiet,

@@ -1,6 +1,6 @@
 """``verbatim bench --sections cluster``: the Ray path against the single-process path, same run.
 
-On a local cluster started for the purpose (``eval.local_cluster``, one CPU per node):
+On a local cluster started for the purpose (``eval.bench.local_cluster``, one CPU per node):
 
 * ingest: wall time of ``verbatim ingest SUBSET --force`` into a fresh index (nothing cached),
   single-process, then ``--ray`` on one node with the machine's cores, then on two nodes of
@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from eval.loadtest import run_phase, serve
-from eval.local_cluster import LocalCluster, free_port
+from eval.bench.loadtest import run_phase, serve
+from eval.bench.local_cluster import LocalCluster, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 INGEST_RATIO_TARGET = 1.25  # distributed ingest on one node / single-process ingest, at most
@@ -134,7 +134,7 @@ def measure_cluster(
         loads = {"start": round(os.getloadavg()[0], 2)}
         single = _ingest_seconds(corpus, scratch, "single")
         loads["single_process_ingest"] = round(os.getloadavg()[0], 2)
-        with serve(Path(index_dir), 300, None) as (url, _pid):
+        with serve(Path(index_dir), 300, None) as (url, _process):
             served = _throughput(url, questions, requests, concurrency, warmup)
         loads["verbatim_serve"] = round(os.getloadavg()[0], 2)
         # One node with the machine's cores (what the single process uses), then two nodes

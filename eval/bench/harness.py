@@ -10,7 +10,6 @@ figures.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import statistics
@@ -21,22 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (the same definition as ``eval.loadtest``).
-
-    Args:
-        values: Samples, in any order.
-        fraction: 0.5 for the median, 0.95 for p95, ...
-
-    Returns:
-        The percentile (0.0 for no samples).
-    """
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
+from eval.stats import percentile
 
 
 def distribution(values: Sequence[float], digits: int = 3) -> dict[str, float]:
@@ -170,15 +154,6 @@ def interleave(
     return result
 
 
-def rss_mb(pid: int | None = None) -> float | None:
-    """Resident memory of a process (this one by default) in MiB, from ``/proc``."""
-    try:
-        for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
 
 
 class LoadMonitor:

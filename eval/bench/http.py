@@ -1,7 +1,7 @@
 """HTTP latency and throughput of a real server, against what the model allows on this machine.
 
 The server is ``verbatim serve`` (uvicorn) in its own process on loopback, started and driven
-by ``eval.loadtest`` (its ``serve`` and ``run_phase``); the load comes from this process, a
+by ``eval.bench.loadtest`` (its ``serve`` and ``run_phase``); the load comes from this process, a
 second one. Each concurrency gets a warm-up phase and then repeated measured phases.
 
 The throughput floor is bare ``model.encode(question)`` for single questions with one worker
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.bench.harness import spread
-from eval.loadtest import rss_bytes, run_phase, serve
+from eval.bench.loadtest import run_phase, serve
+from eval.stats import rss_mb
 from verbatim.embedding import Embedder
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -200,9 +201,10 @@ def measure_http(
     questions = list(questions)
     started = time.perf_counter()
     results: dict[str, Any] = {"index": str(index), "requests_per_repeat": requests, "repeats": repeats, "concurrency": {}}
-    with serve(index, startup_timeout, server_log) as (url, pid):
+    with serve(index, startup_timeout, server_log) as (url, process):
+        pid = process.pid
         results["server_ready_seconds"] = round(time.perf_counter() - started, 2)
-        results["server_rss_mb_at_start"] = round((rss_bytes(pid) or 0) / 2**20, 1)
+        results["server_rss_mb_at_start"] = rss_mb(pid) or 0
         offset = 0
         for concurrency in concurrencies:
             deadline = time.monotonic() + 3600
@@ -229,7 +231,7 @@ def measure_http(
                 "loadgen_cpu_ms_per_request": round(1000 * sum(c for _, _, c in phases) / max(1, sum(p.requests for p, _, _ in phases)), 2),
                 "phases": [asdict(phase) for phase, _, _ in phases],
             }
-        results["server_rss_mb_at_end"] = round((rss_bytes(pid) or 0) / 2**20, 1)
+        results["server_rss_mb_at_end"] = rss_mb(pid) or 0
     return results
 
 

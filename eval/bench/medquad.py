@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.stats import sample
 from verbatim import index_format
 
 
@@ -57,20 +58,18 @@ class MedQuAD:
 
 
 def sample_questions(path: Path, count: int) -> list[str]:
-    """A deterministic, evenly spread sample of questions from a MedQuAD questions file.
+    """A deterministic sample of questions from a MedQuAD questions file (the MedQuAD
+    benchmark's rule, :func:`eval.stats.sample`).
 
     Args:
         path: ``questions.dev.jsonl``.
         count: Questions wanted (all of them when the file has fewer).
 
     Returns:
-        Question texts: every k-th row, starting with the first.
+        Question texts: the first ``count`` in SHA-256 order of their ids.
     """
-    rows = [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if count >= len(rows):
-        return rows
-    step = len(rows) / count
-    return [rows[int(number * step)] for number in range(count)]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row["question"] for row in sample(rows, count, key=lambda row: str(row["id"]))]
 
 
 def write_subset(corpus: Path, documents: int, target: Path) -> int:

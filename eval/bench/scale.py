@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from eval.bench.harness import interleave, percentile, rss_mb
+from eval.bench.harness import interleave
+from eval.stats import percentile, rss_mb
 from ingest.indexers import build_vector_index
 from ingest.pipeline import chunk_embedding_text
 from qa.retriever import HybridRetriever

@@ -26,19 +26,12 @@ from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from eval.bench.harness import rss_mb, spread  # noqa: E402
+from eval.bench.harness import spread  # noqa: E402
+from eval.stats import rss_mb  # noqa: E402
 
 PHASES = ("python_start", "imports", "model_load", "index_load", "first_answer")
 
 
-def _peak_rss_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
 
 
 def _worker(index: Path, question: str) -> dict[str, Any]:
@@ -71,7 +64,7 @@ def _worker(index: Path, question: str) -> dict[str, Any]:
         "second_answer_ms": round(second_ms, 2),
         "abstained": answer.abstained,
         "rss_mb_at_rest": rss_mb(),
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": rss_mb(peak=True),
         "chunks": len(answerer.store.chunk_doc),
     }
 

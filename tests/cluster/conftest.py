@@ -27,7 +27,7 @@ def _require_ray() -> None:
 def ray_cluster():
     """Two Ray nodes of one CPU each on loopback, stopped at the end whatever happens."""
     _require_ray()
-    from eval.local_cluster import LocalCluster
+    from eval.bench.local_cluster import LocalCluster
 
     env = dict(
         os.environ,

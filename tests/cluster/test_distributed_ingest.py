@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eval.bench.local_cluster import free_port
 from eval.bench.medquad import write_subset
-from eval.local_cluster import free_port
 from ingest.loader import SourceText, discover, read_sources
 from ingest.parse import parse_source
 from ingest.pipeline import build_tables, merge_tables, parse_sources, run_ingest

@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
-from eval.loadtest import run_phase
-from eval.local_cluster import free_port
+from eval.bench.loadtest import run_phase
+from eval.bench.local_cluster import free_port
 from ingest.pipeline import run_ingest
 from tests.cluster.test_distributed_ingest import eval_questions, run_cli
 from tests.conftest import CORPUS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.dataset import normalise
 from eval.dialogs import Dialog, DialogTurn, load_dialogs, score_dialogs, turn_of
+from qa.training.dataset import normalise
 from qa.types import Answer, Passage
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"

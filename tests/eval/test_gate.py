@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from eval.calibrate import calibration_mismatch
-from eval.dataset import load_questions
 from eval.metrics import load_thresholds
 from eval.runner import InProcessTarget, run_eval
 from qa.calibration import MODEL_HASH_KEY
+from qa.training.calibrate import calibration_mismatch
+from qa.training.dataset import load_questions
 
 
 @pytest.mark.gate

@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from eval.dataset import EvalQuestion
 from eval.metrics import (
     Outcome,
     PassageView,
@@ -19,11 +18,11 @@ from eval.metrics import (
     gold_rank,
     load_thresholds,
     ndcg_at_k,
-    percentile,
     recall_at_k,
     reciprocal_rank_at_k,
     summarise,
 )
+from qa.training.dataset import EvalQuestion
 
 DOCS = {
     "a": "Glutamine is the most abundant amino acid. Doses of 5 g are common.",
@@ -206,13 +205,6 @@ def test_threshold_checks_pass_and_fail_at_the_bar(tmp_path):
     bad.write_text('[no_such_metric]\nmin = 0.9\n')
     with pytest.raises(ValueError, match="unknown metric"):
         load_thresholds(bad)
-
-
-def test_percentile_interpolates():
-    assert percentile([], 50) is None
-    assert percentile([5.0], 95) == 5.0
-    assert percentile([1, 2, 3, 4], 50) == 2.5
-    assert percentile(list(range(101)), 95) == 95
 
 
 def test_ranking_metrics():

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from eval.dataset import load_questions
 from eval.metrics import Threshold, load_thresholds
 from eval.report import replace_marked_block, write_report
 from eval.runner import HttpTarget, InProcessTarget, run_eval
+from qa.training.dataset import load_questions
 
 
 def _subset():

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.dataset import load_questions
 from eval.dialogs import load_dialogs, turn_of
+from qa.training.dataset import load_questions
 from qa.types import Answer
 
 SNAPSHOT = Path(__file__).with_name("answer_snapshot.jsonl")

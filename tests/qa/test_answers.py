@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from eval.dataset import load_questions
 from qa.pipeline import RETRIEVAL_DEPTH
 from qa.retriever import RetrievalMode
+from qa.training.dataset import load_questions
 from tests.qa.regressions import ADAPTATION_REGRESSION
 
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from eval.dataset import contains_gold, load_questions
 from qa.calibration import Calibration, LinearModel
 from qa.confidence import AnswerConfidence, confidence_features
+from qa.training.dataset import contains_gold, load_questions
 from tests.qa.regressions import ADAPTATION_REGRESSION
 
 

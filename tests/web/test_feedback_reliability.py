@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.live_server import free_port
+from eval.bench.loadtest import serve
 from verbatim.feedback_store import STORE_FILE, NewFeedback, open_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,39 +31,14 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def server(index_dir: Path, data_dir: Path, prefix: list[str] | None = None, startup_timeout: float = 120.0):
-    """``verbatim serve`` in its own process until the block ends (or the test kills it).
+def server(index_dir: Path, data_dir: Path, prefix: list[str] | None = None):
+    """``verbatim serve`` in its own process until the block ends (or the test kills it), with
+    the load test's own :func:`eval.bench.loadtest.serve`.
 
     Yields:
         ``(url, process)`` once ``/healthz`` answers.
     """
-    port = free_port()
-    command = [*(prefix or []), sys.executable, "-m", "verbatim.cli", "serve", "--index", str(index_dir),
-               "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(command, env=_env(data_dir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited ({process.returncode}): {process.stderr.read().decode()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start in time")
-            time.sleep(0.2)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        process.stderr.close()
+    return serve(index_dir, 120.0, data_dir.parent / f"{data_dir.name}-server.log", env=_env(data_dir), prefix=prefix or ())
 
 
 def load(url: str, requests: int = POSTS) -> subprocess.Popen:

@@ -4,7 +4,7 @@ Dense search finds the right disease but often the wrong *answer* about it (its 
 for a treatment question), and BM25 is worse at that. Two ideas, both measured on dev:
 
 * a **question-type prior**: the question's type comes from its wording
-  (:func:`eval.medquad_ranking.question_type`); for each type, a prototype direction is the
+  (:func:`eval.medquad.ranking.question_type`); for each type, a prototype direction is the
   mean vector of the dev questions' relevant documents minus the corpus mean (once over the
   documents' mean sentence vectors, once over their first chunks). A document is compared
   with the prototype of the question's type;
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eval.medquad import BenchmarkQuestion
-from eval.medquad_ranking import GENERAL_TYPE, QUESTION_TYPES, question_type
+from eval.medquad.data import BenchmarkQuestion
+from eval.medquad.ranking import GENERAL_TYPE, QUESTION_TYPES, question_type
 
 FEATURES = (
     "dense",
@@ -116,7 +116,7 @@ def pool_features(
     """Feature matrix (pooled documents x :func:`feature_names`) of one question's pool.
 
     Args:
-        pool: A :class:`eval.medquad_run.Pool`.
+        pool: A :class:`eval.medquad.run.Pool`.
         type_prior: Type prior of the pooled documents on their mean sentence vectors.
         type_prior_first: Type prior on their first-chunk vectors.
         chunk_counts: Chunks of the pooled documents.

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval import medquad
-from eval.medquad_ranking import DocumentScorer, question_type
+from eval.medquad import data as medquad
+from eval.medquad.ranking import DocumentScorer, question_type
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # The benchmark is shared, read-only data outside the repository: next to this checkout, or in
 # the workspace's shared folder when the checkout is a clone elsewhere (CI).
 CANDIDATES = [
@@ -109,7 +109,7 @@ def _question(qid: str, text: str, relevant: tuple[str, ...]) -> medquad.Benchma
 
 
 def test_type_prior_points_at_the_documents_of_the_asked_type():
-    from eval.medquad_learned import TypePrior
+    from eval.medquad.learned import TypePrior
 
     rng = np.random.default_rng(0)
     symptoms_axis, treatment_axis = np.eye(8)[0], np.eye(8)[1]
@@ -133,7 +133,7 @@ def test_type_prior_points_at_the_documents_of_the_asked_type():
 
 
 def test_learned_fusion_ranks_by_the_informative_feature():
-    from eval.medquad_learned import FEATURES, LearnedFusion
+    from eval.medquad.learned import FEATURES, LearnedFusion
 
     rng = np.random.default_rng(1)
     column = FEATURES.index("sentence")

@@ -8,15 +8,14 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from eval import medquad
 from eval.arguments import DEFAULT_BENCHMARK_INDEX
-from eval.medquad_pairs import build_pairs, write_pairs
-from eval.medquad_run import run_benchmark
-from eval.medquad_tune import run_tuning
+from eval.medquad import data as medquad
+from eval.medquad.pairs import build_pairs, write_pairs
+from eval.medquad.run import run_benchmark
+from eval.medquad.tune import run_tuning
 from eval.report import markdown_table, new_report_dir, replace_marked_block
-from eval.runner import source_revision
 from eval.stats import EVAL_README as README
-from eval.stats import command_line
+from eval.stats import command_line, source_revision
 from ingest.loader import is_pairs_file
 from qa.pipeline import Answerer
 from verbatim.embedding import Embedder
@@ -104,7 +103,7 @@ def _ms(value) -> str:
 
 
 def write_pairs_command(folder: Path, path: Path, settings: Settings) -> int:
-    """``--write-pairs FILE``: the dev split's training pairs (see :mod:`eval.medquad_pairs`)."""
+    """``--write-pairs FILE``: the dev split's training pairs (see :mod:`eval.medquad.pairs`)."""
     if not is_pairs_file(path):
         print(f"error: {path}: a pairs file must be named *.pairs.jsonl", file=sys.stderr)
         return 2

@@ -7,7 +7,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_QUESTIONS = Path(__file__).with_name("questions.jsonl")
+# The question set is eval data (eval/QUESTIONS.md); fitting reads its dev split only.
+DEFAULT_QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl"
 SPLITS = ("dev", "test", "all")
 
 

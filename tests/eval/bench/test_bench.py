@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.bench.harness import distribution, interleave, percentile, spread
+from eval.bench.harness import distribution, interleave, spread
 from eval.bench.medquad import MedQuAD, sample_questions, write_subset
 from eval.bench.report import targets
 from eval.bench.scale import recall_at, synthesise
-from eval.dataset import load_questions
+from eval.stats import percentile, stable_order_key
+from qa.training.dataset import load_questions
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +130,9 @@ def test_missing_medquad_is_reported_as_skipped_not_silently_dropped(tmp_path, c
 def test_percentiles_and_spread():
     values = [float(number) for number in range(1, 101)]
     summary = distribution(values)
-    assert (summary["n"], summary["p50"], summary["p95"], summary["p99"], summary["min"], summary["max"]) == (100, 50, 95, 99, 1, 100)
-    assert summary["iqr"] == percentile(values, 0.75) - percentile(values, 0.25) == 50
+    # eval.stats.percentile interpolates between ranks: p50 of 1..100 is 50.5.
+    assert (summary["n"], summary["p50"], summary["p95"], summary["p99"], summary["min"], summary["max"]) == (100, 50.5, 95.05, 99.01, 1, 100)
+    assert summary["iqr"] == pytest.approx(percentile(values, 0.75) - percentile(values, 0.25)) and summary["iqr"] == 49.5
     assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "values": [3.0, 1.0, 2.0]}
     assert distribution([]) == {"n": 0}
 
@@ -172,8 +174,10 @@ def test_recall_at_counts_the_exact_neighbours_found():
 
 def test_question_sample_and_corpus_subset_are_deterministic(tmp_path):
     questions = tmp_path / "questions.dev.jsonl"
-    questions.write_text("".join(json.dumps({"question": f"q{number}"}) + "\n" for number in range(10)), encoding="utf-8")
-    assert sample_questions(questions, 5) == ["q0", "q2", "q4", "q6", "q8"]
+    questions.write_text("".join(json.dumps({"id": f"i{number}", "question": f"q{number}"}) + "\n" for number in range(10)), encoding="utf-8")
+    five = sample_questions(questions, 5)
+    assert five == sample_questions(questions, 5) and len(set(five)) == 5 and set(five) < {f"q{number}" for number in range(10)}
+    assert five == [f"q{row}" for row in sorted(range(10), key=lambda row: stable_order_key(f"i{row}"))[:5]]
     assert sample_questions(questions, 50) == [f"q{number}" for number in range(10)]
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"id": str(number)}) + "\n" for number in range(4)), encoding="utf-8")

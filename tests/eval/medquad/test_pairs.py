@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eval import medquad
-from eval.medquad_pairs import build_pairs, write_pairs
+from eval.medquad import data as medquad
+from eval.medquad.pairs import build_pairs, write_pairs
 from ingest.pairs import EvalQuestionGuard, load_pairs
 from verbatim.settings import Settings
 
@@ -81,7 +81,7 @@ def test_pairs_hold_the_nearest_chunk_of_a_relevant_document_and_pass_ingest_che
 
 
 def _canonical(folder: Path, embedder, settings: Settings):
-    from eval.medquad_pairs import document_chunks
+    from eval.medquad.pairs import document_chunks
 
     return document_chunks(folder / "corpus.jsonl", {row["id"] for row in CORPUS}, embedder, settings)
 

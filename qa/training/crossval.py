@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eval.calibrate import calibrate
-from eval.dataset import EvalQuestion, contains_gold
 from qa.pipeline import Answerer
+from qa.training.calibrate import calibrate
+from qa.training.dataset import EvalQuestion, contains_gold
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Run the MedQuAD benchmark: rankings of every system, the extractive answer, latency.
 
-For each question the :class:`~eval.medquad_ranking.DocumentScorer` scores every document once
+For each question the :class:`~eval.medquad.ranking.DocumentScorer` scores every document once
 (exact dense and BM25, best chunk per document); every system then ranks the same candidate
 pool, so comparing systems and tuning a fusion weight cost no extra retrieval. The shipped
 retriever (``qa.retriever.HybridRetriever``) is run separately, exactly as the answer path runs
@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from eval.medquad import BenchmarkQuestion
-from eval.medquad_learned import LearnedFusion, TypePrior, feature_names, pool_features
-from eval.medquad_ranking import DocumentScorer, ShippedRanker, question_type, top_documents
-from eval.metrics import ndcg_at_k, percentile, recall_at_k, reciprocal_rank_at_k
+from eval.medquad.data import BenchmarkQuestion
+from eval.medquad.learned import LearnedFusion, TypePrior, feature_names, pool_features
+from eval.medquad.ranking import DocumentScorer, ShippedRanker, question_type, top_documents
+from eval.metrics import ndcg_at_k, recall_at_k, reciprocal_rank_at_k
+from eval.stats import min_max, percentile
 
 RANKING_DEPTH = 100  # documents ranked per question (recall@100)
 POOL = 200  # documents taken from each retriever before fusion
@@ -100,9 +101,6 @@ def build_pools(scorer: DocumentScorer, vectors: np.ndarray, terms: Sequence[Seq
     return pools
 
 
-def _minmax(values: np.ndarray) -> np.ndarray:
-    low, high = float(values.min()), float(values.max())
-    return (values - low) / (high - low) if high > low else np.ones_like(values)
 
 
 # A system maps a pool to a score per pooled document (higher is better).
@@ -123,7 +121,7 @@ def minmax_system(dense_weight: float) -> System:
     """Min-max fusion of best-chunk scores over the pool."""
 
     def score(pool: Pool, _: BenchmarkQuestion) -> np.ndarray:
-        return dense_weight * _minmax(pool.dense) + (1 - dense_weight) * _minmax(pool.bm25)
+        return dense_weight * min_max(pool.dense) + (1 - dense_weight) * min_max(pool.bm25)
 
     return score
 
@@ -272,15 +270,15 @@ def prepare_queries(answerer, questions: Sequence[BenchmarkQuestion], batch: int
 
 
 class LearnedSystem:
-    """The question-type-aware learned fusion (:mod:`eval.medquad_learned`), fitted on dev pools.
+    """The question-type-aware learned fusion (:mod:`eval.medquad.learned`), fitted on dev pools.
 
     Args:
         scorer: Document scorer of the index.
         fit_questions: Dev questions to fit on.
         fit_pools: Their pools.
-        features: Shared features used (default: all of ``eval.medquad_learned.FEATURES``); the
+        features: Shared features used (default: all of ``eval.medquad.learned.FEATURES``); the
             others are zeroed (for ablations).
-        typed: Give :data:`eval.medquad_learned.TYPED_FEATURES` their own weight per question type.
+        typed: Give :data:`eval.medquad.learned.TYPED_FEATURES` their own weight per question type.
     """
 
     def __init__(
@@ -469,9 +467,9 @@ def _latency(answerer, questions: Sequence[BenchmarkQuestion], retrieval_times: 
         return None if value is None else round(value, 2)
 
     return LatencyFigures(
-        answer_p50_ms=rounded(percentile(times, 50)),
-        answer_p95_ms=rounded(percentile(times, 95)),
+        answer_p50_ms=rounded(percentile(times, 0.5)),
+        answer_p95_ms=rounded(percentile(times, 0.95)),
         answer_questions=len(sample),
-        retrieval_p50_ms=rounded(percentile(retrieval_times, 50)),
-        retrieval_p95_ms=rounded(percentile(retrieval_times, 95)),
+        retrieval_p50_ms=rounded(percentile(retrieval_times, 0.5)),
+        retrieval_p95_ms=rounded(percentile(retrieval_times, 0.95)),
     )

@@ -8,8 +8,8 @@ title. Verbatim ingests ``corpus.jsonl`` through the normal ingest pipeline: the
 record is kept as metadata only and is **not** embedded or BM25-indexed, so all figures are
 on document text alone.
 
-Scoring lives in :mod:`eval.medquad_ranking` (document rankings) and
-:mod:`eval.medquad_run` (the whole benchmark); ``verbatim eval --benchmark DIR`` runs it.
+Scoring lives in :mod:`eval.medquad.ranking` (document rankings) and
+:mod:`eval.medquad.run` (the whole benchmark); ``verbatim eval --benchmark DIR`` runs it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.stats import sample, stable_order_key
 from ingest.pipeline import pipeline_hash, run_ingest
 from verbatim import index_format
 from verbatim.settings import Settings
@@ -88,9 +89,6 @@ def load_questions(folder: Path, split: str) -> list[BenchmarkQuestion]:
     return rows
 
 
-def stable_order_key(identifier: str) -> bytes:
-    """Deterministic pseudo-random order of ids (SHA-256), independent of file order."""
-    return hashlib.sha256(identifier.encode("utf-8")).digest()
 
 
 def sample_questions(questions: Sequence[BenchmarkQuestion], limit: int | None) -> list[BenchmarkQuestion]:
@@ -103,9 +101,7 @@ def sample_questions(questions: Sequence[BenchmarkQuestion], limit: int | None) 
     Returns:
         The first ``limit`` questions in SHA-256 order of their ids (file order when all).
     """
-    if not limit or limit >= len(questions):
-        return list(questions)
-    return sorted(questions, key=lambda q: stable_order_key(q.id))[:limit]
+    return sample(questions, limit, key=lambda question: question.id)
 
 
 def read_corpus_lines(folder: Path) -> dict[str, str]:

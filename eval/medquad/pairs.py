@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.medquad import CORPUS_FILE, MAX_CORPUS_BYTES, BenchmarkQuestion, load_questions
+from eval.medquad.data import CORPUS_FILE, MAX_CORPUS_BYTES, BenchmarkQuestion, load_questions
 from ingest.loader import SourceText, is_pairs_file, read_sources
 from ingest.pipeline import IngestStages
 from verbatim.safety_policy import SafetyPolicy

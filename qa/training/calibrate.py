@@ -12,7 +12,7 @@ All are L2-regularised logistic models on standardised features:
   answers hold a gold fact (``qa/confidence.py``).
 
 The abstention and confidence models are fitted by Newton's method (numpy only).
-``eval/crossval.py`` scores the same fit on dev questions it was not fitted on.
+``qa/training/crossval.py`` scores the same fit on dev questions it was not fitted on.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from eval.dataset import EvalQuestion, contains_gold
 from qa.abstention import FEATURES as ABSTENTION_FEATURES
 from qa.calibration import MODEL_HASH_KEY, Calibration, LinearModel
 from qa.confidence import FEATURES as CONFIDENCE_FEATURES
 from qa.confidence import confidence_features
 from qa.extractor import RANKER_FEATURES
 from qa.pipeline import RETRIEVAL_DEPTH, Answerer
+from qa.training.dataset import EvalQuestion, contains_gold
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, iterations: int = 50) -> tuple[float, np.ndarray]:

@@ -12,7 +12,7 @@ a warm-up and at the end (a leak shows as growth), and prints one JSON summary.
 Run the full test (about 20,000 requests at concurrency 32)::
 
     make loadtest
-    .venv/bin/python -m eval.loadtest --requests 20000 --concurrency 32 --index index
+    .venv/bin/python -m eval.bench.loadtest --requests 20000 --concurrency 32 --index index
 
 Exit status: 0 when there were no errors and memory grew at most ``--max-rss-growth`` percent,
 1 otherwise, 2 when the server could not be started.
@@ -25,20 +25,21 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import math
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from eval.dataset import load_questions
+from eval.stats import percentile, rss_mb
+from qa.training.dataset import load_questions
 
 LOOPBACK_NAMES = {"localhost"}
 
@@ -68,23 +69,8 @@ class PhaseResult:
     stopped_early: bool = False
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of already sorted values (0 for none)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
-    return sorted_values[rank - 1]
 
 
-def rss_bytes(pid: int) -> int | None:
-    """Resident memory of a process from ``/proc`` (None when unavailable)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def require_loopback(url: str) -> None:
@@ -166,9 +152,9 @@ async def run_phase(
     result.requests_per_second = round(result.requests / result.seconds, 1) if result.seconds else 0.0
     latencies.sort()
     result.latency_ms = {
-        "p50": round(percentile(latencies, 0.50), 2),
-        "p95": round(percentile(latencies, 0.95), 2),
-        "p99": round(percentile(latencies, 0.99), 2),
+        "p50": round(percentile(latencies, 0.50) or 0.0, 2),
+        "p95": round(percentile(latencies, 0.95) or 0.0, 2),
+        "p99": round(percentile(latencies, 0.99) or 0.0, 2),
         "max": round(latencies[-1], 2) if latencies else 0.0,
         "mean": round(sum(latencies) / len(latencies), 2) if latencies else 0.0,
     }
@@ -176,27 +162,41 @@ async def run_phase(
 
 
 @contextlib.contextmanager
-def serve(index: Path, startup_timeout: float, log: Path | None):
+def serve(
+    index: Path, startup_timeout: float = 120.0, log: Path | None = None, env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
+):
     """Run ``verbatim serve`` on a free loopback port for the duration of the block.
 
+    Args:
+        index: The index folder it serves.
+        startup_timeout: Seconds to wait for ``/healthz``.
+        log: File for the server's output (None: discarded); its end is quoted when the server
+            exits before it is ready.
+        env: More environment variables for the server (rate limit off and no admin token
+            whatever the caller's environment says).
+        prefix: A command the server runs under (``nice``, a namespace, ...).
+
     Yields:
-        ``(base_url, pid)`` once ``/healthz`` answers.
+        ``(base_url, process)`` once ``/healthz`` answers; the process is ended (SIGINT, then
+        SIGKILL) when the block ends, unless the caller ended it.
     """
     port = free_port()
-    env = {**os.environ, "VERBATIM_RATE_LIMIT": "0"}
-    env.pop("VERBATIM_ADMIN_TOKEN", None)
+    environment = {**os.environ, **(env or {}), "VERBATIM_RATE_LIMIT": "0"}
+    environment.pop("VERBATIM_ADMIN_TOKEN", None)
     command = [
-        sys.executable, "-m", "verbatim.cli", "serve", "--index", str(index),
+        *prefix, sys.executable, "-m", "verbatim.cli", "serve", "--index", str(index),
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
     ]
     output = log.open("wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         ready_by = time.monotonic() + startup_timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"the server exited with status {process.returncode} before it was ready")
+                tail = log.read_text(errors="replace")[-2000:] if log else ""
+                raise RuntimeError(f"the server exited with status {process.returncode} before it was ready {tail}".rstrip())
             try:
                 if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
                     break
@@ -205,7 +205,7 @@ def serve(index: Path, startup_timeout: float, log: Path | None):
             if time.monotonic() > ready_by:
                 raise RuntimeError(f"the server did not answer /healthz within {startup_timeout:.0f} s")
             time.sleep(0.25)
-        yield url, process.pid
+        yield url, process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -223,9 +223,9 @@ async def load_test(args: argparse.Namespace, url: str, server_pid: int | None) 
     questions = [question.question for question in load_questions()]
     deadline = time.monotonic() + args.time_limit
     warmup = await run_phase(url, questions, args.warmup, args.concurrency, deadline)
-    rss_after_warmup = rss_bytes(server_pid) if server_pid else None
+    rss_after_warmup = rss_mb(server_pid) if server_pid else None
     load = await run_phase(url, questions[args.warmup % len(questions) :] + questions, args.requests, args.concurrency, deadline)
-    rss_at_end = rss_bytes(server_pid) if server_pid else None
+    rss_at_end = rss_mb(server_pid) if server_pid else None
     growth = (
         round(100.0 * (rss_at_end - rss_after_warmup) / rss_after_warmup, 2)
         if rss_after_warmup and rss_at_end
@@ -245,8 +245,8 @@ async def load_test(args: argparse.Namespace, url: str, server_pid: int | None) 
         "p95_ms": load.latency_ms["p95"],
         "p99_ms": load.latency_ms["p99"],
         "requests_per_second": load.requests_per_second,
-        "rss_after_warmup_mb": round(rss_after_warmup / 2**20, 1) if rss_after_warmup else None,
-        "rss_at_end_mb": round(rss_at_end / 2**20, 1) if rss_at_end else None,
+        "rss_after_warmup_mb": rss_after_warmup,
+        "rss_at_end_mb": rss_at_end,
         "rss_growth_pct": growth,
         "max_rss_growth_pct": args.max_rss_growth,
         "passed": warmup.errors + load.errors == 0 and memory_ok and not load.stopped_early,
@@ -257,7 +257,7 @@ async def load_test(args: argparse.Namespace, url: str, server_pid: int | None) 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the load test."""
-    parser = argparse.ArgumentParser(prog="python -m eval.loadtest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m eval.bench.loadtest", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000, help="measured requests (default 20000)")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
     parser.add_argument("--warmup", type=int, default=1_000, help="requests before memory is first measured (default 1000)")
@@ -282,12 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         summary = asyncio.run(load_test(args, args.url.rstrip("/"), args.server_pid))
     else:
         try:
-            with serve(args.index, args.startup_timeout, args.server_log) as (url, pid):
+            with serve(args.index, args.startup_timeout, args.server_log) as (url, process):
+                pid = process.pid
                 summary = asyncio.run(load_test(args, url, pid))
         except RuntimeError as error:
             print(json.dumps({"error": str(error)}), file=sys.stderr)
             return 2
-    summary["command"] = " ".join(["python -m eval.loadtest", *(argv if argv is not None else sys.argv[1:])])
+    summary["command"] = " ".join(["python -m eval.bench.loadtest", *(argv if argv is not None else sys.argv[1:])])
     text = json.dumps(summary, indent=2)
     print(text)
     if args.output:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eval.stats import min_max
 from qa.retriever import Fusion, HybridRetriever, RetrievalMode, RetrieverConfig
 
 # A question's type, from its wording. MedQuAD's questions follow a few templates
@@ -167,7 +168,7 @@ def minmax_fusion(dense: np.ndarray, bm25: np.ndarray, dense_weight: float, cand
     """
     pool = np.union1d(top_documents(dense, candidates), top_documents(bm25, candidates))
     fused = np.full(len(dense), -np.inf, dtype=np.float64)
-    fused[pool] = dense_weight * _minmax(dense[pool]) + (1 - dense_weight) * _minmax(bm25[pool])
+    fused[pool] = dense_weight * min_max(dense[pool]) + (1 - dense_weight) * min_max(bm25[pool])
     return fused
 
 
@@ -182,11 +183,6 @@ def rrf_fusion(dense: np.ndarray, bm25: np.ndarray, k: int, candidates: int) -> 
     return fused
 
 
-def _minmax(values: np.ndarray) -> np.ndarray:
-    values = np.where(np.isfinite(values), values, np.nan)
-    low, high = np.nanmin(values), np.nanmax(values)
-    normalised = (values - low) / (high - low) if high > low else np.ones_like(values)
-    return np.nan_to_num(normalised, nan=0.0)
 
 
 class ShippedRanker:

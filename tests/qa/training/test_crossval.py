@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval.crossval import HeldOutCounts, cross_validate, deal_folds
-from eval.dataset import load_questions
+from qa.training.crossval import HeldOutCounts, cross_validate, deal_folds
+from qa.training.dataset import load_questions
 
 
 def test_folds_are_an_even_deal_that_a_seed_repeats():

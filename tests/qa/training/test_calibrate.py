@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval.calibrate import calibrate, fit_conditional_logit, fit_logistic
-from eval.dataset import load_questions
 from qa.extractor import RANKER_FEATURES
+from qa.training.calibrate import calibrate, fit_conditional_logit, fit_logistic
+from qa.training.dataset import load_questions
 
 
 def test_logistic_fit_recovers_the_generating_model():

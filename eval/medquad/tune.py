@@ -3,7 +3,7 @@
 Prints nDCG@10 / recall@10 on dev for the min-max dense weight, the RRF offset and the
 levers of the learned system (each measured by two-fold cross-validation on dev, so no dev
 question is scored by a model fitted on it). The chosen values go into
-:class:`eval.medquad_run.FusionParams` by hand, with the printed table in eval/README.md.
+:class:`eval.medquad.run.FusionParams` by hand, with the printed table in eval/README.md.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from eval import medquad
-from eval.medquad_learned import FEATURES
-from eval.medquad_ranking import DocumentScorer
-from eval.medquad_run import (
+from eval.medquad import data as medquad
+from eval.medquad.learned import FEATURES
+from eval.medquad.ranking import DocumentScorer
+from eval.medquad.run import (
     FusionParams,
     LearnedSystem,
     Pool,

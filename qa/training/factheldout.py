@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.calibrate import calibrate
-from eval.crossval import HeldOutCounts, score_held_out
-from eval.dataset import EvalQuestion, contains_gold, normalise
 from ingest.loader import is_pairs_file, pairs_files
 from ingest.pipeline import run_ingest
 from qa.pipeline import Answerer
 from qa.store import IndexStore
+from qa.training.calibrate import calibrate
+from qa.training.crossval import HeldOutCounts, score_held_out
+from qa.training.dataset import EvalQuestion, contains_gold, normalise
 from verbatim.embedding import Embedder
 from verbatim.settings import Settings
 
