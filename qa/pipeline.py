@@ -46,6 +46,9 @@ from verbatim.settings import Settings
 from verbatim.textutil import bm25_terms, key_terms
 
 RETRIEVAL_DEPTH = 20  # chunks retrieved per question; passages are drawn from these
+# A "why?" is answered from elsewhere in the earlier answer's document only with at least a "Good
+# match" (qa/confidence.py's band); a weaker find gives way to what surrounds the earlier answer.
+EXPLANATION_MIN_CONFIDENCE = 0.6
 
 
 @dataclass
@@ -568,7 +571,8 @@ class Answerer:
 
     def _explanation(self, plan: FollowupPlan, query: Query, top_k: int, mode: RetrievalMode) -> Answer | None:
         """The answer to the conversation's question (with "why?") from the earlier answer's
-        document, never quoting what that answer quoted; None when that document does not answer."""
+        document, never quoting what that answer quoted; None when that document does not answer
+        with at least :data:`EXPLANATION_MIN_CONFIDENCE`."""
         store = self._require().store
         anchor = plan.anchor
         doc = store.doc_index.get(anchor.doc_id or "") if anchor is not None else None
@@ -576,7 +580,7 @@ class Answerer:
             return None
         elsewhere = frozenset(int(s) for s in np.flatnonzero(store.sentence_doc != doc))
         answer, _ = self.trace(query, top_k, mode, question=plan.question, excluded=elsewhere | self._quoted_sentences(anchor))
-        if answer.abstained:
+        if answer.abstained or answer.confidence < EXPLANATION_MIN_CONFIDENCE:
             return None
         answer.followup, answer.read_as = MORE, plan.read_as
         return answer

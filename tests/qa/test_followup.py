@@ -281,3 +281,10 @@ def test_a_followup_answered_by_the_earlier_one_sentence_answer_quotes_the_claus
     assert fresh.answer == "the gut, immune cells, and kidneys are among its largest consumers."
     assert fresh.answer in fresh.passages[0].quote
     assert (fresh.passages[0].highlight_start, fresh.passages[0].highlight_end) == (fresh.answer_start, fresh.answer_end)
+
+
+def test_source_after_an_answer_that_names_its_study_goes_on_with_the_study(answerer):
+    first, turn = _answer_turn(answerer, "What is the strongest evidence for glutamine?")
+    assert "systematic review" in first.answer
+    more = answerer.run("source?", history=[turn])
+    assert more.followup == MORE and "average reduction of 37%" in more.answer
