@@ -50,7 +50,7 @@ MAX_REPEATED_HEADING_CHARS = 300
 # part of the fingerprint (textutil: the BM25 terms and the vocabulary's words).
 _PIPELINE_MODULES = (loader, cleaner, structure, sentences, chunker, parse, hubness, indexers, textutil, evidence)
 # Data files that decide what a build holds, hashed like the code.
-_PIPELINE_DATA = (evidence.RULES_PATH,)
+_PIPELINE_DATA = (evidence.RULES_PATH, textutil.FUNCTION_WORDS_PATH)
 
 
 @dataclass

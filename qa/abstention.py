@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import copy
 import re
+import tomllib
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from qa.calibration import Calibration, sigmoid
@@ -51,50 +53,34 @@ FEATURES = (
     "foreign_entity_with_subject",
     "answer_type_missing",
 )
-# Questions whose answer must contain a fact of a recognisable shape: (what is missing, how the
-# question asks for it, the shape an answering sentence has).
-REQUIRED_ANSWER_TYPES = (
-    (
-        "year",
-        re.compile(r"\b(what|which) year\b|\bwhen (was|were|did)\b.*\b(first|discover|invent|introduc|approv|sale|market)", re.I),
-        re.compile(r"\b(1[89]\d\d|20\d\d)\b"),
-    ),
-    (
-        "price",
-        re.compile(r"\b(price[sd]?|cost|costs|costing|dollars?)\b|\$", re.I),
-        re.compile(r"[$€£]|\b(dollars?|euros?|pounds sterling|price[sd]?|costs?|cheap|cheaper|expensive)\b", re.I),
-    ),
-    (
-        "country",
-        re.compile(r"\b(what|which) (country|countries|nation)\b", re.I),
-        re.compile(r"\b(country|countries|nation|China|India|Japan|Germany|France|Italy|Canada|Mexico|Brazil|Korea|United States|USA|U\.S\.|America|Europe|Asia)\b"),
-    ),
-    (
-        "season",
-        # Asking *when in the year*, not merely naming one ("cutting for summer").
-        re.compile(
-            r"\btime of (the )?year\b|\b(which|what) (season|month)s?\b|\bseasonal(ly)?\b"
-            r"|\bin (winter|summer|spring|autumn|the fall) (than|or|vs\.?|versus)\b",
-            re.I,
-        ),
-        re.compile(r"\b(seasons?|seasonal|spring|summer|autumn|fall|winter|January|February|March|April|June|July|August|September|October|November|December)\b", re.I),
-    ),
-    (
-        "dose per body weight",
-        # A dose scaled by weight ("mg per kg", "how much for my body weight"), not weight itself
-        # ("lose a pound a week", "does it change body weight?").
-        re.compile(
-            r"\b(per|/)\s*(kg|kilos?|kilograms?|lbs?|pounds?)\b"
-            r"|\b(dose|dosage|how much|grams?|mg)\b.*\b(body ?weight|by weight|my weight)\b",
-            re.I,
-        ),
-        re.compile(r"\b(per|/)\s*(kg|kilo|kilogram|lb|pound)s?\b|\bbody ?weight\b", re.I),
-    ),
-)
 ANSWER_TYPE_CANDIDATES = 3  # best-ranked sentences searched for the required shape
 # Words that end the name of a condition ("Parkinson's disease", "sickle cell disease").
 CONDITION_HEADS = frozenset({"disease", "diseases", "syndrome", "disorder", "disorders", "deficiency", "infection"})
 OTHER_SUPPLEMENTS_PATH = Path(__file__).with_name("other_supplements.txt")
+# Questions whose answer must contain a fact of a recognisable shape (a data file with its own header).
+REQUIRED_ANSWER_TYPES_PATH = Path(__file__).with_name("required_answer_types.toml")
+
+
+@lru_cache(maxsize=4)
+def load_required_answer_types(path: Path = REQUIRED_ANSWER_TYPES_PATH) -> tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...]:
+    """Read ``qa/required_answer_types.toml``.
+
+    Args:
+        path: The file.
+
+    Returns:
+        ``(what is missing, how a question asks for it, the shape an answering sentence has)``,
+        in file order.
+    """
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    return tuple(
+        (
+            str(row["name"]),
+            re.compile(row["asks"], re.IGNORECASE if row["asks_ignore_case"] else 0),
+            re.compile(row["shape"], re.IGNORECASE if row["shape_ignore_case"] else 0),
+        )
+        for row in raw["required"]
+    )
 
 
 def load_other_supplements(path: Path | None = None) -> tuple[tuple[str, ...], ...]:
@@ -167,6 +153,8 @@ class AbstentionPolicy:
         self.store = store
         self.policy = policy
         self.calibration = calibration
+        calibration.abstention.require(FEATURES, "abstention")
+        self.required_answer_types = load_required_answer_types()
         # Only names the corpus itself never uses count as "something else".
         corpus_stems = {light_stem(word) for word in store.vocabulary.frequencies}
         self.other_supplements = tuple(
@@ -285,7 +273,7 @@ class AbstentionPolicy:
 
     def _missing_answer_type(self, query: Query, extraction: Extraction | None) -> str | None:
         """The kind of fact the question asks for when no top candidate sentence has its shape."""
-        wanted = [(name, shape) for name, asks, shape in REQUIRED_ANSWER_TYPES if asks.search(query.normalised)]
+        wanted = [(name, shape) for name, asks, shape in self.required_answer_types if asks.search(query.normalised)]
         if not wanted:
             return None
         ranked = extraction.ranked[:ANSWER_TYPE_CANDIDATES] if extraction is not None else []

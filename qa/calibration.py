@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CALIBRATION_PATH = Path(__file__).with_name("calibration.toml")
 # Provenance key of the embedding model's weights hash the numbers were fitted with.
 MODEL_HASH_KEY = "model_weights_hash"
+
+
+class CalibrationError(ValueError):
+    """A fitted model does not match the features the code computes."""
 
 
 @dataclass(frozen=True)
@@ -24,8 +29,33 @@ class LinearModel:
     intercept: float
     weights: dict[str, float]
 
+    def require(self, features: Sequence[str], model: str) -> LinearModel:
+        """Check that the model weighs exactly the features the code computes.
+
+        A renamed, added or removed feature would otherwise be weighed 0 without a word.
+
+        Args:
+            features: The feature names the code computes for this model.
+            model: The model's name in the calibration file (for the message).
+
+        Returns:
+            The model itself.
+
+        Raises:
+            CalibrationError: Naming the features that differ and the command that refits.
+        """
+        unknown = sorted(set(self.weights) - set(features))
+        missing = [name for name in features if name not in self.weights]
+        if unknown or missing:
+            raise CalibrationError(
+                f"the {model} model's features differ from the code's (weights for unknown features: "
+                f"{', '.join(unknown) or 'none'}; no weight for: {', '.join(missing) or 'none'}); "
+                "refit with: verbatim eval --calibrate"
+            )
+        return self
+
     def logit(self, values: dict[str, float]) -> float:
-        """Log-odds for named feature values (missing features count as 0)."""
+        """Log-odds for named feature values (every model feature is checked by :meth:`require`)."""
         return self.intercept + sum(weight * values.get(name, 0.0) for name, weight in self.weights.items())
 
     def probability(self, values: dict[str, float]) -> float:

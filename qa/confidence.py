@@ -59,6 +59,8 @@ class AnswerConfidence:
 
     def __init__(self, calibration: Calibration) -> None:
         self.calibration = calibration
+        if calibration.correctness is not None:
+            calibration.correctness.require(FEATURES, "correctness")
 
     def run(self, decision: AbstentionDecision, extraction: Extraction | None) -> float:
         """Confidence of an answer (0..1).

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -64,40 +67,63 @@ RANKER_FEATURES = (
     "hubness",
 )
 
-_LEANS_BACK = re.compile(
-    r"^(this|that|these|those|it|its|it's|they|their|them|he|she|his|her|such|here|there|which|both|"
-    r"similar|the same|also|but|and|or|however|so|because|still|yet|then|otherwise|instead|in these|"
-    r"in this|for this|some|others|each|either)\b",
-    re.IGNORECASE,
-)
 _LABEL_PREFIX = re.compile(r"^([^:.!?\n]{2,45}):\s")
 # A sentence that sets up a study ("A 2022 study ... followed 64 marathoners.") is usually
 # followed by its result, which the answer then includes.
 _STUDY_SETUP = re.compile(r"\b(study|studies|review|meta-analysis|trials?|analysis|analy[sz]ed|pooled|followed)\b", re.I)
 
-# What kind of answer a question asks for, and the shape of a sentence that can give it.
-_ANSWER_TYPES = (
-    (
-        re.compile(r"\b(how (much|many|high|low|big|large)|what (dose|dosage|amount|percentage|percent)|dose|dosage|percent(age)?|by how much)\b", re.I),
-        re.compile(r"\d"),
-    ),
-    (
-        re.compile(r"\b(how (long|soon|often|quickly)|when|what time|timing|how many (weeks|days|months|minutes))\b", re.I),
-        re.compile(r"\b(\d+(-\d+)?\s*(weeks?|days?|months?|minutes?|hours?|years?)|morning|bed(time)?|night|daily|twice|before|after|within)\b", re.I),
-    ),
-    (
-        re.compile(r"^\W*who\b|\bwho (is|was|were|are|should|shouldn't|led|headed)\b", re.I),
-        re.compile(r"\b(Dr\.|Prof\.|Professor|people|patients?|athletes?|adults|individuals|those)\b"),
-    ),
-)
 # "Brands I trust:" must not match the "I" of "Can I take it at night?".
 _PRONOUN_TERMS = frozenset(bm25_terms("i me my you your we us our"))
 STRONG_POINTER = 0.75  # similarity above which a FAQ question or lead-in is a near restatement
-# A FAQ answer that opens with a verdict ("No.", "Yes, ...") answers only its own question.
-_VERDICT = re.compile(r"^\W*(yes|no|nope|yep|absolutely|definitely|not really|not at all)\b", re.IGNORECASE)
 VERDICT_TERMS_SHARE = 0.5  # share of the FAQ question's content words a restatement must use
 # Lines that frame content but never answer by themselves.
 NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION, BlockKind.LEAD_IN})
+
+
+# Sentences that lean back, verdicts, answer types (a data file with its own header).
+PATTERNS_PATH = Path(__file__).with_name("extractor_patterns.toml")
+
+
+@dataclass(frozen=True)
+class ExtractorPatterns:
+    """The extractor's lexical patterns.
+
+    Attributes:
+        leans_back: The opening of a sentence that refers back to the one before it.
+        verdict: The opening of a FAQ answer that gives a verdict ("No.", "Yes, ..."): such an
+            answer answers only its own question.
+        answer_types: ``(how a question asks for a kind of answer, the shape of a sentence that
+            gives it)``.
+    """
+
+    leans_back: re.Pattern[str]
+    verdict: re.Pattern[str]
+    answer_types: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+
+
+def _pattern(text: str, ignore_case: bool) -> re.Pattern[str]:
+    return re.compile(text, re.IGNORECASE if ignore_case else 0)
+
+
+@lru_cache(maxsize=4)
+def load_patterns(path: Path = PATTERNS_PATH) -> ExtractorPatterns:
+    """Read ``qa/extractor_patterns.toml``.
+
+    Args:
+        path: The patterns file.
+
+    Returns:
+        The patterns.
+    """
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    return ExtractorPatterns(
+        leans_back=_pattern(raw["leans_back"], raw["leans_back_ignore_case"]),
+        verdict=_pattern(raw["verdict"], raw["verdict_ignore_case"]),
+        answer_types=tuple(
+            (_pattern(row["asks"], row["asks_ignore_case"]), _pattern(row["shape"], row["shape_ignore_case"]))
+            for row in raw["answer_types"]
+        ),
+    )
 
 
 def _asks(text: str) -> bool:
@@ -195,8 +221,9 @@ class AnswerExtractor:
     def __init__(self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None) -> None:
         self.store = store
         self.config = config or ExtractorConfig()
-        self.ranker = ranker
-        self._weights = np.array([ranker.weights.get(name, 0.0) for name in RANKER_FEATURES], dtype=np.float64)
+        self.ranker = ranker.require(RANKER_FEATURES, "ranker")
+        self.patterns = load_patterns()
+        self._weights = np.array([ranker.weights[name] for name in RANKER_FEATURES], dtype=np.float64)
 
     # -- candidates and features ------------------------------------------------------------
 
@@ -278,7 +305,7 @@ class AnswerExtractor:
         # A generic sentence near everything in the corpus resembles many questions and answers few.
         features[:, column["hubness"]] = store.sentence_hubness[sentences]
 
-        wanted_shapes = [shape for asks, shape in _ANSWER_TYPES if asks.search(query.text)]
+        wanted_shapes = [shape for asks, shape in self.patterns.answer_types if asks.search(query.text)]
         weights = {term: store.idf(term) for term in set(query.terms)}
         total_weight = sum(weights.values()) or 1.0
         kinds = store.sentence_kind[sentences]
@@ -473,7 +500,7 @@ class AnswerExtractor:
         if float(store.sentence_vectors[pointer] @ query.vector) < STRONG_POINTER:
             return False
         opening = store.sentence_text(store.block_sentences(block).start)
-        if not _VERDICT.match(opening):
+        if not self.patterns.verdict.match(opening):
             return True
         asked = {light_stem(word) for word in key_terms(query.normalised)}
         pointed = {light_stem(word) for word in key_terms(store.sentence_text(pointer))} - {
@@ -539,7 +566,7 @@ class AnswerExtractor:
         first = last = sentence
         members = store.block_sentences(block)
         text = store.sentence_text(sentence)
-        if first > members.start and (len(text) < config.short_sentence_chars or _LEANS_BACK.match(text)):
+        if first > members.start and (len(text) < config.short_sentence_chars or self.patterns.leans_back.match(text)):
             first -= 1
         # A run-in heading ("Gut lining integrity.") stays with the sentence it introduces.
         if first == members.start + 1 and len(store.sentence_text(members.start)) < config.short_sentence_chars:

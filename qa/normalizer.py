@@ -10,32 +10,54 @@ matched.
 from __future__ import annotations
 
 import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from qa.food_groups import FoodGroups
 from qa.vocabulary import Vocabulary
 from qa.word_specificity import english_correction
 from verbatim.textutil import fold, is_common_word
 
-# Texting shorthand -> plain words; fillers map to "" and are dropped.
-SHORTHAND = {
-    "u": "you", "ur": "your", "r": "are", "w": "with", "w/": "with", "b4": "before", "pls": "please",
-    "plz": "please", "thx": "thanks", "ppl": "people", "tho": "though", "gonna": "going to",
-    "wanna": "want to", "gotta": "have to", "kinda": "kind of", "sorta": "sort of", "abt": "about",
-    "bc": "because", "cuz": "because", "coz": "because", "smth": "something", "rn": "right now",
-    "ya": "you", "yr": "year", "yrs": "years", "wks": "weeks", "wk": "week", "hrs": "hours",
-    "mins": "minutes", "shud": "should", "wat": "what", "wats": "what is", "wen": "when", "im": "i am",
-    "dont": "do not", "doesnt": "does not", "cant": "cannot", "wont": "will not", "isnt": "is not",
-    "lol": "", "lmao": "", "tbh": "", "ngl": "", "haha": "", "omg": "", "yo": "", "hmm": "", "fr": "",
-    "lowkey": "", "legit": "", "bruh": "", "btw": "",
-}
-# Everyday idioms -> plain words ("5-15 grams daily", "away from meals", "degrades in liquid
-# form"), used only while the sources never use the idiom's own word ("per", "empty", "bad"):
-# sources that say "on an empty stomach" keep matching it as typed.
-PHRASES = (
-    ("per", re.compile(r"\bper day\b", re.IGNORECASE), "daily"),
-    ("empty", re.compile(r"\b(?:on )?(?:an |a )?empty stomach\b", re.IGNORECASE), "away from meals"),
-    ("bad", re.compile(r"\b(?:go|goes|going|gone|went) bad\b", re.IGNORECASE), "degrade"),
-)
+# Texting shorthand and everyday idioms (a data file with its own header).
+TABLES_PATH = Path(__file__).with_name("normalizer_tables.toml")
+
+
+@dataclass(frozen=True)
+class NormaliserTables:
+    """The normaliser's word tables.
+
+    Attributes:
+        shorthand: Texting shorthand -> plain words ("" for a filler, which is dropped).
+        phrases: ``(own word, idiom pattern, replacement)``, applied in order while the sources
+            never use the idiom's own word.
+    """
+
+    shorthand: dict[str, str]
+    phrases: tuple[tuple[str, re.Pattern[str], str], ...]
+
+
+@lru_cache(maxsize=4)
+def load_tables(path: Path = TABLES_PATH) -> NormaliserTables:
+    """Read ``qa/normalizer_tables.toml``.
+
+    Args:
+        path: The tables file.
+
+    Returns:
+        The tables.
+    """
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    return NormaliserTables(
+        shorthand={str(key): str(value) for key, value in raw["shorthand"].items()},
+        phrases=tuple(
+            (str(row["own_word"]), re.compile(row["pattern"], re.IGNORECASE if row["ignore_case"] else 0), str(row["replacement"]))
+            for row in raw["phrases"]
+        ),
+    )
+
+
 # A food the sources never name, followed by their word for its group: "cheese (dairy)".
 FOOD_WITH_GROUP = re.compile(r"\b[A-Za-z]+ \(([a-z]+)\)")
 # A word starts with a letter and may hold digits, so "b4" is one token.
@@ -48,11 +70,15 @@ class QuestionNormaliser:
     Args:
         vocabulary: The corpus vocabulary (typo-tolerant lookup).
         food_groups: Food groups of foods the corpus never names (none: foods stay as typed).
+        tables: Shorthand and idioms (default: ``qa/normalizer_tables.toml``).
     """
 
-    def __init__(self, vocabulary: Vocabulary, food_groups: FoodGroups | None = None) -> None:
+    def __init__(
+        self, vocabulary: Vocabulary, food_groups: FoodGroups | None = None, tables: NormaliserTables | None = None
+    ) -> None:
         self.vocabulary = vocabulary
         self.food_groups = food_groups
+        self.tables = tables or load_tables()
 
     def run(self, question: str) -> str:
         """Normalised question text.
@@ -65,7 +91,7 @@ class QuestionNormaliser:
         """
         pieces = []
         text = question
-        for own_word, pattern, replacement in PHRASES:
+        for own_word, pattern, replacement in self.tables.phrases:
             if own_word not in self.vocabulary.frequencies:
                 text = pattern.sub(replacement, text)
         changed = text != question
@@ -74,8 +100,8 @@ class QuestionNormaliser:
                 pieces.append(token)
                 continue
             folded = fold(token)
-            if folded in SHORTHAND:
-                pieces.append(SHORTHAND[folded])
+            if folded in self.tables.shorthand:
+                pieces.append(self.tables.shorthand[folded])
                 changed = True
                 continue
             # Only misspellings are rewritten: real English words stay as typed.

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from verbatim.index_format import BlockKind
 from verbatim.textutil import (
-    FUNCTION_WORDS,
     edit_distance_at_most,
     fold,
+    function_words,
     is_common_word,
     light_stem,
     typo_budget,
@@ -364,7 +364,7 @@ class SafetyPolicy:
         previous = (-2, -1)  # (position, stretch) of the last word taken
         for position, (word, stretch) in enumerate(zip(tokens, word_runs(question), strict=True)):
             letters = word.replace("'", "")
-            if position in covered or word in FUNCTION_WORDS or len(letters) < 3 or not letters.isalpha():
+            if position in covered or word in function_words() or len(letters) < 3 or not letters.isalpha():
                 continue
             if previous == (position - 1, stretch):
                 runs[-1].append(word)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 import Stemmer
 
@@ -19,30 +20,24 @@ BM25_STOPWORDS = frozenset(
     "there these they this to was will with".split()
 )
 
-# Words that carry no topic of their own in a question: question words, auxiliaries,
-# pronouns, fillers of casual speech. Used to find a question's key terms.
-FUNCTION_WORDS = frozenset(
+# Words that carry no topic of their own in a question (a data file with its own header).
+FUNCTION_WORDS_PATH = Path(__file__).with_name("function_words.txt")
+
+
+@lru_cache(maxsize=1)
+def function_words(path: Path = FUNCTION_WORDS_PATH) -> frozenset[str]:
+    """The function words: question words, auxiliaries, pronouns, fillers of casual speech.
+
+    Args:
+        path: The word file (``verbatim/function_words.txt``).
+
+    Returns:
+        The words (folded, as written in the file).
     """
-    a about above after again against all also am an and any anybody anyone anything are aren't
-    around as at be because been before being below between both but by can can't cannot could
-    couldn't did didn't do does doesn't doing don't down during each either else ever every few for
-    from further get gets getting give go goes going gonna got had hadn't has hasn't have haven't
-    having he her here hers herself him himself his how i i'd i'll i'm i've if in into is isn't it
-    it's its itself just kind know let let's like lol lot lots may maybe me might mine more most much
-    must my myself need needs no nor not now of off ok okay on once one only or other ought our ours
-    ourselves out over own please pls really same say says shall she should shouldn't so some
-    something sort still stuff such tell than thank thanks that that's the their theirs them
-    themselves then there there's these they they're thing things this those though through thx to
-    too u under until up ur us use used using very via wanna want was wasn't way we well were weren't
-    what what's whats when where whether which while who who's whom whose why will with won't would
-    wouldn't ya yeah yes yet you you'd you'll you're you've your yours yourself yourselves hey hi
-    hello guys doc dr anyway actually basically bit im ive dont doesnt isnt cant wont whats hows
-    wondering wonder curious question questions nah yo tbh ngl ppl kinda tho haha hmm lowkey legit
-    wat wats 411 dumb idk imo imho btw omg fr rn ty tysm pls plz bruh dude man yall y'all gonna
-    gotta lemme sorta lots totally literally honestly seriously ok okay anyone someone somebody
-    everyone everybody thing stuff
-    """.split()
-)
+    words_in_file = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words_in_file += line.split("#", 1)[0].split()
+    return frozenset(words_in_file)
 
 _stemmer_local = None
 
@@ -170,7 +165,7 @@ def key_terms(text: str) -> list[str]:
     for word in words(text):
         if len(word) < 2 and not word.isdigit():
             continue
-        if word in FUNCTION_WORDS:
+        if word in function_words():
             continue
         seen.setdefault(word, None)
     return list(seen)
