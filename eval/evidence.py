@@ -280,10 +280,10 @@ def selection_effect(answerer, questions, split: str) -> SelectionEffect:
         query = answerer.prepare(question.question)
         if not policy.asks_effect_or_dose(query.normalised):
             continue
-        with_rule = answerer.answer_query(query)
+        with_rule = answerer.trace(query)[0]
         answerer.evidence_policy = replace(policy, preferred=frozenset())
         try:
-            without_rule = answerer.answer_query(query)
+            without_rule = answerer.trace(query)[0]
         finally:
             answerer.evidence_policy = policy
         if with_rule.abstained and without_rule.abstained:

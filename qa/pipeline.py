@@ -182,9 +182,11 @@ class Answerer:
     def prepare_many(self, questions: Sequence[str]) -> list[Query]:
         """Prepare several questions with one batched embedding (used by request batching)."""
         components = self._require()
+        started = time.perf_counter()
         texts = [question.strip() for question in questions]
         normalised = [components.normaliser.run(text) for text in texts]
         vectors = components.embedder.encode_queries(normalised)
+        embed_ms = _lap(started)
         return [
             Query(
                 text=text,
@@ -193,6 +195,7 @@ class Answerer:
                 terms=tuple(bm25_terms(clean)),
                 # "cheese (dairy)" is one thing the question names, in the sources' word.
                 key_terms=tuple(key_terms(FOOD_WITH_GROUP.sub(r"\1", clean))),
+                embed_ms=embed_ms,
             )
             for text, clean, vector in zip(texts, normalised, vectors, strict=True)
         ]
@@ -221,17 +224,7 @@ class Answerer:
             answer = self.converse(question, history, top_k, mode)
             answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
             return answer
-        query = self.prepare(question)
-        answer = self.answer_query(query, top_k, mode, question=question)
-        answer.timings_ms["embed"] = round((time.perf_counter() - started) * 1000 - sum(answer.timings_ms.values()), 3)
-        answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
-        return answer
-
-    def answer_query(
-        self, query: Query, top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID, question: str | None = None
-    ) -> Answer:
-        """Answer a prepared question (see :meth:`run`)."""
-        return self.trace(query, top_k, mode, question=question)[0]
+        return self.trace(self.prepare(question), top_k, mode, question=question)[0]
 
     def _retrieve(
         self, query: Query, depth: int, mode: RetrievalMode, excluded: frozenset[int]
@@ -260,7 +253,8 @@ class Answerer:
         single_sentence: bool = False,
         clause: tuple[int, int] | None = None,
     ) -> tuple[Answer, Trace]:
-        """Answer a prepared question and return the intermediate results too.
+        """Answer a prepared question: the one answer method, returning the answer (with the
+        milliseconds of each stage, its preparation's included) and the intermediate results.
 
         ``safety_query`` (a follow-up with the earlier question it rests on) is what the safety
         policy reads instead of ``query``, and ``also_safety`` (a follow-up's readings) what it
@@ -271,7 +265,7 @@ class Answerer:
         """
         components = self._require()
         timings: dict[str, float] = {}
-        clock = time.perf_counter()
+        started = clock = time.perf_counter()
 
         components, retrieved = self._retrieve(query, max(RETRIEVAL_DEPTH, top_k), mode, excluded)
         timings["retrieve"] = _lap(clock)
@@ -303,14 +297,12 @@ class Answerer:
 
         decision = components.abstention.run(query, retrieved, extraction, question_topics, discussed)
         answered = extraction is not None and not decision.abstain
-        evidence = 0
-        if answered:
-            store = components.store
-            for sentence in range(extraction.first_sentence, extraction.last_sentence + 1):
-                evidence |= int(store.sentence_topics[sentence])
+        evidence = components.store.topics_of(extraction.first_sentence, extraction.last_sentence) if answered else 0
         safety = components.safety.run(question_topics, evidence)
         confidence = components.confidence.run(decision, extraction)
         timings["decide"] = _lap(clock)
+        timings["embed"] = round(query.embed_ms, 3)
+        timings["total"] = round(query.embed_ms + _lap(started), 3)
 
         asked = question if question is not None else query.text
         if not answered:
@@ -533,10 +525,7 @@ class Answerer:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)
         first, last = unit
         context_answer, context_trace = self.trace(query, top_k, mode, question=plan.question)
-        evidence = 0
-        for sentence in range(first, last + 1):
-            evidence |= int(store.sentence_topics[sentence])
-        safety = components.safety.run(components.safety.question_triggers(query, store), evidence)
+        safety = components.safety.run(components.safety.question_triggers(query, store), store.topics_of(first, last))
         doc = int(store.sentence_doc[first])
         document = store.documents[doc]
         start, end = int(store.sentence_start[first]), int(store.sentence_end[last])

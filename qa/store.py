@@ -266,6 +266,10 @@ class IndexStore:
         """Title of a section of a document."""
         return self.documents[doc].sections[section].title
 
+    def topics_of(self, first: int, last: int) -> int:
+        """Safety topic bits of the sentences ``first..last`` together (what a quote of them is about)."""
+        return int(np.bitwise_or.reduce(self.sentence_topics[first : last + 1], initial=0))
+
     def block_sentences(self, block: int) -> range:
         """Sentence numbers of a block (sentences are stored in document order)."""
         first = int(np.searchsorted(self.sentence_block, block, side="left"))

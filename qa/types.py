@@ -35,6 +35,8 @@ class Query:
         vector: Its embedding (the only model call per question).
         terms: Stemmed BM25 terms of the normalised text.
         key_terms: Folded content words of the normalised text (coverage of the vocabulary).
+        embed_ms: Milliseconds its preparation took (normalising and embedding; a batch's time
+            for each of its questions).
     """
 
     text: str
@@ -42,6 +44,7 @@ class Query:
     vector: np.ndarray
     terms: tuple[str, ...]
     key_terms: tuple[str, ...]
+    embed_ms: float = 0.0
 
 
 @dataclass

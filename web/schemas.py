@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from qa.types import ReasonCode
+from qa.types import Answer, Passage, ReasonCode
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 10
@@ -263,3 +263,36 @@ class FeedbackCreated(BaseModel):
 
     id: int = Field(description="Record id (for `verbatim feedback delete ID`).")
     status: str = Field(description="'pending': a maintainer reviews it before anything learns from it.")
+
+
+# -- built from the answerer's types ---------------------------------------------------------
+
+
+def evidence_out(passage: Passage) -> EvidenceOut:
+    """The API shape of a passage's evidence kind (background when the index gave none)."""
+    evidence = passage.evidence
+    return EvidenceOut(kind=evidence.kind, design=evidence.design) if evidence else EvidenceOut(kind="background")
+
+
+def answer_to_response(answer: Answer) -> AskResponse:
+    """The API shape of an answer."""
+    return AskResponse(
+        question=answer.question,
+        answer=answer.answer,
+        abstained=answer.abstained,
+        confidence=max(0.0, min(1.0, answer.confidence)),
+        passages=[
+            PassageOut(
+                doc_id=p.doc_id, title=p.title, section=p.section, quote=p.quote, start=p.start, end=p.end,
+                score=p.score, highlight_start=p.highlight_start, highlight_end=p.highlight_end,
+                evidence=evidence_out(p),
+            )
+            for p in answer.passages
+        ],
+        disclaimer=answer.disclaimer,
+        safety_topics=answer.safety_topics,
+        reason=answer.reason,
+        reason_code=answer.reason_code,
+        followup=answer.followup,
+        read_as=answer.read_as or answer.question,
+    )

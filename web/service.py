@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 from qa.followup import Turn
 from qa.pipeline import Answerer
-from qa.types import Answer, Passage, Query
+from qa.types import Answer, Query
 from web.metrics import ServiceMetrics
 from web.request_log import note_answer
-from web.schemas import AskResponse, EvidenceOut, PassageOut
 
 MAX_BATCH = 32
 
@@ -133,34 +132,4 @@ class AnswerService:
             item.query = query
 
     def _answer_batch(self, batch: list[_Pending]) -> list[Answer]:
-        return [self.answerer.answer_query(item.query, item.top_k, question=item.question) for item in batch]
-
-
-def evidence_out(passage: Passage) -> EvidenceOut:
-    """The API shape of a passage's evidence kind (background when the index gave none)."""
-    evidence = passage.evidence
-    return EvidenceOut(kind=evidence.kind, design=evidence.design) if evidence else EvidenceOut(kind="background")
-
-
-def answer_to_response(answer: Answer) -> AskResponse:
-    """The API shape of an answer."""
-    return AskResponse(
-        question=answer.question,
-        answer=answer.answer,
-        abstained=answer.abstained,
-        confidence=max(0.0, min(1.0, answer.confidence)),
-        passages=[
-            PassageOut(
-                doc_id=p.doc_id, title=p.title, section=p.section, quote=p.quote, start=p.start, end=p.end,
-                score=p.score, highlight_start=p.highlight_start, highlight_end=p.highlight_end,
-                evidence=evidence_out(p),
-            )
-            for p in answer.passages
-        ],
-        disclaimer=answer.disclaimer,
-        safety_topics=answer.safety_topics,
-        reason=answer.reason,
-        reason_code=answer.reason_code,
-        followup=answer.followup,
-        read_as=answer.read_as or answer.question,
-    )
+        return [self.answerer.trace(item.query, item.top_k, question=item.question)[0] for item in batch]

@@ -23,7 +23,7 @@ from tests.conftest import CORPUS, REPO
 from verbatim import index_format
 from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import Settings
-from web.service import answer_to_response
+from web.schemas import answer_to_response
 
 pytestmark = pytest.mark.cluster
 

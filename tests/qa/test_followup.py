@@ -195,7 +195,7 @@ def test_more_never_quotes_the_earlier_answer_and_stays_in_its_document(answerer
 def test_no_history_is_the_same_code_path(answerer):
     question = "How much glutamine should I take for gut health?"
     plain = answerer.run(question)
-    direct = answerer.answer_query(answerer.prepare(question), question=question)
+    direct = answerer.trace(answerer.prepare(question), question=question)[0]
     assert (plain.answer, plain.passages, plain.disclaimer, plain.confidence) == (
         direct.answer, direct.passages, direct.disclaimer, direct.confidence)
     assert plain.followup is None and plain.read_as is None

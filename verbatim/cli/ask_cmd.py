@@ -11,7 +11,7 @@ from qa.pipeline import Answerer
 from qa.types import Answer
 from verbatim.index_format import IndexError_
 from verbatim.settings import Settings
-from web.service import answer_to_response
+from web.schemas import answer_to_response
 
 
 def format_answer(answer: Answer) -> str:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from verbatim import index_format
+from web.dependencies import CurrentAnswerer
 from web.schemas import ErrorOut
 
 router = APIRouter(tags=["admin"])
@@ -48,7 +49,7 @@ def _authorised(request: Request, token: str) -> bool:
     responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
     summary="Serve the index's live build (after an ingest) without a restart",
 )
-async def reload_index(request: Request) -> ReloadOut:
+async def reload_index(request: Request, answerer: CurrentAnswerer) -> ReloadOut:
     """Load the live build of the index folder and switch to it.
 
     Args:
@@ -68,7 +69,6 @@ async def reload_index(request: Request) -> ReloadOut:
         raise HTTPException(
             status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
-    answerer = request.app.state.service.answerer
     previous = answerer.store
     started = time.perf_counter()
     try:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from qa.followup import Turn
 from qa.store import IndexStore
+from web.dependencies import Service, Store
 from web.errors import error_response
-from web.schemas import AskRequest, AskResponse, ErrorOut, HistoryTurn
-from web.service import answer_to_response
+from web.schemas import AskRequest, AskResponse, ErrorOut, HistoryTurn, answer_to_response
 
 router = APIRouter(tags=["ask"])
 
@@ -46,18 +46,18 @@ def to_turns(history: list[HistoryTurn]) -> list[Turn]:
     responses={413: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="Answer a question with verbatim quotes from the sources",
 )
-async def ask(payload: AskRequest, request: Request) -> AskResponse:
+async def ask(payload: AskRequest, service: Service, store: Store) -> AskResponse:
     """Answer one question, optionally as a follow-up to the earlier turns of its conversation.
 
     Args:
         payload: Question, number of passages and the conversation's earlier turns.
-        request: The request (gives access to the shared answerer).
+        service: The app's answer service.
+        store: The index in service (the history's spans are checked against it).
 
     Returns:
         The answer, its passages, confidence, safety disclaimer and how it was read.
     """
-    service = request.app.state.service
-    if problems := history_problems(payload.history, service.answerer.store):
+    if problems := history_problems(payload.history, store):
         return error_response(422, "invalid conversation history", problems)
     answer = await service.ask(payload.question, payload.top_k, to_turns(payload.history))
     return answer_to_response(answer)

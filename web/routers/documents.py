@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 
+from web.dependencies import Store
 from web.schemas import DocumentOut, DocumentSummary, ErrorOut, SectionOut
 
 router = APIRouter(tags=["documents"])
 
 
 @router.get("/api/documents", response_model=list[DocumentSummary], summary="List the source documents")
-async def list_documents(request: Request) -> list[DocumentSummary]:
+async def list_documents(store: Store) -> list[DocumentSummary]:
     """All documents of the loaded index.
 
     Returns:
         Id, title and length of each document.
     """
-    store = request.app.state.service.answerer.store
     return [DocumentSummary(id=d.doc_id, title=d.title, length=len(d.text)) for d in store.documents]
 
 
@@ -26,12 +26,12 @@ async def list_documents(request: Request) -> list[DocumentSummary]:
     responses={404: {"model": ErrorOut}},
     summary="One document's canonical text and sections",
 )
-async def get_document(doc_id: str, request: Request) -> DocumentOut:
+async def get_document(doc_id: str, store: Store) -> DocumentOut:
     """One document, looked up by id in the loaded index (never on disk).
 
     Args:
         doc_id: Document id.
-        request: The request.
+        store: The index in service.
 
     Returns:
         The document.
@@ -39,7 +39,6 @@ async def get_document(doc_id: str, request: Request) -> DocumentOut:
     Raises:
         HTTPException: 404 for an unknown id.
     """
-    store = request.app.state.service.answerer.store
     number = store.doc_index.get(doc_id)
     if number is None:
         raise HTTPException(status_code=404, detail=f"no document with id '{doc_id}'")

@@ -19,7 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
+from qa.store import IndexStore
 from verbatim.feedback_store import FeedbackStore, FeedbackStoreUnavailable, NewFeedback, Span
+from web.dependencies import Store
 from web.errors import error_response
 from web.routers.pages import render_chat_page
 from web.schemas import ErrorOut, FeedbackCreated, FeedbackRequest, FeedbackSpanIn
@@ -72,13 +74,12 @@ def resolve_span(index_store, span: FeedbackSpanIn | None, field: str) -> Span |
     return Span(doc_id=span.doc_id, start=span.start, end=span.end, quote=text[span.start : span.end])
 
 
-def to_record(request: Request, payload: FeedbackRequest) -> NewFeedback:
+def to_record(index_store: IndexStore, payload: FeedbackRequest) -> NewFeedback:
     """The record to store for a validated request (spans resolved, build id attached).
 
     Raises:
         SpanProblem: A span is not in the loaded documents.
     """
-    index_store = request.app.state.service.answerer.store
     return NewFeedback(
         question=payload.question,
         verdict=payload.verdict,
@@ -113,7 +114,7 @@ async def store_feedback(request: Request, record: NewFeedback) -> int:
     responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut, "description": "The data folder cannot be written."}},
     summary="Rate an answer (stores the question text with the rating)",
 )
-async def post_feedback(payload: FeedbackRequest, request: Request) -> FeedbackCreated | JSONResponse:
+async def post_feedback(payload: FeedbackRequest, request: Request, index_store: Store) -> FeedbackCreated | JSONResponse:
     """Store feedback on one answer for a maintainer to review.
 
     Args:
@@ -125,7 +126,7 @@ async def post_feedback(payload: FeedbackRequest, request: Request) -> FeedbackC
         folder cannot be written.
     """
     try:
-        record = to_record(request, payload)
+        record = to_record(index_store, payload)
     except SpanProblem as problem:
         return error_response(422, str(problem), [{"field": problem.field, "message": problem.message, "type": "span"}])
     try:
@@ -184,7 +185,7 @@ def form_payload(form) -> dict:
 
 
 @router.post("/feedback", response_class=HTMLResponse, include_in_schema=False)
-async def feedback_form(request: Request) -> HTMLResponse:
+async def feedback_form(request: Request, index_store: Store) -> HTMLResponse:
     """The feedback form of a server-rendered answer (browsers without JavaScript).
 
     Args:
@@ -196,7 +197,7 @@ async def feedback_form(request: Request) -> HTMLResponse:
     form = await request.form()
     try:
         payload = FeedbackRequest.model_validate(form_payload(form))
-        record = to_record(request, payload)
+        record = to_record(index_store, payload)
     except (ValidationError, SpanProblem):
         return render_chat_page(request, notice="That feedback could not be read, so nothing was stored.", status=422)
     try:

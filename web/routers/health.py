@@ -5,19 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from web.dependencies import Store
 from web.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=HealthOut, summary="Liveness, and the index in service")
-async def health(request: Request) -> HealthOut:
+async def health(request: Request, store: Store) -> HealthOut:
     """Status of the service (no paths of the machine: the build is named by its id).
 
     Returns:
         Counts of the loaded index, the model, the build id and time.
     """
-    store = request.app.state.service.answerer.store
     info = store.info()
     return HealthOut(
         status="ok",

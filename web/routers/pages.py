@@ -27,10 +27,17 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from qa.confidence import CONFIDENCE_LEVELS, ConfidenceLevel, describe_confidence
+from web.dependencies import Service, Store, get_answerer
 from web.evidence_view import EvidenceChip, beside_index, chip_texts, chips_json, document_tags, evidence_chip
 from web.routers.ask import history_problems, to_turns
-from web.schemas import MAX_HISTORY_TURNS, AskRequest, AskResponse, HistoryTurn, PassageOut
-from web.service import answer_to_response
+from web.schemas import (
+    MAX_HISTORY_TURNS,
+    AskRequest,
+    AskResponse,
+    HistoryTurn,
+    PassageOut,
+    answer_to_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -412,7 +419,7 @@ def _templates() -> Jinja2Templates:
 
 
 def _page_context(request: Request) -> dict:
-    answerer = request.app.state.service.answerer
+    answerer = get_answerer(request)
     policy = answerer.policy
     return {
         "coverage": coverage(answerer.store),
@@ -463,6 +470,7 @@ async def chat_page(request: Request) -> HTMLResponse:
 @router.post("/", response_class=HTMLResponse)
 async def chat_form(
     request: Request,
+    service: Service,
     question: str = Form(""),
     history_question: Annotated[list[str] | None, Form()] = None,
     history_doc_id: Annotated[list[str] | None, Form()] = None,
@@ -473,6 +481,7 @@ async def chat_form(
 
     Args:
         request: The request.
+        service: The app's answer service.
         question: The form's question field.
         history_question: Earlier questions of the conversation (hidden fields), oldest first.
         history_doc_id: Their answers' documents ("" for an abstention).
@@ -483,7 +492,7 @@ async def chat_form(
         The page with the earlier turns and the answer rendered, or with the error and the
         question kept in the box.
     """
-    store = request.app.state.service.answerer.store
+    store = service.answerer.store
     try:
         history = form_history(history_question or [], history_doc_id or [], history_start or [], history_end or [])
         if history_problems(history, store):
@@ -500,7 +509,7 @@ async def chat_form(
         message = message[:1].upper() + message[1:]
         return _chat_page(request, turns=[], draft=question, form_error=message, status=422, earlier=earlier, history=history)
     try:
-        answer = await request.app.state.service.ask(payload.question, payload.top_k, to_turns(history))
+        answer = await service.ask(payload.question, payload.top_k, to_turns(history))
     except Exception:  # the page must come back with a message, not a stack trace
         # Never the question itself: people ask about their own health (the request's log line
         # has its length and keyed hash).
@@ -508,7 +517,7 @@ async def chat_form(
         failed = TurnView(question=payload.question, error="Something went wrong while answering. Please try again.")
         return _chat_page(request, turns=[failed], draft=question, status=500, earlier=earlier, history=history)
     response = answer_to_response(answer)
-    view = turn_view(response, request.app.state.service.answerer.policy.label, history)
+    view = turn_view(response, service.answerer.policy.label, history)
     return _chat_page(request, turns=[view], earlier=earlier, history=next_history(history, payload.question, response))
 
 
@@ -620,6 +629,7 @@ def _tag_segments(segments: list[Segment], start: int, tags: Sequence[tuple[int,
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)
 async def document_page(
     request: Request,
+    store: Store,
     doc_id: str,
     start: str | None = None,
     end: str | None = None,
@@ -630,6 +640,7 @@ async def document_page(
 
     Args:
         request: The request.
+        store: The index in service.
         doc_id: Document id.
         start: Start of the quoted range (ignored when missing or invalid).
         end: End of the quoted range.
@@ -639,7 +650,6 @@ async def document_page(
     Returns:
         The document page, or a 404 page for an unknown id.
     """
-    store = request.app.state.service.answerer.store
     number = store.doc_index.get(doc_id)
     context = _page_context(request)
     if number is None:
