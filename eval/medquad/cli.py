@@ -63,6 +63,11 @@ def render_markdown(result, status, command: str, revision: str | None = None, h
             f"- ingest skipped {status.skipped} corpus record(s) (reasons in the index manifest); "
             f"{result.unreachable} question(s) have no indexed relevant document and count as misses"
         )
+    if status.pairs:
+        lines.append(
+            f"- embedder adapted on {status.pairs} training pairs (ingest/adapt.py); {status.pairs_left_out} pair(s) "
+            "left out by ingest (reasons in the index manifest; a subset index leaves out the pairs of its missing documents)"
+        )
     if status.note:
         lines.append(f"- note: {status.note}")
     sub = "##" if heading else "####"

@@ -29,6 +29,7 @@ from verbatim.settings import Settings
 
 CORPUS_FILE = "corpus.jsonl"
 MAX_CORPUS_BYTES = 200 * 1024 * 1024  # corpus.jsonl is 24 MB; ingest's default limit is 20 MB
+PAIR_LEFT_OUT = "training pair left out"  # how ingest.pairs words a pair it leaves out (manifest "skipped")
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ class IndexStatus:
         vector_index: FAISS index kind (``flat`` or ``hnsw``).
         skipped: Corpus records ingest skipped (with its reasons in the manifest).
         note: Anything the reader should know (e.g. built by other ingest code).
+        pairs: Training pairs the embedder was adapted on (0: the base model).
+        pairs_left_out: Pairs ingest left out (e.g. their document is not in a subset index).
     """
 
     index_dir: Path
@@ -160,6 +163,8 @@ class IndexStatus:
     vector_index: str
     skipped: int = 0
     note: str = ""
+    pairs: int = 0
+    pairs_left_out: int = 0
 
 
 def build_size(index_dir: Path) -> int:
@@ -170,9 +175,20 @@ def build_size(index_dir: Path) -> int:
     return sum(path.stat().st_size for path in build.rglob("*") if path.is_file())
 
 
+def _from_pairs_file(source: str, pair_files: Sequence[str]) -> bool:
+    """Whether a skipped source is a pairs file or one of its lines (``path:line``)."""
+    return any(source == path or source.startswith(f"{path}:") for path in pair_files)
+
+
 def _status(index_dir: Path, action: str, note: str = "") -> IndexStatus:
     manifest = index_format.read_manifest(index_dir) or {}
     counts = manifest.get("counts", {})
+    adapted = manifest.get("model", {}).get("adapted") or {}
+    # The pairs files are listed as skipped sources too ("training pairs, not a source document"),
+    # and each pair ingest left out: neither is a corpus record.
+    pair_files = tuple(adapted.get("pairs_files", []))
+    skipped = [item for item in manifest.get("skipped", []) if not _from_pairs_file(str(item.get("source", "")), pair_files)]
+    left_out = sum(1 for item in manifest.get("skipped", []) if str(item.get("reason", "")).startswith(PAIR_LEFT_OUT))
     return IndexStatus(
         index_dir=index_dir,
         action=action,
@@ -182,8 +198,10 @@ def _status(index_dir: Path, action: str, note: str = "") -> IndexStatus:
         chunks=int(counts.get("chunks", 0)),
         sentences=int(counts.get("sentences", 0)),
         vector_index=str(manifest.get("faiss", {}).get("kind", "")),
-        skipped=len(manifest.get("skipped", [])),
+        skipped=len(skipped),
         note=note,
+        pairs=int(adapted.get("pairs", 0)),
+        pairs_left_out=left_out,
     )
 
 

@@ -97,7 +97,9 @@ def test_benchmark_index_is_adapted_on_the_pairs_and_a_base_index_is_not_reused(
     monkeypatch.setenv("VERBATIM_DATA", str(tmp_path / "data"))
     built = build_pairs(folder, embedder, Settings.from_env(index_dir=tmp_path / "unused"))
     pairs = tmp_path / "run" / "medquad-dev.pairs.jsonl"
-    write_pairs(built.pairs, pairs)
+    # A pair whose document is not indexed (as in a subset index) is left out by ingest, and counted.
+    stray = {**built.pairs[1], "id": "medquad-dev-q_9", "doc_id": "DOC_not_indexed"}
+    write_pairs([*built.pairs, stray], pairs)
     lines = list(medquad.read_corpus_lines(folder).values())
     index = tmp_path / "medquad-index"
 
@@ -107,6 +109,8 @@ def test_benchmark_index_is_adapted_on_the_pairs_and_a_base_index_is_not_reused(
 
     adapted = medquad.ensure_index(lines, index, embedder, show_progress=False, source=folder / "corpus.jsonl", pairs=pairs)
     assert adapted.action == "built"  # the base index holds the same documents but not the adapted model
+    assert (adapted.pairs, adapted.pairs_left_out, adapted.skipped) == (2, 1, 0)
+    assert base.pairs == 0
     model = medquad.index_format.read_manifest(index)["model"]
     assert model["adapted"]["pairs"] == 2 and model["adapted"]["pairs_files"] == [str(pairs)]
     assert model["weights_hash"] != model["base_weights_hash"]
