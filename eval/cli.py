@@ -26,7 +26,7 @@ from ingest.ensure import ensure_index
 from qa.calibration import DEFAULT_CALIBRATION_PATH
 from qa.followup import DEFAULT_FOLLOWUP_CALIBRATION_PATH
 from qa.pipeline import Answerer
-from qa.training.calibrate import calibrate, calibration_mismatch
+from qa.training.calibrate import calibrate, calibration_mismatch, corpus_unanswerable
 from qa.training.crossval import cross_validate
 from qa.training.dataset import load_questions
 from qa.training.factheldout import fact_held_out
@@ -42,11 +42,14 @@ def run_calibration(settings: Settings, questions: Path | None) -> int:
         return 1
     answerer = Answerer(settings)
     answerer.warm_up()
-    report = calibrate(answerer, load_questions(questions, "dev"))
+    report = calibrate(answerer, load_questions(questions, "dev"), unanswerable=corpus_unanswerable([settings.corpus_dir]))
     DEFAULT_CALIBRATION_PATH.write_text(report.calibration.to_toml(), encoding="utf-8")
     print(f"wrote {DEFAULT_CALIBRATION_PATH}")
     print(f"  ranker: {report.ranker_examples} candidate sentences, {report.ranker_positives} holding a gold fact")
-    print(f"  abstention: {report.abstention_examples} dev questions, threshold {report.calibration.threshold:.3f}")
+    print(
+        f"  abstention: {report.abstention_examples} dev questions"
+        f" and {report.unanswerable_examples} out-of-scope training questions, threshold {report.calibration.threshold:.3f}"
+    )
     print(f"  dev false abstention {report.dev_false_abstention:.1%}, dev abstention recall {report.dev_abstention_recall:.1%}")
     print(f"  confidence: {report.confidence_examples} answered dev questions, {report.confidence_correct} answered right")
     return 0
@@ -69,7 +72,9 @@ def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     answerer = Answerer(settings)
     answerer.warm_up()
-    result = cross_validate(answerer, questions, folds=args.folds, seeds=range(args.seeds))
+    result = cross_validate(
+        answerer, questions, folds=args.folds, seeds=range(args.seeds), unanswerable=corpus_unanswerable([settings.corpus_dir])
+    )
     print(f"command: {command_line()}")
     print(
         f"{result.folds}-fold cross-validation on the dev split ({result.questions} questions): each fold answered by "

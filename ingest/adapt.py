@@ -26,11 +26,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ingest.loader import SHIPPED_MODEL_SUFFIX
 from ingest.pairs import TrainingPair
 from verbatim.embedding import packaged_model_path, weights_hash
 from verbatim.settings import AdaptationConfig, force_offline
 
 CODE_HASH_FILES = (Path(__file__),)
+# Bump when a change to the training loop changes the weights it makes: models shipped with a
+# corpus (see :func:`shipped_model_dir`) name the version they were trained by.
+TRAINING_VERSION = 2
+SHIPPED_SUFFIX = SHIPPED_MODEL_SUFFIX  # corpus/<name>.pairs.jsonl -> corpus/<name>.model/
+SHIPPED_KEY_FILE = "training_key.json"
 WARMUP_SHARE = 0.1  # of the steps, with the learning rate rising linearly from 0
 WEIGHT_DECAY = 0.01  # AdamW, except biases and LayerNorm weights (as sentence-transformers)
 
@@ -63,8 +69,10 @@ class AdaptedModel:
         base_weights_hash: Hash of the model it was trained from.
         cache_key: Key of (training examples, base model, settings, training code).
         examples: Training examples it saw.
-        seconds: Training time (0 when it came from the cache).
-        cached: Whether it came from the cache.
+        seconds: Training time (0 when it came from the cache or the corpus).
+        cached: Whether it came from the cache or the corpus (no training).
+        training_key: Key of what it was trained from (see :func:`training_key`).
+        shipped: Whether it is the model shipped with the corpus.
     """
 
     path: Path
@@ -74,6 +82,8 @@ class AdaptedModel:
     examples: int
     seconds: float
     cached: bool
+    training_key: str = ""
+    shipped: bool = False
 
 
 def training_examples(
@@ -128,15 +138,32 @@ def code_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_key(examples: Sequence[TrainingExample], base_hash: str, config: AdaptationConfig) -> str:
-    """Key of an adapted model: everything its weights depend on."""
-    payload = {
+def training_key(
+    examples: Sequence[TrainingExample], base_hash: str, config: AdaptationConfig, out_of_scope: Sequence[str] = ()
+) -> str:
+    """Key of what an adapted model is trained from: the examples, the out-of-scope questions,
+    the base model and the training settings (and :data:`TRAINING_VERSION`).
+
+    A model shipped with a corpus is used when its recorded key is this one.
+    """
+    payload: dict = {
         "examples": [asdict(example) for example in examples],
         "base": base_hash,
         "config": {key: value for key, value in asdict(config).items() if key != "enabled"},
-        "code": code_hash(),
+        "version": TRAINING_VERSION,
     }
+    if out_of_scope:
+        payload["out_of_scope"] = list(out_of_scope)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def cache_key(
+    examples: Sequence[TrainingExample], base_hash: str, config: AdaptationConfig, out_of_scope: Sequence[str] = ()
+) -> str:
+    """Key of an adapted model in the local cache: the training key and the training code's hash
+    (a change to the loop retrains here even when nobody bumped :data:`TRAINING_VERSION`)."""
+    payload = {"training": training_key(examples, base_hash, config, out_of_scope), "code": code_hash()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def _batches(examples: Sequence[TrainingExample], batch_size: int, generator) -> list[list[int]]:
@@ -179,14 +206,29 @@ def _deterministic_torch(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous_threads)
 
 
-def train(examples: Sequence[TrainingExample], base_path: str, config: AdaptationConfig, output: Path) -> None:
+def train(
+    examples: Sequence[TrainingExample],
+    base_path: str,
+    config: AdaptationConfig,
+    output: Path,
+    out_of_scope: Sequence[str] = (),
+    sentences: Sequence[str] = (),
+) -> None:
     """Fine-tune the base model on the examples and save it as a sentence-transformers folder.
+
+    The weights are saved in half precision (fp16): what any machine loads is then the same
+    rounded weights, whether it trained them or took them shipped with the corpus.
 
     Args:
         examples: Training examples (at least one).
         base_path: Folder of the base sentence-transformers model.
         config: Training settings.
         output: Folder to save into (created).
+        out_of_scope: Questions the corpus does not answer (used when
+            ``config.out_of_scope_weight`` is positive): each step, a few of them are pushed
+            below ``config.out_of_scope_margin`` of the batch's answers and of the corpus
+            sentences the base model put nearest them.
+        sentences: The corpus's sentences (where those nearest sentences are looked up).
     """
     force_offline()
     import torch
@@ -216,6 +258,16 @@ def train(examples: Sequence[TrainingExample], base_path: str, config: Adaptatio
             [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}],
             lr=config.learning_rate,
         )
+        repelled = list(out_of_scope) if config.out_of_scope_weight > 0 and sentences else []
+        nearest: list[list[str]] = []
+        if repelled:
+            transformer.eval()
+            with torch.no_grad():
+                corpus = torch.cat([embed(list(sentences[at : at + 64])) for at in range(0, len(sentences), 64)])
+                questions = torch.cat([embed(repelled[at : at + 64]) for at in range(0, len(repelled), 64)])
+                top = (questions @ corpus.T).topk(min(config.out_of_scope_nearest, len(sentences)), dim=1).indices
+            nearest = [[sentences[int(number)] for number in row] for row in top]
+            repel_order = torch.randperm(len(repelled), generator=generator).tolist()
         epochs = [_batches(examples, config.batch_size, generator) for _ in range(config.epochs)]
         total = sum(len(batches) for batches in epochs)
         warmup = max(1, int(total * WARMUP_SHARE))
@@ -223,6 +275,7 @@ def train(examples: Sequence[TrainingExample], base_path: str, config: Adaptatio
             optimizer, lambda step: step / warmup if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
         )
         transformer.train()
+        repel_at = 0
         for batches in epochs:
             for batch in batches:
                 chosen = [examples[number] for number in batch]
@@ -232,29 +285,112 @@ def train(examples: Sequence[TrainingExample], base_path: str, config: Adaptatio
                 answers = embed(candidates)
                 scores = config.scale * questions @ answers.T
                 loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(chosen)))
+                if repelled:
+                    picked = [repel_order[(repel_at + offset) % len(repelled)] for offset in range(config.out_of_scope_per_step)]
+                    repel_at += config.out_of_scope_per_step
+                    extra = sorted({text for number in picked for text in nearest[number]} - set(candidates))
+                    targets = torch.cat([answers, embed(extra)]) if extra else answers
+                    similarity = embed([repelled[number] for number in picked]) @ targets.T
+                    # A smooth maximum over the targets, pushed under the margin.
+                    closest = torch.logsumexp(config.scale * similarity, dim=1) / config.scale
+                    loss = loss + config.out_of_scope_weight * torch.relu(closest - config.out_of_scope_margin).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
         transformer.eval()
+        model.half()
         output.mkdir(parents=True, exist_ok=True)
         model.save(str(output))
 
 
+def shipped_model_dir(pairs_file: Path) -> Path:
+    """Where the model adapted on a pairs file ships: ``<name>.pairs.jsonl`` -> ``<name>.model/``."""
+    name = pairs_file.name
+    stem = name[: -len(".pairs.jsonl")] if name.lower().endswith(".pairs.jsonl") else pairs_file.stem
+    return pairs_file.with_name(stem + SHIPPED_SUFFIX)
+
+
+def read_shipped(folder: Path) -> dict | None:
+    """The key record of a shipped model folder, when it is complete and its weights are intact.
+
+    Args:
+        folder: A ``<name>.model/`` folder.
+
+    Returns:
+        The record (``training_key``, ``weights_hash``, ...), or None when the folder, its key file
+        or its weights are missing, or the weights are not the ones the record names.
+    """
+    try:
+        record = json.loads((folder / SHIPPED_KEY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not (folder / "model.safetensors").is_file():
+        return None
+    if record.get("weights_hash") != weights_hash(str(folder)):
+        return None
+    return record
+
+
+def export_model(model: AdaptedModel, target: Path, config: AdaptationConfig, pairs: int, out_of_scope: int) -> Path:
+    """Write an adapted model to a corpus's shipped-model folder with the key it was trained from.
+
+    The folder is replaced whole (written beside it, then renamed into place).
+
+    Args:
+        model: The adapted model (from :meth:`ModelAdapter.run`).
+        target: The ``<name>.model/`` folder.
+        config: The training settings it was made with.
+        pairs: Training pairs it was made from.
+        out_of_scope: Out-of-scope questions it was made from.
+
+    Returns:
+        The folder written.
+    """
+    staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    try:
+        shutil.copytree(model.path, staging)
+        record = {
+            "training_key": model.training_key,
+            "weights_hash": model.weights_hash,
+            "base_weights_hash": model.base_weights_hash,
+            "training_version": TRAINING_VERSION,
+            "training": {key: value for key, value in asdict(config).items() if key != "enabled"},
+            "pairs": pairs,
+            "out_of_scope": out_of_scope,
+            "examples": model.examples,
+            "export": "verbatim ingest --export-model",
+        }
+        (staging / SHIPPED_KEY_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            os.rename(target, old)
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
 class ModelAdapter:
-    """Gives the adapted model for a corpus's training examples, training it only when the cache
-    does not hold it.
+    """Gives the adapted model for a corpus's training examples: the one shipped with the corpus
+    when it was trained from exactly these, else the cached one, else a newly trained one.
 
     Args:
         cache_dir: Folder of cached adapted models (shared by every index).
         config: Training settings.
         base_model_path: Base model folder; defaults to the packaged weights.
+        shipped_dir: The corpus's shipped-model folder (``<name>.model/``), if any.
     """
 
-    def __init__(self, cache_dir: Path, config: AdaptationConfig, base_model_path: str | None = None) -> None:
+    def __init__(
+        self, cache_dir: Path, config: AdaptationConfig, base_model_path: str | None = None,
+        shipped_dir: Path | None = None,
+    ) -> None:
         self.cache_dir = Path(cache_dir)
         self.config = config
         self.base_model_path = base_model_path
+        self.shipped_dir = shipped_dir
         self._base_hash: str | None = None
 
     def warm_up(self) -> None:
@@ -275,11 +411,15 @@ class ModelAdapter:
         folder = self.cache_dir / key[:32]
         return folder if (folder / "model.safetensors").is_file() and (folder / "modules.json").is_file() else None
 
-    def run(self, examples: Sequence[TrainingExample]) -> AdaptedModel:
-        """The adapted model for these examples: from the cache, or trained and cached.
+    def run(
+        self, examples: Sequence[TrainingExample], out_of_scope: Sequence[str] = (), sentences: Sequence[str] = ()
+    ) -> AdaptedModel:
+        """The adapted model for these examples: shipped, cached, or trained and cached.
 
         Args:
             examples: Training examples (at least one).
+            out_of_scope: Out-of-scope questions (see :func:`train`).
+            sentences: The corpus's sentences (see :func:`train`).
 
         Returns:
             The adapted model and where it lies.
@@ -287,15 +427,25 @@ class ModelAdapter:
         if not examples:
             raise ValueError("adaptation needs at least one training example")
         self.warm_up()
-        key = cache_key(examples, self.base_hash, self.config)
+        trained_from = training_key(examples, self.base_hash, self.config, out_of_scope)
+        key = cache_key(examples, self.base_hash, self.config, out_of_scope)
+        if self.shipped_dir is not None:
+            record = read_shipped(self.shipped_dir)
+            if record is not None and record.get("training_key") == trained_from:
+                return AdaptedModel(
+                    self.shipped_dir, record["weights_hash"], self.base_hash, key, len(examples), 0.0, True,
+                    trained_from, shipped=True,
+                )
         found = self.cached(key)
         if found is not None:
-            return AdaptedModel(found, weights_hash(str(found)), self.base_hash, key, len(examples), 0.0, True)
+            return AdaptedModel(
+                found, weights_hash(str(found)), self.base_hash, key, len(examples), 0.0, True, trained_from
+            )
         started = time.perf_counter()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         staging = self.cache_dir / f".tmp-{uuid.uuid4().hex[:12]}"
         try:
-            train(examples, str(self.base_model_path), self.config, staging)
+            train(examples, str(self.base_model_path), self.config, staging, out_of_scope, sentences)
             final = self.cache_dir / key[:32]
             try:
                 os.rename(staging, final)
@@ -305,5 +455,6 @@ class ModelAdapter:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return AdaptedModel(
-            final, weights_hash(str(final)), self.base_hash, key, len(examples), time.perf_counter() - started, False
+            final, weights_hash(str(final)), self.base_hash, key, len(examples), time.perf_counter() - started, False,
+            trained_from,
         )

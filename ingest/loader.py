@@ -14,6 +14,8 @@ SUPPORTED_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown"
 JSONL_SUFFIX = ".jsonl"
 # Training pairs ship beside a corpus's documents but are read by ingest/pairs.py, never as text.
 PAIRS_SUFFIX = ".pairs.jsonl"
+# The adapted model shipped beside a pairs file (ingest/adapt.py): weights, not documents.
+SHIPPED_MODEL_SUFFIX = ".model"
 PAIRS_SKIP_REASON = "training pairs, not a source document"
 
 _DECLARED_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
@@ -55,6 +57,11 @@ def _slug(stem: str) -> str:
     return slug or "document"
 
 
+def _in_shipped_model(relative: Path) -> bool:
+    """Whether a path inside a corpus folder lies in a shipped adapted model (``<name>.model/``)."""
+    return any(part.lower().endswith(SHIPPED_MODEL_SUFFIX) for part in relative.parts[:-1])
+
+
 def is_pairs_file(path: Path) -> bool:
     """Whether a file holds training pairs (``*.pairs.jsonl``) rather than documents."""
     return path.name.lower().endswith(PAIRS_SUFFIX)
@@ -78,6 +85,7 @@ def pairs_files(paths: Iterable[Path]) -> list[Path]:
                 for child in sorted(path.rglob("*"))
                 if child.is_file() and is_pairs_file(child)
                 and not any(part.startswith(".") for part in child.relative_to(path).parts)
+                and not _in_shipped_model(child.relative_to(path))
             )
         elif path.is_file() and is_pairs_file(path):
             found.append(path)
@@ -101,6 +109,8 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedSource]]:
             for child in sorted(path.rglob("*")):
                 if any(part.startswith(".") for part in child.relative_to(path).parts):
                     continue
+                if _in_shipped_model(child.relative_to(path)):
+                    continue  # the corpus's adapted model (ingest/adapt.py), not a document
                 if not child.is_file():
                     if child.is_symlink() and not child.exists():
                         skipped.append(SkippedSource(str(child), "unreadable: broken or looping symbolic link"))

@@ -7,7 +7,15 @@ object per line::
      "style": "plain"|"casual"|"typo"|"lay", "source": "written"|"feedback"}
 
 ``start``/``end`` index the document's canonical text and ``quote`` must equal
-``canonical[start:end]``. Every pair is checked at load; a pair that fails is left out with a
+``canonical[start:end]``. A line may instead hold a question the corpus does **not** answer,
+(an out-of-scope question; no span). ``fit`` says what learns from it, and each is kept apart
+from the other: ``embedder`` questions are pushed away from every sentence while the embedder is
+adapted; ``abstention`` questions are never shown to the embedder and join the dev questions as
+unanswerable examples when ``verbatim eval --calibrate`` fits the abstention model::
+
+    {"id": "oos-0001", "question": str, "out_of_scope": true, "fit": "embedder"|"abstention",
+     "style": ..., "source": ...}
+ Every pair is checked at load; a pair that fails is left out with a
 reason (as an unreadable document is), so one bad line never stops an ingest. A pair whose
 question is the same as, or a near-duplicate of, an eval question is left out too: the eval
 questions judge the adapted model and must never be trained on.
@@ -27,6 +35,7 @@ import numpy as np
 
 STYLES = frozenset({"plain", "casual", "typo", "lay"})
 SOURCES = frozenset({"written", "feedback"})
+OUT_OF_SCOPE_FITS = frozenset({"embedder", "abstention"})
 # The eval question files, read as data (never imported): a pair must not be one of them.
 EVAL_QUESTION_DIR = Path(__file__).resolve().parents[1] / "eval"
 # Near-duplicate: 70% of the words or 80% of the character trigrams in common (Jaccard).
@@ -65,6 +74,28 @@ class TrainingPair:
     origin: str = ""
 
 
+@dataclass(frozen=True)
+class OutOfScopeQuestion:
+    """A question the corpus does not answer, trained to stay far from every sentence.
+
+    Attributes:
+        id: Unique id within the pairs read for one ingest (shared with the pairs).
+        question: The question as a person would ask it.
+        fit: ``embedder`` (pushed away from the sentences in training) or ``abstention`` (an
+            unanswerable example for the abstention model's fit, never shown to the embedder).
+        style: plain, casual, typo or lay.
+        source: written or feedback.
+        origin: ``file:line`` it was read from.
+    """
+
+    id: str
+    question: str
+    fit: str
+    style: str
+    source: str
+    origin: str = ""
+
+
 @dataclass
 class RejectedPair:
     """A line of a pairs file that was left out, and why."""
@@ -81,15 +112,28 @@ class PairSet:
         pairs: Valid pairs, in file order.
         rejected: Lines left out with their reasons.
         files: Files read.
+        out_of_scope: Valid out-of-scope questions, in file order.
     """
 
     pairs: list[TrainingPair] = field(default_factory=list)
     rejected: list[RejectedPair] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    out_of_scope: list[OutOfScopeQuestion] = field(default_factory=list)
+
+    def out_of_scope_for(self, fit: str) -> list[str]:
+        """The out-of-scope questions meant for one learner (``embedder`` or ``abstention``)."""
+        return [item.question for item in self.out_of_scope if item.fit == fit]
 
     def content_hash(self) -> str:
-        """SHA-256 of the valid pairs (what a model trained on them depends on)."""
-        rows = [{key: value for key, value in asdict(pair).items() if key != "origin"} for pair in self.pairs]
+        """SHA-256 of the valid pairs and out-of-scope questions (what a model trained on them
+        depends on; without out-of-scope questions, the same hash as before they existed)."""
+        rows: list[dict] = [
+            {key: value for key, value in asdict(pair).items() if key != "origin"} for pair in self.pairs
+        ]
+        rows += [
+            {key: value for key, value in asdict(item).items() if key != "origin"} | {"out_of_scope": True}
+            for item in self.out_of_scope
+        ]
         return hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -199,10 +243,12 @@ class EvalQuestionGuard:
         ]
 
 
-def _parse(raw: object, origin: str) -> TrainingPair | str:
-    """A pair from one parsed line, or the reason it is malformed."""
+def _parse(raw: object, origin: str) -> TrainingPair | OutOfScopeQuestion | str:
+    """A pair (or out-of-scope question) from one parsed line, or the reason it is malformed."""
     if not isinstance(raw, dict):
         return "not a JSON object"
+    if raw.get("out_of_scope") is True:
+        return _parse_out_of_scope(raw, origin)
     for key, kind in (("id", str), ("question", str), ("doc_id", str), ("quote", str), ("style", str), ("source", str)):
         if not isinstance(raw.get(key), kind):
             return f"'{key}' is missing or not a string"
@@ -221,6 +267,24 @@ def _parse(raw: object, origin: str) -> TrainingPair | str:
     )
 
 
+def _parse_out_of_scope(raw: dict, origin: str) -> OutOfScopeQuestion | str:
+    """An out-of-scope question from one parsed line, or the reason it is malformed."""
+    for key in ("id", "question", "fit", "style", "source"):
+        if not isinstance(raw.get(key), str):
+            return f"'{key}' is missing or not a string"
+    if raw["fit"] not in OUT_OF_SCOPE_FITS:
+        return f"fit '{raw['fit']}' is not one of {', '.join(sorted(OUT_OF_SCOPE_FITS))}"
+    if any(key in raw for key in ("doc_id", "start", "end", "quote")):
+        return "an out-of-scope question has no answer span"
+    if not raw["question"].strip():
+        return "empty question"
+    if raw["style"] not in STYLES:
+        return f"style '{raw['style']}' is not one of {', '.join(sorted(STYLES))}"
+    if raw["source"] not in SOURCES:
+        return f"source '{raw['source']}' is not one of {', '.join(sorted(SOURCES))}"
+    return OutOfScopeQuestion(raw["id"], raw["question"].strip(), raw["fit"], raw["style"], raw["source"], origin)
+
+
 def load_pairs(
     files: Sequence[Path], canonical: Mapping[str, str], guard: EvalQuestionGuard | None = None
 ) -> PairSet:
@@ -228,7 +292,8 @@ def load_pairs(
 
     A pair is kept only if it is well formed, its id is new, its document is being ingested,
     its span lies within that document's canonical text and holds exactly its quote (not only
-    white space), and its question is not (nearly) an eval question.
+    white space), and its question is not (nearly) an eval question. An out-of-scope question is
+    kept when it is well formed, its id is new and it is not (nearly) an eval question.
 
     Args:
         files: Pairs files (missing files are skipped silently: the feedback file is optional).
@@ -236,12 +301,12 @@ def load_pairs(
         guard: Eval questions no pair may duplicate; defaults to this repository's ``eval/``.
 
     Returns:
-        The valid pairs and the lines left out with their reasons.
+        The valid pairs and out-of-scope questions, and the lines left out with their reasons.
     """
     guard = guard if guard is not None else EvalQuestionGuard.from_folder()
     result = PairSet()
     seen: set[str] = set()
-    candidates: list[TrainingPair] = []
+    candidates: list[TrainingPair | OutOfScopeQuestion] = []
     for path in files:
         path = Path(path)
         if not path.is_file():
@@ -260,16 +325,22 @@ def load_pairs(
                 parsed = _parse(json.loads(line), origin)
             except ValueError:
                 parsed = "not valid JSON"
-            reason = parsed if isinstance(parsed, str) else _problem(parsed, canonical, seen)
+            if isinstance(parsed, str):
+                reason: str | None = parsed
+            elif isinstance(parsed, OutOfScopeQuestion):
+                reason = f"id {parsed.id} is used twice" if parsed.id in seen else None
+            else:
+                reason = _problem(parsed, canonical, seen)
             if reason is not None:
                 result.rejected.append(RejectedPair(origin, f"training pair left out: {reason}"))
                 continue
+            assert not isinstance(parsed, str)
             seen.add(parsed.id)
             candidates.append(parsed)
     duplicates = guard.match_many([pair.question for pair in candidates])
     for pair, duplicate in zip(candidates, duplicates, strict=True):
         if duplicate is None:
-            result.pairs.append(pair)
+            (result.out_of_scope if isinstance(pair, OutOfScopeQuestion) else result.pairs).append(pair)
         else:
             reason = f"training pair left out: question duplicates the eval question {duplicate!r}"
             result.rejected.append(RejectedPair(pair.origin, reason))

@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from ingest import chunker, cleaner, evidence, hubness, indexers, loader, parse, sentences, structure
-from ingest.adapt import AdaptedModel, ModelAdapter, SentenceSpan, training_examples
+from ingest.adapt import (
+    AdaptedModel,
+    ModelAdapter,
+    SentenceSpan,
+    TrainingExample,
+    export_model,
+    shipped_model_dir,
+    training_examples,
+)
 from ingest.adapt import code_hash as adaptation_code_hash
 from ingest.chunker import chunk_document
 from ingest.embed_cache import EmbeddingCache
@@ -504,6 +512,7 @@ def run_ingest(
     show_progress: bool | None = None,
     stages: IngestStages | None = None,
     shards: int = 1,
+    export: bool = False,
 ) -> IngestReport:
     """Build (or confirm up to date) the index of the given sources.
 
@@ -518,6 +527,10 @@ def run_ingest(
             ``ingest.distributed.RayStages`` runs them on a Ray cluster.
         shards: Split the build into this many shards by document (``ingest.sharding``);
             1 writes one whole build.
+        export: Also write the adapted model to the corpus's shipped-model folder
+            (``<name>.model/`` beside its first pairs file) with the key it was trained from, so
+            that the next fresh ingest takes it instead of training (``verbatim ingest
+            --export-model``; implies a rebuild).
 
     Returns:
         The report. The live build is unchanged unless ``status == "built"``.
@@ -553,7 +566,9 @@ def run_ingest(
 
         stage = time.perf_counter()
         canonical = {item.document.doc_id: item.document.text for item in parsed}
-        pair_set = load_pairs([*pairs_files(paths), feedback_pairs_path(settings.data_dir)], canonical)
+        corpus_pairs = pairs_files(paths)
+        shipped = shipped_model_dir(corpus_pairs[0]) if corpus_pairs else None
+        pair_set = load_pairs([*corpus_pairs, feedback_pairs_path(settings.data_dir)], canonical)
         skipped.extend(SkippedSource(item.origin, item.reason) for item in pair_set.rejected)
         adapting = settings.adaptation.enabled and bool(pair_set.pairs)
         timings["read_pairs"] = time.perf_counter() - stage
@@ -566,7 +581,7 @@ def run_ingest(
             [(item.document.doc_id, item.document.content_hash) for item in parsed], settings, model_hash, policy,
             pair_set if adapting else None, shards,
         )
-        if not force and previous and previous.get("fingerprint") == wanted:
+        if not force and not export and previous and previous.get("fingerprint") == wanted:
             try:
                 # A build the server would refuse is never "up to date", or the advice to re-run
                 # ingest would lead nowhere (an adapted model is checked by its file checksums).
@@ -593,8 +608,10 @@ def run_ingest(
         adapted: AdaptedModel | None = None
         if adapting:
             stage = time.perf_counter()
-            adapted = ModelAdapter(settings.model_cache_dir, settings.adaptation, base_path).run(
-                _training_examples(parsed, tables, pair_set, settings)
+            examples, sentence_texts = _training_examples(parsed, tables, pair_set, settings)
+            adapted = ModelAdapter(settings.model_cache_dir, settings.adaptation, base_path, shipped).run(
+                examples, pair_set.out_of_scope_for("embedder") if settings.adaptation.out_of_scope_weight > 0 else [],
+                sentence_texts,
             )
             embedder = embedder.for_model(str(adapted.path), adapted.weights_hash)
             timings["adapt"] = time.perf_counter() - stage
@@ -626,10 +643,13 @@ def run_ingest(
                 "adapted": None if adapted is None else {
                     "path": index_format.ADAPTED_MODEL_DIR,
                     "pairs": len(pair_set.pairs),
+                    "out_of_scope": len(pair_set.out_of_scope),
                     "pairs_hash": pair_set.content_hash(),
                     "pairs_files": [str(path) for path in pair_set.files],
                     "examples": adapted.examples,
                     "cache_key": adapted.cache_key,
+                    "training_key": adapted.training_key,
+                    "shipped": adapted.shipped,
                     "training": vars(settings.adaptation),
                     "train_seconds": round(adapted.seconds, 3),
                 },
@@ -678,6 +698,11 @@ def run_ingest(
         index_format.commit_build(index_dir, temp)
         cache.clear_shards()
         timings["write"] = time.perf_counter() - stage
+        exported = None
+        if export and adapted is not None and shipped is not None and not adapted.shipped:
+            exported = export_model(
+                adapted, shipped, settings.adaptation, len(pair_set.pairs), len(pair_set.out_of_scope)
+            )
 
         counts = contents.manifest["counts"]
         return IngestReport(
@@ -695,20 +720,27 @@ def run_ingest(
             timings=timings,
             pairs=len(pair_set.pairs) if adapted is not None else 0,
             adaptation="" if adapted is None else (
-                "model from the cache" if adapted.cached else f"trained in {adapted.seconds:.1f} s"
-            ),
+                ("model shipped with the corpus" if adapted.shipped else "model from the cache")
+                if adapted.cached else f"trained in {adapted.seconds:.1f} s"
+            ) + (f"; exported to {exported}" if exported is not None else ""),
         )
 
 
-def _training_examples(parsed: list[ParsedDocument], tables: Tables, pair_set: PairSet, settings: Settings):
-    """The pairs as training examples on the sentences this build embeds."""
+def _training_examples(
+    parsed: list[ParsedDocument], tables: Tables, pair_set: PairSet, settings: Settings
+) -> tuple[list[TrainingExample], list[str]]:
+    """The pairs as training examples on the sentences this build embeds, and those sentences."""
     canonical = {item.document.doc_id: item.document.text for item in parsed}
     spans: dict[str, list[SentenceSpan]] = {item.document.doc_id: [] for item in parsed}
     table = tables.sentences
     for doc, start, end, section in zip(table["doc"], table["start"], table["end"], table["section"], strict=True):
         spans[parsed[doc].document.doc_id].append(SentenceSpan(start, end, section))
     config = settings.adaptation
-    return training_examples(pair_set.pairs, canonical, spans, config.hard_negatives, config.seed)
+    texts = [
+        canonical[parsed[doc].document.doc_id][start:end]
+        for doc, start, end in zip(table["doc"], table["start"], table["end"], strict=True)
+    ]
+    return training_examples(pair_set.pairs, canonical, spans, config.hard_negatives, config.seed), texts
 
 
 def _counts(manifest: dict[str, Any] | None) -> dict[str, int]:

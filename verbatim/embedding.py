@@ -108,6 +108,7 @@ class Embedder:
 
             path = self.model_path or packaged_model_path()
             model = SentenceTransformer(str(path), device="cpu")
+            model.float()  # adapted weights are stored in fp16; the model runs in fp32 (exactly)
             model.eval()
             self.weights_hash = weights_hash(path)
             self.dimensions = int(model.get_embedding_dimension())

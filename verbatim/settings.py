@@ -93,16 +93,26 @@ class AdaptationConfig:
         seed: Seeds the shuffling, dropout and initialisation.
         threads: Torch threads while training (fixed: the sums' order, hence the weights,
             depends on it).
+        out_of_scope_weight: Weight of the term pushing the corpus's out-of-scope training
+            questions away from its sentences (0: off).
+        out_of_scope_margin: Cosine under which an out-of-scope question costs nothing.
+        out_of_scope_per_step: Out-of-scope questions pushed at each step.
+        out_of_scope_nearest: Corpus sentences (nearest by the base model) each one is pushed from,
+            besides the answers of its batch.
     """
 
     enabled: bool = True
     epochs: int = 1
     learning_rate: float = 2e-5
     batch_size: int = 16
-    hard_negatives: bool = False
+    hard_negatives: bool = True
     scale: float = 20.0
     seed: int = 13
     threads: int = 2
+    out_of_scope_weight: float = 0.0
+    out_of_scope_margin: float = 0.3
+    out_of_scope_per_step: int = 4
+    out_of_scope_nearest: int = 3
 
 
 @dataclass(frozen=True)

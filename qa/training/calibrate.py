@@ -6,8 +6,10 @@ All are L2-regularised logistic models on standardised features:
   sentences of each answerable dev question which ones contain a gold fact; a logistic fit of
   its scores then puts them on a log-odds scale;
 * the abstention model then learns, over all dev questions (answers chosen with the new
-  ranker), which ones the sources answer; its threshold is the highest that keeps false
-  abstentions on dev within ``max_false_abstention``;
+  ranker) and the corpus's out-of-scope training questions meant for it (``"fit":
+  "abstention"`` in its pairs file, never shown to the embedder), which ones the sources answer;
+  its threshold is the highest that keeps false abstentions on dev within
+  ``max_false_abstention``;
 * the answer confidence model last learns, over the dev questions answered with both, which
   answers hold a gold fact (``qa/confidence.py``).
 
@@ -17,11 +19,15 @@ The abstention and confidence models are fitted by Newton's method (numpy only).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
+from ingest.loader import pairs_files
+from ingest.pairs import load_pairs
 from qa.abstention import FEATURES as ABSTENTION_FEATURES
 from qa.calibration import MODEL_HASH_KEY, Calibration, LinearModel
 from qa.confidence import FEATURES as CONFIDENCE_FEATURES
@@ -30,8 +36,20 @@ from qa.extractor import RANKER_FEATURES
 from qa.pipeline import RETRIEVAL_DEPTH, Answerer
 from qa.training.dataset import EvalQuestion, contains_gold
 
+# Weight of one out-of-scope training question in the abstention fit (a dev question weighs 1).
+# Chosen on dev alone (docs/adaptation.md): dev abstention recall at the fitted threshold was
+# 91.7% with weight 0, 93.1% with 0.03 and 0.1, 88.9% with 0.3, 83.3% with 1; the largest of
+# the best is kept.
+UNANSWERABLE_WEIGHT = 0.1
 
-def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, iterations: int = 50) -> tuple[float, np.ndarray]:
+
+def fit_logistic(
+    features: np.ndarray,
+    labels: np.ndarray,
+    l2: float = 1.0,
+    iterations: int = 50,
+    sample_weights: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
     """L2-regularised logistic regression (Newton-Raphson on standardised features).
 
     Args:
@@ -39,6 +57,7 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, iter
         labels: ``(n,)`` array of 0/1.
         l2: Ridge penalty on the standardised weights (the intercept is not penalised).
         iterations: Newton steps at most.
+        sample_weights: ``(n,)`` weight of each row in the likelihood (default: all 1).
 
     Returns:
         Intercept and weights on the original feature scale.
@@ -51,11 +70,12 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, iter
     theta = np.zeros(design.shape[1])
     penalty = np.full(design.shape[1], l2)
     penalty[0] = 0.0
+    weight = np.ones(len(labels)) if sample_weights is None else np.asarray(sample_weights, dtype=float)
     for _ in range(iterations):
         logits = np.clip(design @ theta, -30, 30)
         probabilities = 1 / (1 + np.exp(-logits))
-        gradient = design.T @ (probabilities - labels) + penalty * theta
-        hessian = (design * (probabilities * (1 - probabilities))[:, None]).T @ design + np.diag(penalty + 1e-9)
+        gradient = design.T @ (weight * (probabilities - labels)) + penalty * theta
+        hessian = (design * (weight * probabilities * (1 - probabilities))[:, None]).T @ design + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hessian, gradient)
         theta -= step
         if np.abs(step).max() < 1e-8:
@@ -118,6 +138,7 @@ class CalibrationReport:
     dev_abstention_recall: float
     confidence_examples: int = 0
     confidence_correct: int = 0
+    unanswerable_examples: int = 0
 
 
 def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -165,13 +186,36 @@ def calibration_mismatch(answerer: Answerer) -> str | None:
     )
 
 
-def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abstention: float = 0.015) -> CalibrationReport:
+def corpus_unanswerable(paths: Sequence[Path]) -> list[str]:
+    """The out-of-scope training questions a corpus keeps for the abstention model's fit.
+
+    Args:
+        paths: The corpus's files or folders (their ``*.pairs.jsonl`` are read; rows that fail
+            the pairs checks, e.g. near-duplicates of eval questions, are left out).
+
+    Returns:
+        The questions of the rows marked ``"fit": "abstention"``.
+    """
+    return load_pairs(pairs_files(paths), {}).out_of_scope_for("abstention")
+
+
+def calibrate(
+    answerer: Answerer,
+    questions: list[EvalQuestion],
+    max_false_abstention: float = 0.015,
+    unanswerable: Sequence[str] = (),
+    unanswerable_weight: float = UNANSWERABLE_WEIGHT,
+) -> CalibrationReport:
     """Fit ranker and abstention model on ``questions`` (the dev split) and install them.
 
     Args:
         answerer: A warm answerer; its calibration is replaced in place.
         questions: Dev questions.
         max_false_abstention: Highest share of answerable dev questions allowed to abstain.
+        unanswerable: More questions the sources do not answer (the corpus's out-of-scope
+            training questions for the abstention model, :func:`corpus_unanswerable`); they join
+            the abstention model's fit only, not its threshold.
+        unanswerable_weight: Weight of each of those in the fit (a dev question weighs 1).
 
     Returns:
         The report; ``report.calibration`` is ready to be written with ``to_toml``.
@@ -193,8 +237,16 @@ def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abste
         values = trace.decision.features.values()
         rows.append([values[name] for name in ABSTENTION_FEATURES])
         answerable.append(0.0 if question.abstain else 1.0)
+    extra = []
+    for text in unanswerable:
+        _, trace = answerer.trace(answerer.prepare(text))
+        values = trace.decision.features.values()
+        extra.append([values[name] for name in ABSTENTION_FEATURES])
     matrix, target = np.array(rows), np.array(answerable)
-    intercept, weights = fit_logistic(matrix, target)
+    fit_matrix = np.vstack([matrix, np.array(extra)]) if extra else matrix
+    fit_target = np.concatenate([target, np.zeros(len(extra))])
+    fit_weights = np.concatenate([np.ones(len(target)), np.full(len(extra), unanswerable_weight)])
+    intercept, weights = fit_logistic(fit_matrix, fit_target, sample_weights=fit_weights)
     abstention = LinearModel(intercept, {name: float(w) for name, w in zip(ABSTENTION_FEATURES, weights, strict=True)})
     probabilities = np.array([abstention.probability(dict(zip(ABSTENTION_FEATURES, row, strict=True))) for row in matrix])
     positives = probabilities[target == 1]
@@ -224,7 +276,8 @@ def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abste
         threshold=threshold,
         provenance={
             "command": "verbatim eval --calibrate",
-            "data": f"dev split, {len(questions)} questions",
+            "data": f"dev split, {len(questions)} questions"
+            + (f", and {len(extra)} out-of-scope training questions (abstention only)" if extra else ""),
             "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
             # The fit holds for this embedding model only (the corpus's adapted one, if any).
             MODEL_HASH_KEY: str(answerer.embedder.weights_hash),
@@ -242,4 +295,5 @@ def calibrate(answerer: Answerer, questions: list[EvalQuestion], max_false_abste
         dev_abstention_recall=float((negatives < threshold).mean()) if len(negatives) else 0.0,
         confidence_examples=len(correct),
         confidence_correct=int(sum(correct)),
+        unanswerable_examples=len(extra),
     )

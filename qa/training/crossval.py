@@ -141,7 +141,11 @@ def score_held_out(answerer: Answerer, questions: Sequence[EvalQuestion]) -> Hel
 
 
 def cross_validate(
-    answerer: Answerer, questions: Sequence[EvalQuestion], folds: int = 5, seeds: Sequence[int] = (0,)
+    answerer: Answerer,
+    questions: Sequence[EvalQuestion],
+    folds: int = 5,
+    seeds: Sequence[int] = (0,),
+    unanswerable: Sequence[str] = (),
 ) -> CrossValidation:
     """Score each question with models fitted on the other folds, for each deal.
 
@@ -150,6 +154,8 @@ def cross_validate(
         questions: The dev questions.
         folds: Folds per deal (at least 2).
         seeds: One deal per seed.
+        unanswerable: The corpus's out-of-scope training questions for the abstention fit (in
+            every fold's fit, as ``verbatim eval --calibrate`` uses them).
 
     Returns:
         Held-out counts per deal.
@@ -165,7 +171,7 @@ def cross_validate(
             for fold in range(folds):
                 fitted_on = [q for q, f in zip(questions, assignment, strict=True) if f != fold]
                 held_out = [q for q, f in zip(questions, assignment, strict=True) if f == fold]
-                calibrate(answerer, fitted_on)
+                calibrate(answerer, fitted_on, unanswerable=unanswerable)
                 counts = counts.add(score_held_out(answerer, held_out))
             result.per_seed.append(counts)
     finally:

@@ -26,7 +26,7 @@ from ingest.loader import is_pairs_file, pairs_files
 from ingest.pipeline import run_ingest
 from qa.pipeline import Answerer
 from qa.store import IndexStore
-from qa.training.calibrate import calibrate
+from qa.training.calibrate import calibrate, corpus_unanswerable
 from qa.training.crossval import HeldOutCounts, score_held_out
 from qa.training.dataset import EvalQuestion, contains_gold, normalise
 from verbatim.embedding import Embedder
@@ -144,6 +144,8 @@ def group_by_facts(store: IndexStore, questions: Sequence[EvalQuestion], groups:
 
 
 def _overlaps(pair: dict, sentences: set[tuple[str, int, int]]) -> bool:
+    if pair.get("out_of_scope") is True:
+        return False  # an out-of-scope question holds no fact: it is kept in every group
     return any(doc == pair["doc_id"] and start < pair["end"] and pair["start"] < end for doc, start, end in sentences)
 
 
@@ -203,12 +205,13 @@ def fact_held_out(
     base_answerer = Answerer(base_settings, embedder=embedder)
     base_answerer.warm_up()
     dealt = group_by_facts(base_answerer.store, questions, groups)
+    unanswerable = corpus_unanswerable([corpus])
     base = FactHeldOutResult("base")
     adapted = FactHeldOutResult("adapted")
     for number, group in enumerate(dealt):
         ids = {question.id for question in group.questions}
         fitted_on = [question for question in questions if question.id not in ids]
-        calibrate(base_answerer, fitted_on)
+        calibrate(base_answerer, fitted_on, unanswerable=unanswerable)
         base.per_group.append(score_held_out(base_answerer, group.questions))
         base.pairs_used.append(0)
 
@@ -220,7 +223,7 @@ def fact_held_out(
             raise RuntimeError(report.summary())
         answerer = Answerer(group_settings, embedder=embedder)
         answerer.warm_up()
-        calibrate(answerer, fitted_on)
+        calibrate(answerer, fitted_on, unanswerable=unanswerable)
         adapted.per_group.append(score_held_out(answerer, group.questions))
         adapted.pairs_used.append(kept)
         progress(

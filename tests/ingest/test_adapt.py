@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from ingest.adapt import ModelAdapter, SentenceSpan, TrainingExample, training_examples
+from ingest.adapt import (
+    SHIPPED_KEY_FILE,
+    ModelAdapter,
+    SentenceSpan,
+    TrainingExample,
+    export_model,
+    read_shipped,
+    shipped_model_dir,
+    training_examples,
+)
 from ingest.pairs import TrainingPair
 from ingest.pipeline import run_ingest
 from qa.pipeline import Answerer
@@ -47,6 +56,55 @@ def test_the_adapted_model_brings_a_question_nearer_its_answer(tmp_path, embedde
     before = float(embedder.encode_queries([question])[0] @ embedder.encode_passages([answer])[0])
     after = float(adapted.encode_queries([question])[0] @ adapted.encode_passages([answer])[0])
     assert after > before
+
+
+def test_trained_weights_are_stored_in_half_precision_and_run_in_full(tmp_path, embedder):
+    from safetensors import safe_open
+
+    adapted = ModelAdapter(tmp_path, TINY).run(EXAMPLES)
+    with safe_open(str(adapted.path / "model.safetensors"), "pt") as weights:
+        assert {str(weights.get_tensor(name).dtype) for name in weights.keys()} == {"torch.float16"}  # noqa: SIM118
+    loaded = embedder.for_model(str(adapted.path))
+    assert loaded.encode_queries(["pills or powder"]).dtype.name == "float32"
+    assert {str(parameter.dtype) for parameter in loaded._transformer.parameters()} == {"torch.float32"}
+
+
+def test_a_shipped_model_is_used_when_its_key_matches_and_trained_otherwise(tmp_path):
+    trained = ModelAdapter(tmp_path / "cache-a", TINY).run(EXAMPLES)
+    shipped = export_model(trained, shipped_model_dir(tmp_path / "corpus" / "note.pairs.jsonl"), TINY, 6, 0)
+    assert shipped.name == "note.model" and read_shipped(shipped)["weights_hash"] == trained.weights_hash
+
+    fresh = ModelAdapter(tmp_path / "cache-b", TINY, shipped_dir=shipped).run(EXAMPLES)
+    assert fresh.shipped and fresh.cached and fresh.seconds == 0 and fresh.path == shipped
+    assert fresh.weights_hash == trained.weights_hash and not (tmp_path / "cache-b").exists()  # nothing trained
+
+    other_pairs = ModelAdapter(tmp_path / "cache-b", TINY, shipped_dir=shipped).run(EXAMPLES[:-1])
+    other_settings = ModelAdapter(tmp_path / "cache-b", replace(TINY, seed=99), shipped_dir=shipped).run(EXAMPLES)
+    assert not other_pairs.shipped and not other_pairs.cached
+    assert not other_settings.shipped and not other_settings.cached
+
+    # Altered weights are never taken for the shipped model: it trains instead.
+    (shipped / "model.safetensors").write_bytes((shipped / "model.safetensors").read_bytes()[:-8] + b"\0" * 8)
+    assert read_shipped(shipped) is None
+    assert not ModelAdapter(tmp_path / "cache-c", TINY, shipped_dir=shipped).run(EXAMPLES).shipped
+    (shipped / SHIPPED_KEY_FILE).unlink()
+    assert read_shipped(shipped) is None
+
+
+def test_out_of_scope_questions_are_pushed_away_from_the_sentences(tmp_path, embedder):
+    sentences = [example.positive for example in EXAMPLES]
+    off_topic = ["how much creatine should i take a day", "what dose of vitamin d in winter"]
+    config = replace(TINY, epochs=3)
+    plain = ModelAdapter(tmp_path, config).run(EXAMPLES)
+    pushed = ModelAdapter(
+        tmp_path, replace(config, out_of_scope_weight=1.0, out_of_scope_margin=0.0, out_of_scope_per_step=2)
+    ).run(EXAMPLES, off_topic, sentences)
+
+    def nearest(model):
+        loaded = embedder.for_model(str(model.path))
+        return float((loaded.encode_queries(off_topic) @ loaded.encode_passages(sentences).T).max(axis=1).mean())
+
+    assert nearest(pushed) < nearest(plain) - 0.02
 
 
 def test_training_examples_are_the_sentences_a_span_touches():
@@ -162,3 +220,32 @@ def test_accepted_feedback_becomes_pairs_that_the_next_ingest_trains_on(tmp_path
     manifest = index_format.read_manifest(settings.index_dir)
     assert manifest["model"]["adapted"]["pairs"] == 2
     assert manifest["model"]["weights_hash"] != weights_hash(packaged_model_path())
+
+
+def test_ingest_exports_the_model_and_a_fresh_ingest_takes_it_instead_of_training(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    source = Path(__file__).resolve().parents[2] / "corpus" / "glutamine-clinician-guide.txt"
+    shutil.copy(source, corpus)
+    shipped_pairs = (source.parent / "glutamine.pairs.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in shipped_pairs[:3]]  # questions on the guide's opening
+    rows.append({"id": "o-1", "question": "how much creatine a day", "out_of_scope": True, "fit": "abstention",
+                 "style": "casual", "source": "written"})
+    (corpus / "note.pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    first = Settings.from_env(index_dir=tmp_path / "a", corpus_dir=corpus, data_dir=tmp_path / "data",
+                              model_cache_dir=tmp_path / "models-a")
+    report = run_ingest(settings=first, embedder=embedder, show_progress=False, export=True)
+    assert report.status == "built" and "exported to" in report.adaptation, report.adaptation
+    shipped = corpus / "note.model"
+    assert (shipped / SHIPPED_KEY_FILE).is_file()
+    assert index_format.read_manifest(first.index_dir)["model"]["weights_hash"] == read_shipped(shipped)["weights_hash"]
+
+    fresh = Settings.from_env(index_dir=tmp_path / "b", corpus_dir=corpus, data_dir=tmp_path / "data",
+                              model_cache_dir=tmp_path / "models-b")
+    report = run_ingest(settings=fresh, embedder=embedder, show_progress=False)
+    assert report.status == "built" and report.adaptation == "model shipped with the corpus"
+    assert report.documents == 1  # the model folder is not read as documents
+    manifest = index_format.read_manifest(fresh.index_dir)
+    assert manifest["model"]["adapted"]["shipped"] and not (tmp_path / "models-b").exists()
+    assert manifest["model"]["weights_hash"] == read_shipped(shipped)["weights_hash"]

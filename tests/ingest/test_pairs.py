@@ -109,3 +109,51 @@ def test_the_shipped_pairs_are_all_valid_and_none_is_an_eval_question(corpus_set
     result = load_pairs(pairs_files([REPO / "corpus"]), {document["doc_id"]: document["text"] for document in documents})
     assert not result.rejected, [f"{item.origin}: {item.reason}" for item in result.rejected[:5]]
     assert len(result.pairs) >= 400
+    assert len(result.out_of_scope) >= 100  # near-topic questions the articles do not answer
+
+
+def _out_of_scope(**changes) -> dict:
+    row = {"id": "oos-1", "question": "how much creatine a day", "out_of_scope": True, "fit": "embedder", "style": "casual",
+           "source": "written"}
+    row.update(changes)
+    return row
+
+
+def test_an_out_of_scope_question_is_kept_apart_from_the_pairs(tmp_path):
+    result = _load(tmp_path, [_pair(), _out_of_scope()])
+    assert [pair.id for pair in result.pairs] == ["tp-1"] and not result.rejected
+    assert [(item.id, item.question) for item in result.out_of_scope] == [("oos-1", "how much creatine a day")]
+    assert result.out_of_scope_for("embedder") == ["how much creatine a day"] and not result.out_of_scope_for("abstention")
+    other = tmp_path / "other"
+    other.mkdir()
+    assert _load(other, [_pair()]).content_hash() != result.content_hash()  # a model trained on it differs
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"doc_id": "note", "start": 0, "end": 5, "quote": "Gluta"}, "no answer span"),
+        ({"style": "shouty"}, "style"),
+        ({"fit": "ranker"}, "fit"),
+        ({"question": " "}, "empty question"),
+        ({"id": "tp-1"}, "used twice"),
+        ({"question": "How much creatine should I take per day?"}, "duplicates the eval question"),
+    ],
+)
+def test_a_bad_out_of_scope_question_is_left_out_with_its_reason(tmp_path, changes, reason):
+    result = _load(tmp_path, [_pair(), _out_of_scope(**changes)], ("How much creatine should I take per day?",))
+    assert not result.out_of_scope
+    assert len(result.rejected) == 1 and reason in result.rejected[0].reason
+
+
+def test_a_shipped_model_folder_is_neither_documents_nor_pairs(tmp_path):
+    (tmp_path / "note.txt").write_text(TEXT, encoding="utf-8")
+    _write(tmp_path, [_pair()])
+    model = tmp_path / "note.model"
+    model.mkdir()
+    (model / "vocab.txt").write_text("[PAD]\n", encoding="utf-8")
+    (model / "stray.pairs.jsonl").write_text("", encoding="utf-8")
+    files, skipped = discover([tmp_path])
+    assert [path.name for path in files] == ["note.txt"]
+    assert [Path(item.source).name for item in skipped] == ["note.pairs.jsonl"]
+    assert [path.name for path in pairs_files([tmp_path])] == ["note.pairs.jsonl"]

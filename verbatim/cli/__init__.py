@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     index_option(ingest)
     ingest.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
     ingest.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 20)")
+    ingest.add_argument(
+        "--export-model",
+        action="store_true",
+        help="also write the adapted model to <name>.model/ beside the corpus's pairs file, for ingest to use "
+        "instead of training (after changing the pairs or the training settings; see docs/adaptation.md)",
+    )
     ingest.add_argument("--ray", metavar="ADDRESS", help="run on the Ray cluster at HOST:PORT ('auto': this machine's); needs verbatim[ray]")
     ingest.add_argument("--ray-actors", type=int, metavar="N", help="embedding actors on the cluster (default: one per CPU)")
     ingest.add_argument(

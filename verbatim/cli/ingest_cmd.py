@@ -20,7 +20,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if args.ray:
         return _ingest_on_ray(args, settings)
-    report = run_ingest(paths=args.paths or None, settings=settings, force=args.force, shards=args.shards)
+    report = run_ingest(
+        paths=args.paths or None, settings=settings, force=args.force, shards=args.shards, export=args.export_model
+    )
     print(report.summary())
     if report.ok:
         _report_calibration_mismatch(settings)
