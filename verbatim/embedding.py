@@ -107,8 +107,8 @@ class Embedder:
             transformers.utils.logging.disable_progress_bar()
 
             path = self.model_path or packaged_model_path()
-            model = SentenceTransformer(str(path), device="cpu")
-            model.float()  # adapted weights are stored in fp16; the model runs in fp32 (exactly)
+            # Adapted weights are stored in fp16 (ingest/adapt.py); the model runs in fp32, exactly.
+            model = SentenceTransformer(str(path), device="cpu", model_kwargs={"dtype": torch.float32})
             model.eval()
             self.weights_hash = weights_hash(path)
             self.dimensions = int(model.get_embedding_dimension())
