@@ -150,22 +150,23 @@ def _overlaps(pair: dict, sentences: set[tuple[str, int, int]]) -> bool:
 
 
 def _corpus_without(corpus: Path, target: Path, held: set[tuple[str, int, int]]) -> int:
-    """Copy a corpus folder's documents into ``target`` with only the pairs that avoid ``held``.
+    """Copy a corpus folder's documents into ``target`` with only the pairs that avoid ``held``
+    (out-of-scope questions are all kept; the shipped model is not copied, so the group trains).
 
     Returns:
-        The number of pairs kept.
+        The number of answer pairs kept (out-of-scope questions not counted).
     """
-    kept = 0
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(corpus.iterdir()):
         if path.is_file() and not is_pairs_file(path) and path.stem.upper() != "README":
             shutil.copy2(path, target / path.name)
     lines = []
+    kept = 0
     for path in pairs_files([corpus]):
         for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip() and not _overlaps(json.loads(line), held):
+            if line.strip() and not _overlaps(row := json.loads(line), held):
                 lines.append(line)
-    kept = len(lines)
+                kept += row.get("out_of_scope") is not True
     (target / "held-out.pairs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return kept
 
