@@ -35,6 +35,7 @@ from pathlib import Path
 from qa.calibration import Calibration, sigmoid
 from qa.extractor import Extraction
 from qa.store import IndexStore
+from qa.tunables import TUNABLES
 from qa.types import Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import other_language, typo_tolerant_specificity
 from verbatim.safety_policy import SafetyPolicy
@@ -53,7 +54,6 @@ FEATURES = (
     "foreign_entity_with_subject",
     "answer_type_missing",
 )
-ANSWER_TYPE_CANDIDATES = 3  # best-ranked sentences searched for the required shape
 # Words that end the name of a condition ("Parkinson's disease", "sickle cell disease").
 CONDITION_HEADS = frozenset({"disease", "diseases", "syndrome", "disorder", "disorders", "deficiency", "infection"})
 OTHER_SUPPLEMENTS_PATH = Path(__file__).with_name("other_supplements.txt")
@@ -276,7 +276,7 @@ class AbstentionPolicy:
         wanted = [(name, shape) for name, asks, shape in self.required_answer_types if asks.search(query.normalised)]
         if not wanted:
             return None
-        ranked = extraction.ranked[:ANSWER_TYPE_CANDIDATES] if extraction is not None else []
+        ranked = extraction.ranked[: TUNABLES.abstention.answer_type_candidates] if extraction is not None else []
         texts = [self.store.sentence_text(candidate.sentence) for candidate in ranked]
         for name, shape in wanted:
             if not any(shape.search(text) for text in texts):

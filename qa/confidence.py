@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from qa.abstention import AbstentionDecision
 from qa.calibration import Calibration
 from qa.extractor import Extraction
+from qa.tunables import TUNABLES
 
 FEATURES = ("answerable_logit", "best_score", "margin")
-# A lone candidate leads by this much (as if the runner-up were far behind).
-LONE_MARGIN = 5.0
 
 
 def confidence_features(decision: AbstentionDecision, extraction: Extraction) -> dict[str, float]:
@@ -42,7 +41,7 @@ def confidence_features(decision: AbstentionDecision, extraction: Extraction) ->
     probability = min(max(decision.confidence, 1e-6), 1 - 1e-6)
     ranked = extraction.ranked
     best = ranked[0].score
-    margin = best - ranked[1].score if len(ranked) > 1 else LONE_MARGIN
+    margin = best - ranked[1].score if len(ranked) > 1 else TUNABLES.confidence.lone_margin
     return {
         "answerable_logit": math.log(probability / (1 - probability)),
         "best_score": best,
@@ -98,8 +97,8 @@ class ConfidenceLevel:
 
 
 CONFIDENCE_LEVELS = (
-    ConfidenceLevel(0.8, "strong", "Strong match"),
-    ConfidenceLevel(0.6, "good", "Good match"),
+    ConfidenceLevel(TUNABLES.confidence.strong_match, "strong", "Strong match"),
+    ConfidenceLevel(TUNABLES.confidence.good_match, "good", "Good match"),
     ConfidenceLevel(0.0, "possible", "Possible match"),
 )
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from qa.calibration import LinearModel
 from qa.store import IndexStore
+from qa.tunables import TUNABLES, ExtractorConfig
 from qa.types import Query, RetrievedChunk
 from verbatim.index_format import BlockKind
 from verbatim.textutil import bm25_terms, key_terms, light_stem
@@ -74,8 +75,6 @@ _STUDY_SETUP = re.compile(r"\b(study|studies|review|meta-analysis|trials?|analys
 
 # "Brands I trust:" must not match the "I" of "Can I take it at night?".
 _PRONOUN_TERMS = frozenset(bm25_terms("i me my you your we us our"))
-STRONG_POINTER = 0.75  # similarity above which a FAQ question or lead-in is a near restatement
-VERDICT_TERMS_SHARE = 0.5  # share of the FAQ question's content words a restatement must use
 # Lines that frame content but never answer by themselves.
 NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION, BlockKind.LEAD_IN})
 
@@ -129,38 +128,6 @@ def load_patterns(path: Path = PATTERNS_PATH) -> ExtractorPatterns:
 def _asks(text: str) -> bool:
     """Whether a sentence asks rather than states."""
     return text.rstrip().endswith("?")
-
-
-@dataclass(frozen=True)
-class ExtractorConfig:
-    """Answer extraction parameters.
-
-    Attributes:
-        chunks_considered: Top retrieved chunks whose sentences compete.
-        short_sentence_chars: Sentences shorter than this bring their predecessor along.
-        max_unit_chars: Longest FAQ answer, list item or label line quoted whole.
-        max_list_chars: Longest list (lead-in and items) quoted whole.
-        list_margin: A list is quoted whole when a sibling item scores within this margin.
-        neighbour_rank: The next sentence joins the answer when it ranks this high too.
-        runner_up_gap: The runner-up joins the answer (with any sentence between) when it sits
-            at most this many sentences from the winner in the same paragraph.
-        topic_margin: A question naming a safety topic the sources discuss ("I'm on chemo")
-            is answered from a sentence tagged with that topic when one scores within this
-            margin of the winner (an anecdote about cirrhosis must not answer it).
-        anecdote_margin: A question about effectiveness or dose answered by an anecdote is
-            answered instead from the best study or recommendation sentence scoring within
-            this margin of the winner (issue 26; ``qa/evidence_policy.toml``).
-    """
-
-    chunks_considered: int = 8
-    short_sentence_chars: int = 45
-    max_unit_chars: int = 600
-    max_list_chars: int = 1500
-    list_margin: float = 0.5
-    neighbour_rank: int = 3
-    runner_up_gap: int = 2
-    topic_margin: float = 1.5
-    anecdote_margin: float = 1.5
 
 
 @dataclass
@@ -220,7 +187,7 @@ class AnswerExtractor:
 
     def __init__(self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None) -> None:
         self.store = store
-        self.config = config or ExtractorConfig()
+        self.config = config or TUNABLES.extraction
         self.ranker = ranker.require(RANKER_FEATURES, "ranker")
         self.patterns = load_patterns()
         self._weights = np.array([ranker.weights[name] for name in RANKER_FEATURES], dtype=np.float64)
@@ -286,7 +253,7 @@ class AnswerExtractor:
             if present.any():
                 features[present, column[name]] = store.sentence_vectors[others[present]] @ vector
         # A FAQ question that nearly restates the user's question points at its answer strongly.
-        features[:, column["pointer_strong"]] = np.maximum(0.0, features[:, column["pointer_sim"]] - STRONG_POINTER)
+        features[:, column["pointer_strong"]] = np.maximum(0.0, features[:, column["pointer_sim"]] - self.config.strong_pointer)
         blocks = store.sentence_block[sentences]
         total = len(store.sentence_block)
         neighbours: dict[int, np.ndarray] = {}
@@ -497,7 +464,7 @@ class AnswerExtractor:
             True when the block may be quoted as the answer to this question.
         """
         store = self.store
-        if float(store.sentence_vectors[pointer] @ query.vector) < STRONG_POINTER:
+        if float(store.sentence_vectors[pointer] @ query.vector) < self.config.strong_pointer:
             return False
         opening = store.sentence_text(store.block_sentences(block).start)
         if not self.patterns.verdict.match(opening):
@@ -506,7 +473,7 @@ class AnswerExtractor:
         pointed = {light_stem(word) for word in key_terms(store.sentence_text(pointer))} - {
             light_stem(word) for word in store.subject_words
         }
-        return not pointed or len(pointed & asked) / len(pointed) >= VERDICT_TERMS_SHARE
+        return not pointed or len(pointed & asked) / len(pointed) >= self.config.verdict_terms_share
 
     def _whole_block(self, block: int, sentence: int) -> tuple[int, int]:
         """The whole block when short enough, else its start up to the winning sentence."""

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from qa.store import IndexStore
+from qa.tunables import TUNABLES
 from verbatim.index_format import BlockKind
 from verbatim.textutil import fold, key_terms, words
 
 DEFAULT_CUES_PATH = Path(__file__).with_name("followup_cues.toml")
 DEFAULT_FOLLOWUP_CALIBRATION_PATH = Path(__file__).with_name("followup_calibration.toml")
-MAX_HISTORY_TURNS = 5
 
 MORE, SOURCES, CARRIED = "more", "sources", "carried"
 
@@ -47,15 +47,6 @@ _WHY = re.compile(r"^(why|how so|how come|source|sources|what study|which study|
 _FOLD_PUNCT = re.compile(r"[^\w\s']+")
 # Sentences of a document that frame content but never answer (headings, FAQ questions).
 _NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION})
-# How "tell me more" weighs the sentences around the earlier answer (set by reading the dev
-# conversations; see docs/conversation.md).
-MORE_ANCHOR_WEIGHT = 0.5  # similarity to the quoted answer, next to similarity to the question
-MORE_DISTANCE_COST = 0.015  # per sentence away from the answer ...
-MORE_MAX_DISTANCE = 10  # ... counted up to this many
-MORE_FOLLOWING_LEAD = 0.05  # what follows the answer before what precedes it
-MORE_REASON_LEAD = 0.05  # "why?": a sentence that gives a reason or a study
-MORE_SAME_BLOCK_LEAD = 0.15  # the rest of the answer's own paragraph or list item
-MORE_MAX_CHARS = 260  # a "more" answer takes in the next sentences of its paragraph up to this length
 
 
 @dataclass(frozen=True)
@@ -328,14 +319,14 @@ class FollowupResolver:
 
         Args:
             question: The question (trimmed).
-            history: Earlier turns, oldest first (at most :data:`MAX_HISTORY_TURNS` are read).
+            history: Earlier turns, oldest first (at most ``TUNABLES.followup.max_history_turns`` are read).
             subject_words: The sources' subject words (from the index).
 
         Returns:
             The plan; ``kind`` is None without history.
         """
         question = question.strip()
-        history = list(history)[-MAX_HISTORY_TURNS:]
+        history = list(history)[-TUNABLES.followup.max_history_turns :]
         if not history:
             return FollowupPlan(None, question, question)
         last = history[-1]
@@ -466,7 +457,7 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
     small lead for what follows the answer and, for "why?", for a sentence that gives a reason
     or a study; but when the answer's own paragraph or list item goes on, what follows in it
     comes first. The next sentences of the winner's paragraph join it up to
-    :data:`MORE_MAX_CHARS`.
+    ``TUNABLES.followup.more_max_chars``.
 
     Args:
         store: The loaded index.
@@ -513,11 +504,11 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
         distance = sentence - last if after else first - sentence
         score = (
             float(store.sentence_vectors[sentence] @ question_vector)
-            + MORE_ANCHOR_WEIGHT * float(store.sentence_vectors[sentence] @ anchor_vector)
-            - MORE_DISTANCE_COST * min(distance, MORE_MAX_DISTANCE)
-            + (MORE_FOLLOWING_LEAD if after else 0.0)
-            + (MORE_SAME_BLOCK_LEAD if int(store.sentence_block[sentence]) in anchor_blocks else 0.0)
-            + (MORE_REASON_LEAD if why and _EXPLAINS.search(store.sentence_text(sentence)) else 0.0)
+            + TUNABLES.followup.more_anchor_weight * float(store.sentence_vectors[sentence] @ anchor_vector)
+            - TUNABLES.followup.more_distance_cost * min(distance, TUNABLES.followup.more_max_distance)
+            + (TUNABLES.followup.more_following_lead if after else 0.0)
+            + (TUNABLES.followup.more_same_block_lead if int(store.sentence_block[sentence]) in anchor_blocks else 0.0)
+            + (TUNABLES.followup.more_reason_lead if why and _EXPLAINS.search(store.sentence_text(sentence)) else 0.0)
         )
         if score > best_score:
             best, best_score = sentence, score
@@ -533,7 +524,7 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
         start - 1 >= 0
         and int(store.sentence_block[start - 1]) == block
         and usable(start - 1)
-        and int(store.sentence_end[best]) - int(store.sentence_start[start - 1]) <= MORE_MAX_CHARS
+        and int(store.sentence_end[best]) - int(store.sentence_start[start - 1]) <= TUNABLES.followup.more_max_chars
     ):
         start -= 1
     # The next sentence of the same paragraph joins while the answer stays short.
@@ -541,7 +532,7 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
         end + 1 < len(store.sentence_doc)
         and usable(end + 1)
         and int(store.sentence_block[end + 1]) == int(store.sentence_block[best])
-        and int(store.sentence_end[end + 1]) - int(store.sentence_start[start]) <= MORE_MAX_CHARS
+        and int(store.sentence_end[end + 1]) - int(store.sentence_start[start]) <= TUNABLES.followup.more_max_chars
     ):
         end += 1
     return start, end

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from qa.calibration import sigmoid
 from qa.extractor import Extraction, ScoredSentence
 from qa.store import IndexStore
+from qa.tunables import TUNABLES
 from qa.types import Evidence, Passage, RetrievedChunk
 
 # Another document's passage is shown as support when its best sentence has at least this
 # probability (by the answer ranker) of holding the answer.
-SUPPORT_PROBABILITY = 0.25
 
 
 @dataclass
@@ -66,7 +66,7 @@ def build_passages(
     retrieved: list[RetrievedChunk],
     extraction: Extraction,
     top_k: int,
-    min_support: float = SUPPORT_PROBABILITY,
+    min_support: float = TUNABLES.passages.support_probability,
 ) -> list[Passage]:
     """The passages of an answer.
 

@@ -33,10 +33,11 @@ from qa.followup import (
     neighbourhood,
 )
 from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
-from qa.passages import SUPPORT_PROBABILITY, build_passages
+from qa.passages import build_passages
 from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
 from qa.store import IndexStore
+from qa.tunables import TUNABLES
 from qa.types import Answer, Passage, Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import load_language_tables
 from verbatim import index_format
@@ -44,11 +45,6 @@ from verbatim.embedding import Embedder
 from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import Settings
 from verbatim.textutil import bm25_terms, key_terms
-
-RETRIEVAL_DEPTH = 20  # chunks retrieved per question; passages are drawn from these
-# A "why?" is answered from elsewhere in the earlier answer's document only with at least a "Good
-# match" (qa/confidence.py's band); a weaker find gives way to what surrounds the earlier answer.
-EXPLANATION_MIN_CONFIDENCE = 0.6
 
 
 @dataclass
@@ -104,8 +100,8 @@ class Answerer:
         self._given_embedder = embedder or Embedder()
         self.policy = policy or SafetyPolicy.load()
         self.calibration = calibration or Calibration.load()
-        self.retriever_config = retriever_config or RetrieverConfig()
-        self.extractor_config = extractor_config or ExtractorConfig()
+        self.retriever_config = retriever_config or TUNABLES.retrieval
+        self.extractor_config = extractor_config or TUNABLES.extraction
         self.followup = FollowupResolver()
         self.followup_model = followup_model or FollowupModel.load()
         self.evidence_policy = EvidencePolicy.load()
@@ -248,7 +244,7 @@ class Answerer:
         question: str | None = None,
         safety_query: Query | None = None,
         excluded: frozenset[int] = frozenset(),
-        min_support: float = SUPPORT_PROBABILITY,
+        min_support: float = TUNABLES.passages.support_probability,
         also_safety: Sequence[Query] = (),
         single_sentence: bool = False,
         clause: tuple[int, int] | None = None,
@@ -267,7 +263,7 @@ class Answerer:
         timings: dict[str, float] = {}
         started = clock = time.perf_counter()
 
-        components, retrieved = self._retrieve(query, max(RETRIEVAL_DEPTH, top_k), mode, excluded)
+        components, retrieved = self._retrieve(query, max(TUNABLES.retrieval.depth, top_k), mode, excluded)
         timings["retrieve"] = _lap(clock)
         clock = time.perf_counter()
 
@@ -561,7 +557,7 @@ class Answerer:
     def _explanation(self, plan: FollowupPlan, query: Query, top_k: int, mode: RetrievalMode) -> Answer | None:
         """The answer to the conversation's question (with "why?") from the earlier answer's
         document, never quoting what that answer quoted; None when that document does not answer
-        with at least :data:`EXPLANATION_MIN_CONFIDENCE`."""
+        with at least ``TUNABLES.followup.explanation_min_confidence``."""
         store = self._require().store
         anchor = plan.anchor
         doc = store.doc_index.get(anchor.doc_id or "") if anchor is not None else None
@@ -569,7 +565,7 @@ class Answerer:
             return None
         elsewhere = frozenset(int(s) for s in np.flatnonzero(store.sentence_doc != doc))
         answer, _ = self.trace(query, top_k, mode, question=plan.question, excluded=elsewhere | self._quoted_sentences(anchor))
-        if answer.abstained or answer.confidence < EXPLANATION_MIN_CONFIDENCE:
+        if answer.abstained or answer.confidence < TUNABLES.followup.explanation_min_confidence:
             return None
         answer.followup, answer.read_as = MORE, plan.read_as
         return answer

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 
 from qa.store import IndexStore
+from qa.tunables import TUNABLES, Fusion, RetrieverConfig
 from qa.types import Query, RetrievedChunk
 
 
@@ -17,30 +17,6 @@ class RetrievalMode(StrEnum):
     HYBRID = "hybrid"
     DENSE = "dense"
     BM25 = "bm25"
-
-
-class Fusion(StrEnum):
-    """How dense and BM25 rankings are combined in hybrid mode."""
-
-    MINMAX = "minmax"  # weighted sum of scores normalised over the candidates
-    RRF = "rrf"  # reciprocal rank fusion
-
-
-@dataclass(frozen=True)
-class RetrieverConfig:
-    """Retrieval parameters (chosen on the dev split; see eval/README.md, "Retrieval modes").
-
-    Attributes:
-        candidates: Chunks taken from each retriever before fusion.
-        fusion: Fusion method for hybrid mode.
-        dense_weight: Weight of the dense score in min-max fusion (BM25 gets the rest).
-        rrf_k: Rank offset of reciprocal rank fusion.
-    """
-
-    candidates: int = 50
-    fusion: Fusion = Fusion.MINMAX
-    dense_weight: float = 0.7
-    rrf_k: int = 60
 
 
 def top(scores: np.ndarray, count: int) -> np.ndarray:
@@ -137,7 +113,7 @@ class HybridRetriever:
 
     def __init__(self, store: IndexStore, config: RetrieverConfig | None = None) -> None:
         self.store = store
-        self.config = config or RetrieverConfig()
+        self.config = config or TUNABLES.retrieval
 
     def _dense(self, query: Query, count: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self.store.faiss_index.search(query.vector.reshape(1, -1), count)

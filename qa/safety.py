@@ -15,17 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.store import IndexStore
+from qa.tunables import TUNABLES
 from qa.types import Query
 from qa.word_specificity import nearest_everyday_word
 from verbatim.embedding import Embedder
 from verbatim.safety_policy import SafetyPolicy
 from verbatim.textutil import zipf
 
-# Names judged once are remembered (bounded: a hostile client can send endless new words).
-_NAME_CACHE_SIZE = 20_000
-# A real question names a drug or condition or two; a 1,000-character list of made-up words must
-# not cost a large batch through the model.
-MAX_NAMES_PER_QUESTION = 8
 _UNJUDGED = object()
 
 
@@ -117,7 +113,7 @@ class SafetyChecker:
             words = [word for word in phrase if word not in store.subject_words]
             if any(vocabulary.correction(word) is None for word in words):
                 names.append(" ".join(words))
-            if len(names) == MAX_NAMES_PER_QUESTION:
+            if len(names) == TUNABLES.safety.max_names_per_question:
                 break
         # "POTS" and "pots" are judged apart: only the first is an acronym.
         keys = {name: (name, any(word in acronyms for word in name.split())) for name in names}
@@ -131,7 +127,7 @@ class SafetyChecker:
             if self._embedder is None:
                 raise RuntimeError("SafetyChecker.warm_up() must be called first")
             vectors = self._embedder.encode_queries(unseen)
-            if len(self._name_topic_cache) + len(unseen) > _NAME_CACHE_SIZE:
+            if len(self._name_topic_cache) + len(unseen) > TUNABLES.safety.name_cache_size:
                 self._name_topic_cache.clear()
             for name, vector in zip(unseen, vectors, strict=True):
                 verdicts[name] = self._judge(name, vector, acronym=keys[name][1])

@@ -14,15 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from qa.food_groups import FoodGroups, load_food_groups
+from qa.tunables import TUNABLES
 from qa.vocabulary import Vocabulary
 from qa.word_specificity import specificity
 from verbatim import index_format
 from verbatim.embedding import Embedder
 from verbatim.index_format import EVIDENCE_DESIGNS, EVIDENCE_KINDS, BlockKind, Document, IndexContents
 from verbatim.textutil import bm25_terms
-
-SUBJECT_SHARE = 0.2  # a subject word occurs at least this many times per sentence of the corpus
-SUBJECT_MIN_SPECIFICITY = 1.5  # ... and is not an everyday word
 
 
 @dataclass(frozen=True)
@@ -113,14 +111,15 @@ class CorpusWide:
 
 
 def _subject_words(vocabulary: Vocabulary, sentences: int) -> frozenset[str]:
-    """What the corpus is about: specific words that occur about once per ``1 / SUBJECT_SHARE``
+    """What the corpus is about: specific words that occur about once per ``1 / TUNABLES.vocabulary.subject_share``
     sentences or more (for the seed corpus, "glutamine"). A question that never names them may
     well be about something else."""
 
     return frozenset(
         word
         for word, occurrences in vocabulary.frequencies.items()
-        if sentences and occurrences >= SUBJECT_SHARE * sentences and specificity(word) >= SUBJECT_MIN_SPECIFICITY
+        if sentences and occurrences >= TUNABLES.vocabulary.subject_share * sentences
+        and specificity(word) >= TUNABLES.vocabulary.subject_min_specificity
     )
 
 

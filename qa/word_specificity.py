@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from qa.tunables import TUNABLES
 from verbatim.textutil import zipf
 
 
@@ -21,13 +22,7 @@ def specificity(word: str) -> float:
     return min(4.0, max(0.0, 6.0 - zipf(word)))
 
 
-# Everyday words a typo is matched against: frequent enough that a near miss of one is far
-# more likely a slip than a rare term.
-EVERYDAY_ZIPF = 3.0
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-# Longer strings are not slips on an everyday word; skipping them bounds the work a hostile
-# question of 1,000 characters can cause.
-MAX_TYPO_WORD = 24
 
 
 def _one_edit_away(word: str) -> set[str]:
@@ -54,12 +49,12 @@ def nearest_everyday_word(word: str) -> str | None:
         That word (a swap of adjacent letters is one edit), or None for short, very long or
         non-alphabetic words and when no everyday word is that close.
     """
-    if not 4 <= len(word) <= MAX_TYPO_WORD or not word.isalpha() or not word.isascii():
+    if not 4 <= len(word) <= TUNABLES.vocabulary.max_typo_word or not word.isalpha() or not word.isascii():
         return None
     from wordfreq import get_frequency_dict
 
     frequencies = get_frequency_dict("en")
-    threshold = 10 ** (EVERYDAY_ZIPF - 9)
+    threshold = 10 ** (TUNABLES.vocabulary.everyday_zipf - 9)
     close = [candidate for candidate in _one_edit_away(word) if frequencies.get(candidate, 0.0) >= threshold]
     if not close:
         return None
@@ -95,9 +90,6 @@ def typo_tolerant_specificity(word: str) -> float:
 
 # Languages a question may be written in instead of the sources' English (wordfreq's names).
 OTHER_LANGUAGES = {"es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese", "nl": "Dutch"}
-# A word belongs to another language when it is common there and far rarer in English.
-FOREIGN_MIN_ZIPF = 4.0
-FOREIGN_MARGIN = 1.5
 
 
 @lru_cache(maxsize=20_000)
@@ -131,7 +123,7 @@ def other_language(words: list[str]) -> str | None:
         english = zipf(word)
         scores = {code: _foreign_zipf(word, code) for code in OTHER_LANGUAGES}
         code = max(scores, key=lambda name: scores[name])
-        if scores[code] >= FOREIGN_MIN_ZIPF and scores[code] - english >= FOREIGN_MARGIN:
+        if scores[code] >= TUNABLES.vocabulary.foreign_min_zipf and scores[code] - english >= TUNABLES.vocabulary.foreign_margin:
             votes[code] = votes.get(code, 0) + 1
     if not votes:
         return None

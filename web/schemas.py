@@ -6,11 +6,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from qa.tunables import TUNABLES
 from qa.types import Answer, Passage, ReasonCode
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 10
-MAX_HISTORY_TURNS = 5
+MAX_HISTORY_TURNS = TUNABLES.followup.max_history_turns  # the turns qa/followup.py reads
 
 
 def clean_question(value: str) -> str:

@@ -44,6 +44,7 @@ from eval.stats import percentile, rss_mb
 from ingest.indexers import build_vector_index
 from ingest.pipeline import chunk_embedding_text
 from qa.retriever import HybridRetriever
+from qa.tunables import TUNABLES
 from qa.types import Query
 from verbatim.embedding import Embedder
 from verbatim.index_format import IndexContents
@@ -54,7 +55,6 @@ EF_SEARCH_SWEEP = (64, 128, 200, 256, 512, 1024)
 RECALL_GOAL = 0.98
 REAL = 0  # in a list of sizes: every real chunk, unchanged
 SEARCH_DEPTH = 50  # chunks the retriever takes from each of FAISS and BM25
-RETRIEVAL_DEPTH = 20  # chunks the answer path asks the retriever for
 
 
 def write_source(contents: IndexContents, questions: Sequence[str], folder: Path) -> dict[str, Any]:
@@ -207,7 +207,7 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
     def query_path(position: int) -> object:
         vector = embedder.encode_queries([questions[position]])[0]
         query = Query(questions[position], questions[position], vector, terms[position], ())
-        return retriever.run(query, top_k=RETRIEVAL_DEPTH)
+        return retriever.run(query, top_k=TUNABLES.retrieval.depth)
 
     def bm25_scores(position: int) -> object:
         scores = bm25.get_scores(list(terms[position])) if terms[position] else np.zeros(len(vectors), np.float32)

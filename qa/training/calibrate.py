@@ -33,14 +33,9 @@ from qa.calibration import MODEL_HASH_KEY, Calibration, LinearModel
 from qa.confidence import FEATURES as CONFIDENCE_FEATURES
 from qa.confidence import confidence_features
 from qa.extractor import RANKER_FEATURES
-from qa.pipeline import RETRIEVAL_DEPTH, Answerer
+from qa.pipeline import Answerer
 from qa.training.dataset import EvalQuestion, contains_gold
-
-# Weight of one out-of-scope training question in the abstention fit (a dev question weighs 1).
-# Chosen on dev alone (docs/adaptation.md): dev abstention recall at the fitted threshold was
-# 91.7% with weight 0, 93.1% with 0.03 and 0.1, 88.9% with 0.3, 83.3% with 1; the largest of
-# the best is kept.
-UNANSWERABLE_WEIGHT = 0.1
+from qa.tunables import TUNABLES
 
 
 def fit_logistic(
@@ -148,7 +143,7 @@ def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tupl
         if question.abstain or not question.gold:
             continue
         query = answerer.prepare(question.question)
-        retrieved = components.retriever.run(query, top_k=RETRIEVAL_DEPTH)
+        retrieved = components.retriever.run(query, top_k=TUNABLES.retrieval.depth)
         sentences, _, chunk_scores, chunk_dense = components.extractor.candidates(retrieved)
         if len(sentences) == 0:
             continue
@@ -202,9 +197,9 @@ def corpus_unanswerable(paths: Sequence[Path]) -> list[str]:
 def calibrate(
     answerer: Answerer,
     questions: list[EvalQuestion],
-    max_false_abstention: float = 0.015,
+    max_false_abstention: float = TUNABLES.training.max_false_abstention,
     unanswerable: Sequence[str] = (),
-    unanswerable_weight: float = UNANSWERABLE_WEIGHT,
+    unanswerable_weight: float = TUNABLES.training.unanswerable_weight,
 ) -> CalibrationReport:
     """Fit ranker and abstention model on ``questions`` (the dev split) and install them.
 

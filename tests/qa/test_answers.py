@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.pipeline import RETRIEVAL_DEPTH
 from qa.retriever import RetrievalMode
 from qa.training.dataset import load_questions
+from qa.tunables import TUNABLES
 from tests.qa.regressions import ADAPTATION_REGRESSION
 
 
@@ -208,7 +208,7 @@ def test_a_list_question_quotes_the_list_item(answerer):
 def test_a_sentence_that_resembles_the_whole_corpus_is_ranked_down(answerer):
     components, store = answerer._require(), answerer.store
     query = answerer.prepare("What are the cells lining the small intestine called?")
-    retrieved = components.retriever.run(query, top_k=RETRIEVAL_DEPTH)
+    retrieved = components.retriever.run(query, top_k=TUNABLES.retrieval.depth)
     before = components.extractor.score_sentences(query, retrieved)
     winner = before[0]
     assert "enterocytes" in store.sentence_text(winner.sentence)
@@ -324,7 +324,7 @@ def test_a_pronoun_in_a_label_is_not_evidence(answerer):
 
     def label_lexical(question, label_start):
         query = answerer.prepare(question)
-        sentences, _, scores, dense = components.extractor.candidates(components.retriever.run(query, top_k=RETRIEVAL_DEPTH))
+        sentences, _, scores, dense = components.extractor.candidates(components.retriever.run(query, top_k=TUNABLES.retrieval.depth))
         features = components.extractor.features(query, sentences, scores, dense)
         row = next(i for i, s in enumerate(sentences) if store.sentence_text(int(s)).startswith(label_start))
         return features[row, column]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from qa.calibration import LinearModel
-from qa.extractor import RANKER_FEATURES, STRONG_POINTER, AnswerExtractor, ScoredSentence
+from qa.extractor import RANKER_FEATURES, AnswerExtractor, ScoredSentence
+from qa.tunables import TUNABLES
 from tests.qa.synthetic import Block, build_store, query
 from verbatim.index_format import BlockKind as K
 
@@ -88,7 +89,7 @@ def test_heading_and_pointer_columns(extractor):
     assert columns["heading_sim"][HEADING] == 0.0 and columns["heading_sim"][OTHER] == 0.0
     assert columns["pointer_sim"][VERDICT] == pytest.approx(0.8) and columns["pointer_sim"][VERDICT_MORE] == pytest.approx(0.8)
     assert columns["pointer_sim"][DOSE] == 0.0
-    assert columns["pointer_strong"][VERDICT] == pytest.approx(0.8 - STRONG_POINTER)
+    assert columns["pointer_strong"][VERDICT] == pytest.approx(0.8 - TUNABLES.extraction.strong_pointer)
     weak, _, _ = _features(extractor, "dosage", {FAQ: 0.7, DOSE: 0.714})
     assert weak["pointer_sim"][VERDICT] == pytest.approx(0.7 / math.hypot(0.7, 0.714)) and weak["pointer_strong"][VERDICT] == 0.0
 

@@ -128,7 +128,9 @@ def test_drugs_and_conditions_the_policy_does_not_list_fire(answerer, question, 
 
 
 def test_a_question_full_of_made_up_names_costs_a_bounded_batch(answerer, monkeypatch):
-    from qa.safety import MAX_NAMES_PER_QUESTION
+    from qa.tunables import TUNABLES
+
+    MAX_NAMES_PER_QUESTION = TUNABLES.safety.max_names_per_question
 
     made_up = ", ".join(f"zorblax{chr(97 + i)}{chr(97 + j)}" for i in range(6) for j in range(6))
     query = answerer.prepare(f"I take {made_up}, is glutamine ok?")
