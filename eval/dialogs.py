@@ -118,7 +118,8 @@ class DialogScores:
         false_abstentions: Answerable turns abstained.
         unanswerable / abstained: Turns expecting an abstention, and those abstained.
         disclaimer_expected / disclaimer_given / disclaimer_right: For recall and precision.
-        repeats: Follow-ups that quote exactly the span the turn before quoted.
+        repeats: Follow-ups that quote exactly the span the turn before quoted, unless they asked
+            for it again ("say that again").
         violations: Broken verbatim invariants.
         by_kind: Per written kind: [turns, right].
         misses: One line per wrong follow-up turn (for the report).
@@ -185,12 +186,16 @@ def score_dialogs(answerer: Answerer, dialogs: list[Dialog], top_k: int = 3) -> 
             answer = answerer.run(turn.question, top_k=top_k, history=history)
             entry = turn_of(turn.question, answer)
             if position > 0:
-                _score_turn(scores, dialog, turn, answer, entry, history[-1], document_text)
+                asked_again = answerer.followup.is_repeat(turn.question)
+                _score_turn(scores, dialog, turn, answer, entry, history[-1], document_text, asked_again)
             history.append(entry)
     return scores
 
 
-def _score_turn(scores: DialogScores, dialog: Dialog, turn: DialogTurn, answer: Answer, entry: Turn, before: Turn, document_text) -> None:
+def _score_turn(
+    scores: DialogScores, dialog: Dialog, turn: DialogTurn, answer: Answer, entry: Turn, before: Turn, document_text,
+    asked_again: bool,
+) -> None:
     scores.turns += 1
     scores.read_as[answer.followup or "as asked"] += 1
     good = right(turn, answer)
@@ -209,7 +214,10 @@ def _score_turn(scores: DialogScores, dialog: Dialog, turn: DialogTurn, answer: 
     scores.disclaimer_expected += int(turn.disclaimer)
     scores.disclaimer_given += int(given)
     scores.disclaimer_right += int(given and turn.disclaimer)
-    if entry.answered and (entry.doc_id, entry.start, entry.end) == (before.doc_id, before.start, before.end):
+    if (
+        entry.answered and (entry.doc_id, entry.start, entry.end) == (before.doc_id, before.start, before.end)
+        and not asked_again
+    ):
         scores.repeats += 1
     passages = [PassageView(p.doc_id, p.quote, p.start, p.end, p.highlight_start, p.highlight_end) for p in answer.passages]
     scores.violations += len(check_invariants(answer.answer, answer.abstained, passages, document_text))

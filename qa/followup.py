@@ -76,6 +76,7 @@ class FollowupCues:
     """The cue lists of ``qa/followup_cues.toml`` (folded)."""
 
     more: tuple[str, ...]
+    repeat: tuple[str, ...]
     fillers: tuple[str, ...]
     sources: tuple[str, ...]
     other: tuple[str, ...]
@@ -104,6 +105,7 @@ class FollowupCues:
 
         return cls(
             more=folded(raw["more"]["phrases"]),
+            repeat=folded(raw["more"].get("repeat", [])),
             fillers=folded(raw["more"]["fillers"]),
             sources=folded(raw["sources"]["phrases"]),
             other=folded(raw["sources"]["other"]),
@@ -131,6 +133,7 @@ class FollowupPlan:
         other_document: The question asks for the document the last answer did not come from.
         earlier: The earlier turns that quoted an answer, oldest first (a follow-up that is not
             asked to repeat never quotes exactly what one of them quoted).
+        repeat: A ``more`` question that asks for the last answer again ("say that again").
     """
 
     kind: str | None
@@ -140,6 +143,7 @@ class FollowupPlan:
     anchor: Turn | None = None
     other_document: bool = False
     earlier: tuple[Turn, ...] = ()
+    repeat: bool = False
 
     @property
     def combined(self) -> str:
@@ -207,6 +211,11 @@ class FollowupResolver:
         """Whether a question asks for more of the last answer and says nothing of its own."""
         text = _strip_fillers(_folded(question), self.cues.fillers)
         return bool(text) and text in self.cues.more
+
+    def is_repeat(self, question: str) -> bool:
+        """Whether a question asks for the last answer again and says nothing of its own."""
+        text = _strip_fillers(_folded(question), self.cues.fillers)
+        return bool(text) and text in self.cues.repeat
 
     def is_sources(self, question: str) -> bool:
         """Whether a question asks what each source says."""
@@ -333,6 +342,10 @@ class FollowupResolver:
         anchor = last if last.answered else None
         earlier = tuple(turn for turn in history if turn.answered)
         context = self.context_question(history, subject_words)
+        if self.is_repeat(question):
+            return FollowupPlan(
+                MORE, question, f"{question.rstrip('?.! ')} (again: {context})", context, anchor, earlier=earlier, repeat=True
+            )
         if self.is_more(question):
             return FollowupPlan(MORE, question, f"{question.rstrip('?.! ')} (more on: {context})", context, anchor, earlier=earlier)
         if self.is_sources(question):

@@ -508,6 +508,12 @@ class Answerer:
         components = self._require()
         store = components.store
         query = self.prepare(plan.combined)
+        if plan.repeat:
+            # Asked to repeat ("say that again"): the earlier answer, quoted exactly as before.
+            quoted = self._quoted_sentences(plan.anchor)
+            if not quoted:
+                return self._abstain_followup(plan, "there is no earlier answer to say more about", ReasonCode.NO_EARLIER_ANSWER)
+            return self._more_answer(plan, query, top_k, mode, (min(quoted), max(quoted)), (plan.anchor.start, plan.anchor.end))
         why = asks_why(plan.question)
         if why:
             # "Why?" asks for the reason behind the earlier answer, which its document may give
@@ -519,12 +525,22 @@ class Answerer:
         unit = neighbourhood(store, plan.anchor, why, query.vector)
         if unit is None:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)
+        return self._more_answer(plan, query, top_k, mode, unit)
+
+    def _more_answer(
+        self, plan: FollowupPlan, query: Query, top_k: int, mode: RetrievalMode, unit: tuple[int, int],
+        span: tuple[int, int] | None = None,
+    ) -> Answer:
+        """A "more" answer quoting sentences ``unit`` (first, last) of a document, or exactly
+        ``span`` (document offsets) inside them."""
+        components = self._require()
+        store = components.store
         first, last = unit
         context_answer, context_trace = self.trace(query, top_k, mode, question=plan.question)
         safety = components.safety.run(components.safety.question_triggers(query, store), store.topics_of(first, last))
         doc = int(store.sentence_doc[first])
         document = store.documents[doc]
-        start, end = int(store.sentence_start[first]), int(store.sentence_end[last])
+        start, end = span if span is not None else (int(store.sentence_start[first]), int(store.sentence_end[last]))
         block_first, block_last = int(store.sentence_block[first]), int(store.sentence_block[last])
         quote_start = min(start, int(store.block_start[block_first]))
         quote_end = max(end, int(store.block_end[block_last]))

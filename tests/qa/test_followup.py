@@ -288,3 +288,19 @@ def test_source_after_an_answer_that_names_its_study_goes_on_with_the_study(answ
     assert "systematic review" in first.answer
     more = answerer.run("source?", history=[turn])
     assert more.followup == MORE and "average reduction of 37%" in more.answer
+
+
+@pytest.mark.parametrize("question", ["say that again", "Can you repeat that?", "sorry, what?", "again please"])
+def test_repeat_cues(resolver, question):
+    history = [Turn("Can glutamine help with leaky gut?", "doc", 10, 40)]
+    plan = resolver.run(question, history, SUBJECT)
+    assert resolver.is_repeat(question) and plan.kind == MORE and plan.repeat
+
+
+def test_asked_to_repeat_the_last_answer_is_quoted_exactly_again(answerer):
+    first, turn = _answer_turn(answerer, "How much glutamine should I take for gut health?")
+    again = answerer.run("can you say that again?", history=[turn])
+    assert again.followup == MORE and (again.answer_doc_id, again.answer_start, again.answer_end) == (
+        turn.doc_id, turn.start, turn.end)
+    assert again.answer == first.answer and again.answer in again.passages[0].quote
+    assert answerer.run("say that again", history=[Turn("Does glutamine cure baldness?")]).abstained
