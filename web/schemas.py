@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from qa.tunables import TUNABLES
 from qa.types import Answer, Passage, ReasonCode
+from web.excerpt import excerpt_window
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 10
@@ -95,6 +96,15 @@ class EvidenceOut(BaseModel):
     ] | None = Field(None, description="The study design the source states, for a study or a study of a risk.")
 
 
+class ExcerptOut(BaseModel):
+    """The part of a passage's quote the chat shows: the highlight in its paragraph (``web/excerpt.py``)."""
+
+    start: int = Field(ge=0, description="Start of the shown text in the document (at or before highlight_start).")
+    end: int = Field(ge=0, description="End of the shown text in the document (at or after highlight_end).")
+    clipped_start: bool = Field(description="The paragraph goes on before start (the chat shows an ellipsis).")
+    clipped_end: bool = Field(description="The paragraph goes on after end.")
+
+
 class PassageOut(BaseModel):
     """A verbatim passage: ``quote`` equals the document's canonical text at ``[start:end]``."""
 
@@ -108,6 +118,10 @@ class PassageOut(BaseModel):
     highlight_start: int = Field(ge=0, description="Start of the answer (or best sentence) inside the document.")
     highlight_end: int = Field(ge=0, description="End of the answer (or best sentence) inside the document.")
     evidence: EvidenceOut = Field(description="Evidence kind of the highlighted span.")
+    excerpt: ExcerptOut = Field(
+        description="What the chat shows of the quote: its text from excerpt.start to excerpt.end, the highlight "
+        "marked (the highlight's paragraph, up to 240 characters each side, cut at a word)."
+    )
 
 
 class AskResponse(BaseModel):
@@ -275,6 +289,14 @@ def evidence_out(passage: Passage) -> EvidenceOut:
     return EvidenceOut(kind=evidence.kind, design=evidence.design) if evidence else EvidenceOut(kind="background")
 
 
+def excerpt_out(passage: Passage) -> ExcerptOut:
+    """The API shape of the part of a passage's quote the chat shows."""
+    window = excerpt_window(passage.quote, passage.start, passage.highlight_start, passage.highlight_end)
+    return ExcerptOut(
+        start=window.start, end=window.end, clipped_start=window.clipped_start, clipped_end=window.clipped_end
+    )
+
+
 def answer_to_response(answer: Answer) -> AskResponse:
     """The API shape of an answer."""
     return AskResponse(
@@ -286,7 +308,7 @@ def answer_to_response(answer: Answer) -> AskResponse:
             PassageOut(
                 doc_id=p.doc_id, title=p.title, section=p.section, quote=p.quote, start=p.start, end=p.end,
                 score=p.score, highlight_start=p.highlight_start, highlight_end=p.highlight_end,
-                evidence=evidence_out(p),
+                evidence=evidence_out(p), excerpt=excerpt_out(p),
             )
             for p in answer.passages
         ],

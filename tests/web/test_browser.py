@@ -413,6 +413,21 @@ def test_huge_line_document_keeps_the_page_usable(request, hostile_url, page_fix
     assert_clean(page)
 
 
+# Its answer and the other document's passage sit in long paragraphs: both excerpts are clipped.
+CLIPPED = "What is one of the most common misreadings of glutamine science?"
+
+
+def test_a_clipped_excerpt_is_the_same_with_and_without_javascript(page, live_url):
+    # The excerpt's window comes with the API's answer (web/excerpt.py); neither page computes it.
+    page.goto(live_url)
+    turn = ask(page, CLIPPED)
+    server = parse(page.request.post(f"{live_url}/", form={"question": CLIPPED}).text())
+    turn.locator("details.supporting summary").click()
+    expect(turn.locator(".quote__ellipsis")).not_to_have_count(0)
+    assert turn.locator(".quote").all_text_contents() == server.texts("quote")
+    assert len(server.texts("quote__ellipsis")) == turn.locator(".quote__ellipsis").count()
+
+
 # -- evidence kinds (issue 26) -----------------------------------------------------------------
 
 STUDY_AND_ADVICE = "What do the studies and the clinician say about glutamine dosing?"

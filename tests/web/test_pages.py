@@ -14,7 +14,6 @@ from tests.web.conftest import HOSTILE_QUESTION, HUGE_LINE_QUESTION
 from verbatim.safety_policy import SafetyPolicy
 from web.routers.pages import (
     document_blocks,
-    make_excerpt,
     split_segments,
 )
 from web.security import REDOC_CSP, STRICT_CSP
@@ -325,33 +324,6 @@ def test_api_docs_are_served_from_the_package_under_the_strict_policy(client, pa
 )
 def test_confidence_words(confidence, words):
     assert describe_confidence(confidence).words == words
-
-
-def test_excerpt_keeps_the_paragraph_around_the_mark():
-    quote = "Heading\nFirst sentence. The answer is here. Last sentence.\nNext paragraph."
-    start = 100
-    low = start + quote.index("The answer")
-    excerpt = make_excerpt(quote, start, low, low + len("The answer is here."))
-    assert (excerpt.before, excerpt.marked, excerpt.after) == ("First sentence. ", "The answer is here.", " Last sentence.")
-    assert not excerpt.clipped_start and not excerpt.clipped_end
-
-
-def test_excerpt_clips_long_context_at_word_boundaries():
-    words = " ".join(f"word{i}" for i in range(200))
-    quote = words + " ANSWER " + words
-    low = quote.index("ANSWER")
-    excerpt = make_excerpt(quote, 0, low, low + 6, context=50)
-    assert excerpt.clipped_start and excerpt.clipped_end
-    assert len(excerpt.before) <= 50 and len(excerpt.after) <= 50
-    assert excerpt.before.startswith("word") and excerpt.after.startswith(" word")
-    assert (excerpt.before + excerpt.marked + excerpt.after) in quote
-
-
-def test_excerpt_survives_offsets_outside_the_quote():
-    excerpt = make_excerpt("short quote", 10, 0, 5000)
-    assert excerpt.marked == "short quote"
-    empty = make_excerpt("short quote", 10, 9999, 99999)
-    assert empty.marked == "" and empty.after == ""
 
 
 def test_segments_cover_the_text_and_mark_the_ranges():

@@ -4,8 +4,9 @@ document view (``GET /documents/{doc_id}``).
 Every piece of document or user text reaches the templates as plain strings and is escaped by
 Jinja's autoescaping; highlights are computed here as before/marked/after strings, never as
 markup. The page's script (``web/static/chat.js``) renders answers from ``POST /api/ask`` with
-the same rules, reading the few shared settings (confidence wording, safety labels, excerpt
-length) from data attributes this module writes.
+the same rules, reading the few shared settings (confidence wording, safety labels) from data
+attributes this module writes; both show the excerpt of each quote that the API's answer carries
+(``web/excerpt.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import ValidationError
 from qa.confidence import CONFIDENCE_LEVELS, ConfidenceLevel, describe_confidence
 from web.dependencies import Service, Store, get_answerer
 from web.evidence_view import EvidenceChip, beside_index, chip_texts, chips_json, document_tags, evidence_chip
+from web.excerpt import Excerpt, ExcerptWindow, cut_excerpt
 from web.routers.ask import history_problems, to_turns
 from web.schemas import (
     MAX_HISTORY_TURNS,
@@ -47,74 +49,12 @@ WEB_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
-# Characters of context shown around the highlighted answer inside a quote (within its paragraph).
-EXCERPT_CONTEXT_CHARS = 240
 # Caps so an index of thousands of documents (MedQuAD) still gives a short hint and footer.
 MAX_LISTED_SOURCES = 12
 MAX_LISTED_SECTIONS = 8
 
 
 # -- highlights as plain strings ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Excerpt:
-    """The part of a quote shown in the chat: the highlighted span in its paragraph.
-
-    Attributes:
-        before: Text of the paragraph before the highlight.
-        marked: The highlighted text (the answer, for the first passage).
-        after: Text of the paragraph after the highlight.
-        clipped_start: ``before`` was shortened (the page shows an ellipsis).
-        clipped_end: ``after`` was shortened.
-    """
-
-    before: str
-    marked: str
-    after: str
-    clipped_start: bool = False
-    clipped_end: bool = False
-
-
-def make_excerpt(
-    quote: str, quote_start: int, mark_start: int, mark_end: int, context: int = EXCERPT_CONTEXT_CHARS
-) -> Excerpt:
-    """Cut the paragraph around a highlight out of a quote.
-
-    The context stops at line breaks (a quote often starts with its section heading, which the
-    citation already names) and is cut at a word boundary after ``context`` characters.
-    ``web/static/chat.js`` (``makeExcerpt``) applies the same rule in the browser.
-
-    Args:
-        quote: The passage text.
-        quote_start: Offset of the quote in its document.
-        mark_start: Start of the highlight in the document.
-        mark_end: End of the highlight in the document.
-        context: Characters of context kept on each side.
-
-    Returns:
-        The excerpt; ``before + marked + after`` is a contiguous slice of ``quote``.
-    """
-    low = min(max(mark_start - quote_start, 0), len(quote))
-    high = min(max(mark_end - quote_start, low), len(quote))
-    before = quote[:low]
-    before = before[before.rfind("\n") + 1 :]
-    clipped_start = False
-    if len(before) > context:
-        cut = len(before) - context
-        space = before.find(" ", cut)
-        before = before[space + 1 if space != -1 else cut :]
-        clipped_start = True
-    after = quote[high:]
-    newline = after.find("\n")
-    if newline != -1:
-        after = after[:newline]
-    clipped_end = False
-    if len(after) > context:
-        space = after.rfind(" ", 0, context)
-        after = after[: space if space > 0 else context]
-        clipped_end = True
-    return Excerpt(before, quote[low:high], after, clipped_start, clipped_end)
 
 
 @dataclass(frozen=True)
@@ -239,7 +179,10 @@ def passage_view(passage: PassageOut) -> PassageView:
         title=passage.title,
         section=passage.section if passage.section != passage.title else "",
         href=document_href(passage.doc_id, passage.start, passage.end, passage.highlight_start, passage.highlight_end),
-        excerpt=make_excerpt(passage.quote, passage.start, passage.highlight_start, passage.highlight_end),
+        excerpt=cut_excerpt(
+            passage.quote, passage.start, passage.highlight_start, passage.highlight_end,
+            ExcerptWindow(**passage.excerpt.model_dump()),
+        ),
         doc_id=passage.doc_id,
         highlight_start=passage.highlight_start,
         highlight_end=passage.highlight_end,
@@ -425,7 +368,6 @@ def _page_context(request: Request) -> dict:
         "coverage": coverage(answerer.store),
         "confidence_levels": json.dumps([[level.minimum, level.key, level.words] for level in CONFIDENCE_LEVELS]),
         "safety_labels": json.dumps({topic.id: topic.label for topic in policy.topics}),
-        "excerpt_chars": EXCERPT_CONTEXT_CHARS,
         "evidence_chips": chips_json(),
     }
 

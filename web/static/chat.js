@@ -36,7 +36,6 @@ function readSettings(root) {
   return {
     levels: parseJson(root.dataset.confidenceLevels, [[0, "possible", "Possible match"]]),
     labels: parseJson(root.dataset.safetyLabels, {}),
-    excerptChars: Number(root.dataset.excerptChars) || 240,
     chips: parseJson(root.dataset.evidenceChips, {}),
   };
 }
@@ -64,36 +63,23 @@ function describeConfidence(value) {
   return { key, words };
 }
 
-// makeExcerpt mirrors pages.make_excerpt. Offsets count Unicode code points (as Python does),
-// so the quote is handled as an array of code points, not UTF-16 units.
-function makeExcerpt(quote, quoteStart, markStart, markEnd, context) {
-  const chars = Array.from(quote);
-  const low = clamp(markStart - quoteStart, 0, chars.length);
-  const high = clamp(markEnd - quoteStart, low, chars.length);
-  let before = chars.slice(0, low);
-  before = before.slice(before.lastIndexOf("\n") + 1);
-  let clippedStart = false;
-  if (before.length > context) {
-    const cut = before.length - context;
-    const space = before.indexOf(" ", cut);
-    before = before.slice(space !== -1 ? space + 1 : cut);
-    clippedStart = true;
-  }
-  let after = chars.slice(high);
-  const newline = after.indexOf("\n");
-  if (newline !== -1) after = after.slice(0, newline);
-  let clippedEnd = false;
-  if (after.length > context) {
-    const space = after.lastIndexOf(" ", context - 1);
-    after = after.slice(0, space > 0 ? space : context);
-    clippedEnd = true;
-  }
+// cutExcerpt shows the part of a quote the API chose (passage.excerpt, computed once by
+// web/excerpt.py, as the page without JavaScript shows it). Offsets count Unicode code points
+// (as Python does), so the quote is handled as an array of code points, not UTF-16 units.
+function cutExcerpt(passage) {
+  const chars = Array.from(passage.quote);
+  // A turn stored in the tab by an older page has no excerpt: it shows the whole quote.
+  const shown = passage.excerpt || { start: passage.start, end: passage.end, clipped_start: false, clipped_end: false };
+  const low = clamp(passage.highlight_start - passage.start, 0, chars.length);
+  const high = clamp(passage.highlight_end - passage.start, low, chars.length);
+  const first = clamp(shown.start - passage.start, 0, low);
+  const last = clamp(shown.end - passage.start, high, chars.length);
   return {
-    before: before.join(""),
+    before: chars.slice(first, low).join(""),
     marked: chars.slice(low, high).join(""),
-    after: after.join(""),
-    clippedStart,
-    clippedEnd,
+    after: chars.slice(high, last).join(""),
+    clippedStart: shown.clipped_start,
+    clippedEnd: shown.clipped_end,
   };
 }
 
@@ -130,13 +116,7 @@ function renderSafetyNotice(disclaimer, topics) {
 
 function renderPassage(passage, supporting) {
   const figure = el("figure", supporting ? "evidence evidence--supporting" : "evidence");
-  const excerpt = makeExcerpt(
-    passage.quote,
-    passage.start,
-    passage.highlight_start,
-    passage.highlight_end,
-    settings.excerptChars,
-  );
+  const excerpt = cutExcerpt(passage);
   const chip = renderEvidenceChip(passage.evidence);
   if (chip) figure.append(chip);
   const blockquote = el("blockquote", "quote");
