@@ -617,7 +617,11 @@ def run_ingest(
             timings["adapt"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
-        cache = EmbeddingCache(index_format.cache_dir(index_dir) / model_hash.replace(":", "-")[:23], embedder.dimensions)
+        # Resume shards are kept per model that embeds (the adapted one when adapting): vectors
+        # saved by an interrupted build with another model must never be taken for this one's.
+        cache = EmbeddingCache(
+            index_format.cache_dir(index_dir) / str(embedder.weights_hash).replace(":", "-")[:23], embedder.dimensions
+        )
         _seed_from_live_build(cache, index_dir, embedder)
         cache.load_shards()
         sentence_vectors, chunk_vectors = stages.embed(cache, tables, embedder, progress)

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ingest.adapt import (
@@ -249,3 +250,45 @@ def test_ingest_exports_the_model_and_a_fresh_ingest_takes_it_instead_of_trainin
     manifest = index_format.read_manifest(fresh.index_dir)
     assert manifest["model"]["adapted"]["shipped"] and not (tmp_path / "models-b").exists()
     assert manifest["model"]["weights_hash"] == read_shipped(shipped)["weights_hash"]
+
+
+def test_resume_shards_of_another_model_are_not_taken_for_the_adapted_ones(tmp_path, embedder):
+    """An interrupted build leaves resume shards; an adapted build in the same folder must not
+    read the base model's (or another adapted model's) vectors from them."""
+    from ingest.embed_cache import EmbeddingCache
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "corpus" / "glutamine-clinician-guide.txt", corpus)
+    base_settings = Settings.from_env(
+        index_dir=tmp_path / "base", corpus_dir=corpus, data_dir=tmp_path / "data", model_cache_dir=tmp_path / "models"
+    )
+    assert run_ingest(settings=base_settings, embedder=embedder, show_progress=False).status == "built"
+    base = index_format.load_build(base_settings.index_dir, embedder.name, embedder.weights_hash)
+    text = base.documents[0].text
+    sentences = base.sentences
+    texts = [text[start:end] for start, end in zip(sentences["start"], sentences["end"], strict=True)]
+
+    # The shards an interrupted base-model build of the adapted index folder would have left.
+    adapted_settings = base_settings.replace(index_dir=tmp_path / "adapted")
+    base_hash = weights_hash(packaged_model_path())
+    EmbeddingCache(index_format.cache_dir(adapted_settings.index_dir) / base_hash.replace(":", "-")[:23], embedder.dimensions).store(
+        texts, base.sentence_vectors
+    )
+    quotes = [texts[number] for number in (3, 8, 13, 18)]
+    (corpus / "tiny.pairs.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"tp-{number}", "question": question, "doc_id": base.documents[0].doc_id,
+                        "start": text.index(quote), "end": text.index(quote) + len(quote), "quote": quote,
+                        "style": "plain", "source": "written"}) + "\n"
+            for number, (question, quote) in enumerate(zip((f"zebra riddle {word}" for word in ("one", "two", "three", "four")),
+                                                            quotes, strict=True))
+        ),
+        encoding="utf-8",
+    )
+    report = run_ingest(settings=adapted_settings, embedder=embedder, show_progress=False)
+    assert report.status == "built" and report.pairs == 4, report.summary()
+    assert report.reused == 0, "vectors of the base model were taken for the adapted model's"
+    manifest = index_format.read_manifest(adapted_settings.index_dir)
+    adapted = index_format.load_build(adapted_settings.index_dir, embedder.name, manifest["model"]["weights_hash"])
+    assert not np.allclose(adapted.sentence_vectors, base.sentence_vectors, atol=1e-4)
