@@ -1,17 +1,27 @@
-"""A real two-node Ray cluster on this machine, started once for the cluster tests.
+"""A real two-node Ray cluster on this machine, started once for the cluster tests, and the
+builds several tests compare against (each made once per session).
 
 Ray is the optional extra ``verbatim[ray]``: without it these tests skip, except in CI
 (``CI=true``), where ``make test`` installs the extra and a skip would hide a failure.
+The cluster is stopped at the end whatever happens: the fixture's ``finally``, ``atexit`` for
+an interrupted session, SIGTERM turned into a normal exit, and each node started so that the
+kernel stops it when this process dies (``eval.bench.local_cluster``).
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import signal
+import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import CORPUS, REPO
+
+MEDQUAD = Path("/work/shared/benchmarks/medquad")
+MEDQUAD_DOCUMENTS = 60  # enough for shards larger than the retriever's 50 candidates
 
 
 def _require_ray() -> None:
@@ -37,8 +47,47 @@ def ray_cluster():
     )
     cluster = LocalCluster(nodes=2, cpus_per_node=1, env=env)
     atexit.register(cluster.stop)  # also when the session is interrupted
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # run the finally below
     cluster.start()
     try:
         yield cluster
     finally:
         cluster.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture(scope="session")
+def medquad_corpus(tmp_path_factory) -> Path:
+    """The first MedQuAD documents as one JSONL file."""
+    if not (MEDQUAD / "corpus.jsonl").exists():
+        pytest.skip("the MedQuAD benchmark is not on this machine")
+    from eval.bench.medquad import write_subset
+
+    corpus = tmp_path_factory.mktemp("medquad") / "corpus.jsonl"
+    assert write_subset(MEDQUAD / "corpus.jsonl", MEDQUAD_DOCUMENTS, corpus) == MEDQUAD_DOCUMENTS
+    return corpus
+
+
+@pytest.fixture(scope="session")
+def medquad_single(medquad_corpus, embedder, tmp_path_factory) -> Path:
+    """A single-process build of :func:`medquad_corpus` (what the cluster's builds must equal)."""
+    from ingest.pipeline import run_ingest
+    from verbatim.settings import Settings
+
+    index_dir = tmp_path_factory.mktemp("medquad-single") / "index"
+    report = run_ingest([medquad_corpus], Settings.from_env(index_dir=index_dir), embedder=embedder, show_progress=False)
+    assert report.status == "built" and report.documents == MEDQUAD_DOCUMENTS
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def seed_distributed(ray_cluster, tmp_path_factory) -> Path:
+    """The seed corpus built by ``verbatim ingest --ray`` on the two nodes (embedded there)."""
+    from tests.cluster.helpers import run_cli
+
+    index_dir = tmp_path_factory.mktemp("seed-distributed") / "index"
+    result = run_cli("ingest", str(CORPUS), "--index", str(index_dir), "--ray", ray_cluster.address)
+    assert result.returncode == 0, result.stderr
+    assert "2 node(s), 2 CPU(s)" in result.stderr
+    assert "Traceback" not in result.stderr
+    return index_dir

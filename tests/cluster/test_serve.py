@@ -15,11 +15,12 @@ import pytest
 from eval.bench.loadtest import run_phase
 from eval.bench.local_cluster import free_port
 from ingest.pipeline import run_ingest
-from tests.cluster.test_distributed_ingest import eval_questions, run_cli
+from tests.cluster.helpers import eval_questions, run_cli
 from tests.conftest import CORPUS
 from verbatim.settings import Settings
 
 REQUESTS = int(os.environ.get("VERBATIM_CLUSTER_REQUESTS", "2000"))
+SIDE_LOAD = min(REQUESTS, 400)  # the load during a new build and during a replica kill
 CONCURRENCY = 16
 LOAD_SECONDS = 240  # a bound on each load run, whatever the machine's load
 
@@ -84,7 +85,7 @@ def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment):
     shutil.copytree(CORPUS, corpus)
     (corpus / "glutamine-storage.txt").write_text(EXTRA_DOCUMENT, encoding="utf-8")
     outcome: dict = {}
-    loader = threading.Thread(target=lambda: outcome.setdefault("load", load(deployment["url"], REQUESTS // 2)))
+    loader = threading.Thread(target=lambda: outcome.setdefault("load", load(deployment["url"], SIDE_LOAD)))
     loader.start()
     try:
         report = run_ingest([corpus], Settings.from_env(index_dir=deployment["index_dir"]), show_progress=False)
@@ -111,7 +112,7 @@ def test_a_killed_replica_costs_at_most_its_requests_in_flight(deployment):
     assert len(before) == 2
     victim = int(next(iter(before)).split(" pid ")[1].split()[0])
     outcome: dict = {}
-    loader = threading.Thread(target=lambda: outcome.setdefault("load", load(deployment["url"], REQUESTS // 2)))
+    loader = threading.Thread(target=lambda: outcome.setdefault("load", load(deployment["url"], SIDE_LOAD)))
     loader.start()
     time.sleep(3)
     os.kill(victim, signal.SIGKILL)
