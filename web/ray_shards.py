@@ -2,7 +2,7 @@
 
 :class:`RayShardPool` starts (or finds) one actor per shard of the live build; each actor loads
 only its shard (:func:`verbatim.index_format.load_shard`), so no process holds the whole index,
-and Ray spreads the actors over the cluster's nodes. The actors are named after the build and
+and shard k goes to the k-th node of the cluster (round robin). The actors are named after the build and
 the shard, in the ``verbatim`` namespace, so every process that answers questions (each Ray
 Serve replica, or a script) shares the same N actors instead of loading N more. The coordinator
 (:class:`qa.sharded.ShardedAnswerer`) asks all of them at once and waits for all replies.
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from qa.shards import DocumentPart, ShardCandidates, ShardSearcher
 from verbatim import index_format
@@ -83,14 +84,15 @@ class RayShardPool:
         index_dir = Path(index_dir).resolve()
         build = index_format.current_build(index_dir)
         entry = index_format.sharding(index_format.read_manifest(index_dir)) or {}
-        remote = ray.remote(ShardActor).options(
-            num_cpus=SHARD_ACTOR_CPUS, scheduling_strategy="SPREAD", namespace=NAMESPACE, lifetime="detached",
-            get_if_exists=True, max_restarts=-1, max_task_retries=3,
-        )
+        remote = ray.remote(ShardActor)
+        # Shard k on the k-th alive node (round robin); soft, so a lost node's shard moves on.
+        nodes = sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))
         actors = [
-            remote.options(name=actor_name(build.name, number)).remote(
-                str(index_dir), number, embedder.name, embedder.weights_hash
-            )
+            remote.options(
+                name=actor_name(build.name, number), get_if_exists=True, namespace=NAMESPACE, lifetime="detached",
+                num_cpus=SHARD_ACTOR_CPUS, max_restarts=-1, max_task_retries=3,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[number % len(nodes)], soft=True),
+            ).remote(str(index_dir), number, embedder.name, embedder.weights_hash)
             for number in range(int(entry.get("count", 0)))
         ]
         pool = cls(actors)

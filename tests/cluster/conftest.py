@@ -4,7 +4,7 @@ builds several tests compare against (each made once per session).
 Ray is the optional extra ``verbatim[ray]``: without it these tests skip, except in CI
 (``CI=true``), where ``make test`` installs the extra and a skip would hide a failure.
 The cluster is stopped at the end whatever happens: the fixture's ``finally``, ``atexit`` for
-an interrupted session, SIGTERM turned into a normal exit, and each node started so that the
+an interrupted session, SIGTERM stopping it before the process exits, and each node started so that the
 kernel stops it when this process dies (``eval.bench.local_cluster``).
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -47,7 +46,12 @@ def ray_cluster():
     )
     cluster = LocalCluster(nodes=2, cpus_per_node=1, env=env)
     atexit.register(cluster.stop)  # also when the session is interrupted
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # run the finally below
+    def terminate(*_) -> None:
+        # pytest would report a SystemExit raised in a test as that test's error and go on.
+        cluster.stop()
+        os._exit(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     cluster.start()
     try:
         yield cluster
