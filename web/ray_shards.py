@@ -85,13 +85,15 @@ class RayShardPool:
         build = index_format.current_build(index_dir)
         entry = index_format.sharding(index_format.read_manifest(index_dir)) or {}
         remote = ray.remote(ShardActor)
-        # Shard k on the k-th alive node (round robin); soft, so a lost node's shard moves on.
+        # Shard k on the k-th alive node (round robin). Pinned: a soft preference left every
+        # zero-CPU actor on one node. An actor whose node is lost is not restarted there; its name
+        # is freed, and the next load (a redeploy, a replica restart) starts it on a live node.
         nodes = sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))
         actors = [
             remote.options(
                 name=actor_name(build.name, number), get_if_exists=True, namespace=NAMESPACE, lifetime="detached",
-                num_cpus=SHARD_ACTOR_CPUS, max_restarts=-1, max_task_retries=3,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[number % len(nodes)], soft=True),
+                num_cpus=SHARD_ACTOR_CPUS, max_restarts=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[number % len(nodes)], soft=False),
             ).remote(str(index_dir), number, embedder.name, embedder.weights_hash)
             for number in range(int(entry.get("count", 0)))
         ]
