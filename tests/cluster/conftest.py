@@ -95,3 +95,12 @@ def seed_distributed(ray_cluster, tmp_path_factory) -> Path:
     assert "2 node(s), 2 CPU(s)" in result.stderr
     assert "Traceback" not in result.stderr
     return index_dir
+
+
+@pytest.fixture(scope="session")
+def serve_port(ray_cluster) -> int:
+    """The port of the cluster's one Ray Serve HTTP proxy: every deployment of the session uses it
+    (Serve keeps its proxy on the first port it was started with)."""
+    from eval.local_cluster import free_port
+
+    return free_port()

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from eval.bench.loadtest import run_phase
-from eval.bench.local_cluster import free_port
 from ingest.pipeline import run_ingest
 from tests.cluster.helpers import eval_questions, run_cli
 from tests.conftest import CORPUS
@@ -33,12 +32,12 @@ Keep glutamine powder in a cool, dry place with the lid closed tightly after eac
 
 
 @pytest.fixture(scope="module")
-def deployment(ray_cluster, corpus_settings, tmp_path_factory):
+def deployment(ray_cluster, corpus_settings, serve_port, tmp_path_factory):
     """The seed corpus's index served by 2 replicas; removed at the end."""
     root = tmp_path_factory.mktemp("served")
     index_dir = root / "index"
     shutil.copytree(corpus_settings.index_dir, index_dir)
-    port = free_port()
+    port = serve_port
     result = run_cli("serve", "--index", str(index_dir), "--ray", ray_cluster.address, "--replicas", "2", "--port", str(port))
     assert result.returncode == 0, result.stderr
     assert "2 replica(s)" in result.stderr

@@ -135,18 +135,17 @@ def test_hnsw_shards_keep_recall_at_10(medquad_single, embedder):
     assert np.mean(found) >= RECALL_FLOOR, np.mean(found)
 
 
-def test_ray_serve_answers_from_the_shard_actors(ray_cluster, seed_distributed, shard_pool, embedder, tmp_path_factory):
+def test_ray_serve_answers_from_the_shard_actors(ray_cluster, seed_distributed, shard_pool, serve_port, embedder, tmp_path_factory):
     """``verbatim serve --ray`` over a sharded index: the replica coordinates, the shard actors
     hold the index, the answers are the whole index's; ``--undeploy`` ends the actors too.
     (Last in this module: the undeploy ends every shard actor.)"""
     import httpx
     import ray
 
-    from eval.bench.local_cluster import free_port
     from tests.cluster.test_serve import replicas
 
     sharded_dir = shard(seed_distributed, tmp_path_factory, "seed-served", ray_cluster.address, CORPUS)
-    port = free_port()
+    port = serve_port
     result = run_cli("serve", "--index", str(sharded_dir), "--ray", ray_cluster.address, "--replicas", "1", "--port", str(port))
     assert result.returncode == 0, result.stderr
     url = f"http://127.0.0.1:{port}"
