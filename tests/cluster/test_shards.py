@@ -12,10 +12,11 @@ import pytest
 
 from ingest.sharding import split_into_shards
 from qa.followup import Turn
-from qa.pipeline import RETRIEVAL_DEPTH, Answerer
+from qa.pipeline import Answerer
 from qa.retriever import top
 from qa.sharded import ShardedAnswerer, ShardedConversationError
 from qa.shards import ShardSearcher
+from qa.tunables import TUNABLES
 from tests.cluster.helpers import eval_questions, medquad_questions, responses, run_cli
 from tests.conftest import CORPUS
 from verbatim import index_format
@@ -80,8 +81,8 @@ def whole_answerer(index_dir, embedder) -> Answerer:
 def assert_same_ranking_and_answers(whole: Answerer, sharded: ShardedAnswerer, questions: list[str]) -> None:
     """Chunk for chunk the same top chunks with the same scores, and the same responses."""
     for question in questions:
-        expected = whole._require().retriever.run(whole.prepare(question), top_k=RETRIEVAL_DEPTH)
-        actual, _ = sharded.retrieve(sharded.prepare(question), RETRIEVAL_DEPTH)
+        expected = whole._require().retriever.run(whole.prepare(question), top_k=TUNABLES.retrieval.depth)
+        actual, _ = sharded.retrieve(sharded.prepare(question), TUNABLES.retrieval.depth)
         assert actual == expected, question
     for question, expected, actual in zip(questions, responses(whole, questions), responses(sharded, questions), strict=True):
         assert actual == expected, question
