@@ -101,6 +101,6 @@ def seed_distributed(ray_cluster, tmp_path_factory) -> Path:
 def serve_port(ray_cluster) -> int:
     """The port of the cluster's one Ray Serve HTTP proxy: every deployment of the session uses it
     (Serve keeps its proxy on the first port it was started with)."""
-    from eval.local_cluster import free_port
+    from eval.bench.local_cluster import free_port
 
     return free_port()
