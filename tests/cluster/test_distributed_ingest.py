@@ -141,10 +141,12 @@ def test_a_worker_node_killed_mid_ingest_leaves_the_live_index_and_a_rerun_compl
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert "Traceback" not in stderr
     if process.returncode == 0:
-        assert f"Built index of {MEDQUAD_DOCUMENTS} document(s)." in stdout
+        # Ray may print the errors of the tasks it retried on the surviving node; the run's own
+        # outcome is what counts, and the build is compared below.
+        assert f"Built index of {MEDQUAD_DOCUMENTS} document(s)." in stdout, stdout + stderr
     else:
+        assert "Traceback" not in stderr, stderr
         assert stderr.strip().splitlines()[-1].startswith("error: "), stderr
         assert (index_dir / index_format.CURRENT_FILE).read_text() == live_before
 
