@@ -174,7 +174,11 @@ class LocalCluster:
             [sys.executable, "-c", script], env=dict(self.env, RAY_USAGE_STATS_ENABLED="0"),
             capture_output=True, text=True, timeout=60,
         )
-        return int(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 and result.stdout.strip() else 0
+        if result.returncode != 0:
+            return 0
+        # Ray may print its own warnings ("raylet has lagging heartbeats") around the count.
+        counts = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
+        return int(counts[-1]) if counts else 0
 
     def wait_for_nodes(self, count: int) -> None:
         """Block until ``count`` nodes are alive."""
