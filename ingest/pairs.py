@@ -255,16 +255,24 @@ def _parse(raw: object, origin: str) -> TrainingPair | OutOfScopeQuestion | str:
     for key in ("start", "end"):
         if not isinstance(raw.get(key), int) or isinstance(raw.get(key), bool):
             return f"'{key}' is missing or not an integer"
+    problem = _labels_problem(raw)
+    if problem is not None:
+        return problem
+    return TrainingPair(
+        id=raw["id"], question=raw["question"].strip(), doc_id=raw["doc_id"], start=raw["start"], end=raw["end"],
+        quote=raw["quote"], style=raw["style"], source=raw["source"], origin=origin,
+    )
+
+
+def _labels_problem(raw: dict) -> str | None:
+    """Why a line's question, style or source is unusable (pairs and out-of-scope lines alike)."""
     if not raw["question"].strip():
         return "empty question"
     if raw["style"] not in STYLES:
         return f"style '{raw['style']}' is not one of {', '.join(sorted(STYLES))}"
     if raw["source"] not in SOURCES:
         return f"source '{raw['source']}' is not one of {', '.join(sorted(SOURCES))}"
-    return TrainingPair(
-        id=raw["id"], question=raw["question"].strip(), doc_id=raw["doc_id"], start=raw["start"], end=raw["end"],
-        quote=raw["quote"], style=raw["style"], source=raw["source"], origin=origin,
-    )
+    return None
 
 
 def _parse_out_of_scope(raw: dict, origin: str) -> OutOfScopeQuestion | str:
@@ -276,12 +284,9 @@ def _parse_out_of_scope(raw: dict, origin: str) -> OutOfScopeQuestion | str:
         return f"fit '{raw['fit']}' is not one of {', '.join(sorted(OUT_OF_SCOPE_FITS))}"
     if any(key in raw for key in ("doc_id", "start", "end", "quote")):
         return "an out-of-scope question has no answer span"
-    if not raw["question"].strip():
-        return "empty question"
-    if raw["style"] not in STYLES:
-        return f"style '{raw['style']}' is not one of {', '.join(sorted(STYLES))}"
-    if raw["source"] not in SOURCES:
-        return f"source '{raw['source']}' is not one of {', '.join(sorted(SOURCES))}"
+    problem = _labels_problem(raw)
+    if problem is not None:
+        return problem
     return OutOfScopeQuestion(raw["id"], raw["question"].strip(), raw["fit"], raw["style"], raw["source"], origin)
 
 

@@ -294,12 +294,7 @@ class AbstentionPolicy:
         """Decide whether to answer.
 
         Args:
-            query: The prepared question.
-            retrieved: Hybrid retrieval results.
-            extraction: The chosen answer, if any.
-            question_topics: Safety topics the question itself raises.
-            discussed: Topics the question is about that the sources discuss
-                (``SafetyPolicy.discussed_topics``, computed once per question by the pipeline).
+            query, retrieved, extraction, question_topics, discussed: As for :meth:`features`.
 
         Returns:
             The decision with its confidence and a reason when abstaining.

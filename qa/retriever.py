@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -36,49 +37,50 @@ def select_candidates(dense_ids: np.ndarray, bm25_ids: np.ndarray, mode: Retriev
     return np.unique(np.concatenate([dense_ids, bm25_ids]))
 
 
-def rank(
-    config: RetrieverConfig,
-    candidates: np.ndarray,
-    dense: np.ndarray,
-    lexical: np.ndarray,
-    dense_ids: np.ndarray,
-    bm25_ids: np.ndarray,
-    mode: RetrievalMode,
-    top_k: int,
-) -> list[RetrievedChunk]:
-    """Fuse the candidates' scores and keep the best ``top_k``.
+@dataclass(frozen=True)
+class Candidates:
+    """The chunks scored for one question, with what fusion needs of each.
 
-    Args:
-        config: Retrieval parameters.
-        candidates: Chunk numbers (:func:`select_candidates`).
+    Attributes:
+        ids: Chunk numbers (:func:`select_candidates`).
         dense: Exact cosine similarity of each candidate to the question.
         lexical: BM25 score of each candidate.
         dense_ids: The dense top list, best first.
         bm25_ids: The BM25 top list, best first.
+    """
+
+    ids: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+    dense_ids: np.ndarray
+    bm25_ids: np.ndarray
+
+
+def rank(config: RetrieverConfig, found: Candidates, mode: RetrievalMode, top_k: int) -> list[RetrievedChunk]:
+    """Fuse the candidates' scores and keep the best ``top_k``.
+
+    Args:
+        config: Retrieval parameters.
+        found: The candidates and their scores.
         mode: Retrieval mode.
         top_k: Chunks to return.
 
     Returns:
         Up to ``top_k`` chunks, best first.
     """
-    fused = fuse(config, candidates, dense, lexical, dense_ids, bm25_ids, mode)
+    fused = fuse(config, found, mode)
     order = np.argsort(-fused, kind="stable")[:top_k]
     return [
-        RetrievedChunk(chunk=int(candidates[i]), dense=float(dense[i]), bm25=float(lexical[i]), score=float(fused[i]))
+        RetrievedChunk(
+            chunk=int(found.ids[i]), dense=float(found.dense[i]), bm25=float(found.lexical[i]), score=float(fused[i])
+        )
         for i in order
     ]
 
 
-def fuse(
-    config: RetrieverConfig,
-    candidates: np.ndarray,
-    dense: np.ndarray,
-    lexical: np.ndarray,
-    dense_ids: np.ndarray,
-    bm25_ids: np.ndarray,
-    mode: RetrievalMode,
-) -> np.ndarray:
+def fuse(config: RetrieverConfig, found: Candidates, mode: RetrievalMode) -> np.ndarray:
     """The fused score of each candidate (see :class:`Fusion`)."""
+    dense, lexical = found.dense, found.lexical
     if mode == RetrievalMode.DENSE:
         return dense.astype(np.float32)
     lexical_top = float(lexical.max()) if len(lexical) else 0.0
@@ -86,14 +88,14 @@ def fuse(
     if mode == RetrievalMode.BM25:
         return lexical_norm.astype(np.float32)
     if config.fusion == Fusion.RRF:
-        ranks_dense = {int(chunk): rank for rank, chunk in enumerate(dense_ids)}
-        ranks_bm25 = {int(chunk): rank for rank, chunk in enumerate(bm25_ids)}
+        ranks_dense = {int(chunk): rank for rank, chunk in enumerate(found.dense_ids)}
+        ranks_bm25 = {int(chunk): rank for rank, chunk in enumerate(found.bm25_ids)}
         k = config.rrf_k
         return np.array(
             [
                 (1 / (k + ranks_dense[c]) if c in ranks_dense else 0.0)
                 + (1 / (k + ranks_bm25[c]) if c in ranks_bm25 else 0.0)
-                for c in map(int, candidates)
+                for c in map(int, found.ids)
             ],
             dtype=np.float32,
         ) * (k / 2)
@@ -149,8 +151,8 @@ class HybridRetriever:
             return []
         # Exact dense scores for every candidate (HNSW returns approximate ones, BM25 none).
         dense = self.store.chunk_vectors[candidates] @ query.vector
-        lexical = bm25_scores[candidates]
-        return rank(self.config, candidates, dense, lexical, dense_ids, bm25_ids, mode, top_k)
+        found = Candidates(candidates, dense, bm25_scores[candidates], dense_ids, bm25_ids)
+        return rank(self.config, found, mode, top_k)
 
 
 def candidate_count(total: int, top_k: int, config: RetrieverConfig) -> int:

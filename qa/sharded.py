@@ -34,7 +34,15 @@ from qa.confidence import AnswerConfidence
 from qa.extractor import AnswerExtractor
 from qa.normalizer import QuestionNormaliser
 from qa.pipeline import Answerer, _Components
-from qa.retriever import RetrievalMode, RetrieverConfig, candidate_count, rank, select_candidates, top
+from qa.retriever import (
+    Candidates,
+    RetrievalMode,
+    RetrieverConfig,
+    candidate_count,
+    rank,
+    select_candidates,
+    top,
+)
 from qa.safety import SafetyChecker
 from qa.shards import DocumentPart, ShardCandidates, ShardSearcher
 from qa.store import CorpusWide, IndexInfo, IndexStore
@@ -141,7 +149,7 @@ def merge_candidates(
     vectors = np.concatenate([part.chunk_vectors for part in parts])[rows]
     dense = vectors @ vector
     lexical = np.concatenate([part.chunk_bm25 for part in parts])[rows]
-    return rank(config, candidates, dense, lexical, dense_ids, bm25_ids, mode, top_k)
+    return rank(config, Candidates(candidates, dense, lexical, dense_ids, bm25_ids), mode, top_k)
 
 
 def chunk_documents(parts: Sequence[ShardCandidates]) -> dict[int, tuple[int, int]]:

@@ -118,11 +118,7 @@ def make_excerpt(
     """The excerpt of a quote around a highlight (:func:`excerpt_window`, then :func:`cut_excerpt`).
 
     Args:
-        quote: The passage text.
-        quote_start: Offset of the quote in its document.
-        mark_start: Start of the highlight in the document.
-        mark_end: End of the highlight in the document.
-        context: Characters of context kept on each side.
+        quote, quote_start, mark_start, mark_end, context: As for :func:`excerpt_window`.
 
     Returns:
         The excerpt.
