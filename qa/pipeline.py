@@ -38,7 +38,7 @@ from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
 from qa.store import IndexStore
 from qa.tunables import TUNABLES
-from qa.types import Answer, Passage, Query, ReasonCode, RetrievedChunk
+from qa.types import Answer, DocumentEntry, Passage, Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import load_language_tables
 from verbatim import index_format
 from verbatim.embedding import Embedder
@@ -70,6 +70,7 @@ class Trace:
     extraction: Extraction | None
     decision: AbstentionDecision
     safety: SafetyResult
+    store: IndexStore  # what the answer was extracted from (sentence numbers are its own)
 
 
 class Answerer:
@@ -117,19 +118,45 @@ class Answerer:
             self._components = self._load(Path(self.settings.index_dir))
 
     def _load(self, index_dir: Path) -> _Components:
-        # The index names its model (an adapted one lies in the build); it embeds the questions.
+        embedder, safety = self._load_model(index_dir)
+        store = IndexStore.load(index_dir, embedder)
+        return self._bind(store, embedder, safety, HybridRetriever(store, self.retriever_config))
+
+    def _load_model(self, index_dir: Path) -> tuple[Embedder, SafetyChecker]:
+        """The model an index names (an adapted one lies in its build), warm, and the safety
+        check with its example questions embedded by that model (whole and sharded indexes).
+
+        Args:
+            index_dir: Index folder.
+
+        Returns:
+            The embedder and the safety check.
+        """
         model_path = index_format.build_model_path(index_dir)
         embedder = self._given_embedder.for_model(None if model_path is None else str(model_path))
         embedder.warm_up_queries()
         safety = SafetyChecker(self.policy, adapted=model_path is not None)
         safety.warm_up(embedder)
-        store = IndexStore.load(index_dir, embedder)
+        return embedder, safety
+
+    def _bind(self, store: IndexStore, embedder: Embedder, safety: SafetyChecker, retriever: HybridRetriever | None) -> _Components:
+        """The components that answer from ``store``.
+
+        Args:
+            store: The index (or a sharded index's corpus-wide view).
+            embedder: Its model.
+            safety: Its safety check.
+            retriever: Its retriever (None for a sharded index: its shards retrieve).
+
+        Returns:
+            The components.
+        """
         return _Components(
             store=store,
             embedder=embedder,
             safety=safety,
             normaliser=QuestionNormaliser(store.vocabulary, store.food_groups),
-            retriever=HybridRetriever(store, self.retriever_config),
+            retriever=retriever,
             extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
             abstention=AbstentionPolicy(store, self.policy, self.calibration),
             confidence=AnswerConfidence(self.calibration),
@@ -163,6 +190,35 @@ class Answerer:
     def store(self) -> IndexStore:
         """The index currently in service."""
         return self._require().store
+
+    def document_view(self, doc_id: str) -> tuple[IndexStore, int] | None:
+        """A store that holds one document of the index in service, and its number there (what
+        the document view and span checks read).
+
+        Args:
+            doc_id: The document's id.
+
+        Returns:
+            The store and the document's number in it, or None for an unknown id.
+        """
+        store = self.store
+        number = store.doc_index.get(doc_id)
+        return None if number is None else (store, number)
+
+    def document_entries(self, limit: int | None = None) -> list[DocumentEntry]:
+        """The documents of the index in service (id, title, length), in index order.
+
+        Args:
+            limit: The first ``limit`` documents only (None: all).
+
+        Returns:
+            The entries.
+        """
+        return [DocumentEntry(document.doc_id, document.title, len(document.text)) for document in self.store.documents[:limit]]
+
+    def document_count(self) -> int:
+        """Documents in the index in service."""
+        return len(self.store.documents)
 
     def _require(self) -> _Components:
         if self._components is None:
@@ -224,11 +280,12 @@ class Answerer:
 
     def _retrieve(
         self, query: Query, depth: int, mode: RetrievalMode, excluded: frozenset[int]
-    ) -> tuple[_Components, list[RetrievedChunk]]:
-        """The chunks a question is answered from, and the components that answer it (those of
-        the loaded index here; a sharded index's answerer binds them to the documents retrieved)."""
+    ) -> tuple[_Components, list[RetrievedChunk], frozenset[int]]:
+        """The chunks a question is answered from, the components that answer it (those of the
+        loaded index here; a sharded index's answerer binds them to the documents retrieved), and
+        ``excluded`` (sentences of ``self._require().store``) in the numbering of their store."""
         components = self._require()
-        return components, components.retriever.run(query, top_k=depth, mode=mode)
+        return components, components.retriever.run(query, top_k=depth, mode=mode), excluded
 
     def _preferred_over_anecdote(self, query: Query) -> frozenset[str]:
         """Kinds that answer instead of an anecdote: only for a question about effectiveness or dose."""
@@ -248,6 +305,7 @@ class Answerer:
         also_safety: Sequence[Query] = (),
         single_sentence: bool = False,
         clause: tuple[int, int] | None = None,
+        within_document: str | None = None,
     ) -> tuple[Answer, Trace]:
         """Answer a prepared question: the one answer method, returning the answer (with the
         milliseconds of each stage, its preparation's included) and the intermediate results.
@@ -256,14 +314,19 @@ class Answerer:
         policy reads instead of ``query``, and ``also_safety`` (a follow-up's readings) what it
         reads besides; ``excluded`` sentences are never quoted; ``single_sentence`` quotes the
         winning sentence alone (a follow-up whose answer lies inside an earlier answer), and
-        ``clause`` (document offsets inside the winning sentence) only that part of it; and
-        ``min_support`` is passed to :func:`qa.passages.build_passages`.
+        ``clause`` (document offsets inside the winning sentence) only that part of it;
+        ``within_document`` (a document id) quotes only from that document; and ``min_support``
+        is passed to :func:`qa.passages.build_passages`.
         """
         components = self._require()
         timings: dict[str, float] = {}
         started = clock = time.perf_counter()
 
-        components, retrieved = self._retrieve(query, max(TUNABLES.retrieval.depth, top_k), mode, excluded)
+        components, retrieved, excluded = self._retrieve(query, max(TUNABLES.retrieval.depth, top_k), mode, excluded)
+        if within_document is not None:
+            store = components.store
+            doc = store.doc_index.get(within_document, -1)
+            excluded = excluded | frozenset(int(s) for s in np.flatnonzero(store.sentence_doc != doc))
         timings["retrieve"] = _lap(clock)
         clock = time.perf_counter()
 
@@ -323,7 +386,7 @@ class Answerer:
                 answer_end=extraction.end,
                 timings_ms=timings,
             )
-        return answer, Trace(query, retrieved, extraction, decision, safety)
+        return answer, Trace(query, retrieved, extraction, decision, safety, components.store)
 
 
     # -- conversations -----------------------------------------------------------------------
@@ -461,7 +524,7 @@ class Answerer:
                 )
                 if self._repeated(focused, earlier) is None:
                     return focused, focused_trace
-            clause = self._answering_clause(query, extraction)
+            clause = self._answering_clause(query, trace)
             if clause is not None:
                 narrowed, narrowed_trace = self.trace(
                     query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded,
@@ -473,13 +536,14 @@ class Answerer:
             answer, trace = answer_without(excluded)
         return answer, trace
 
-    def _answering_clause(self, query: Query, extraction: Extraction | None) -> tuple[int, int] | None:
+    def _answering_clause(self, query: Query, trace: Trace) -> tuple[int, int] | None:
         """The clause of the winning sentence nearest the question in meaning (document offsets),
         or None when the sentence is one clause (see :func:`qa.followup.clauses`)."""
+        extraction = trace.extraction
         if extraction is None:
             return None
         components = self._require()
-        store, cues = components.store, self.followup.cues
+        store, cues = trace.store, self.followup.cues
         sentence = extraction.best.sentence
         text = store.sentence_text(sentence)
         spans = clauses(text, cues.clause_separators, cues.clause_min_words)
@@ -579,8 +643,9 @@ class Answerer:
         doc = store.doc_index.get(anchor.doc_id or "") if anchor is not None else None
         if doc is None:
             return None
-        elsewhere = frozenset(int(s) for s in np.flatnonzero(store.sentence_doc != doc))
-        answer, _ = self.trace(query, top_k, mode, question=plan.question, excluded=elsewhere | self._quoted_sentences(anchor))
+        answer, _ = self.trace(
+            query, top_k, mode, question=plan.question, excluded=self._quoted_sentences(anchor), within_document=anchor.doc_id
+        )
         if answer.abstained or answer.confidence < TUNABLES.followup.explanation_min_confidence:
             return None
         answer.followup, answer.read_as = MORE, plan.read_as

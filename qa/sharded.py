@@ -16,23 +16,24 @@ A sharded build (``verbatim ingest --shards N``) is served by N shard searchers
    sentence, computed over the whole corpus at ingest).
 
 No process holds the whole index: this one holds the corpus statistics and, per question, the
-few documents it answers from. Conversation follow-ups (which re-read earlier answers'
-documents) are not answered from a sharded index yet; single questions are.
+few documents it answers from. Conversation follow-ups re-read earlier answers' documents: those
+are fetched from their shards too (:meth:`ShardedAnswerer.converse`), as is a document shown by
+the document view (:meth:`ShardedAnswerer.document_view`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from qa.abstention import AbstentionPolicy
-from qa.confidence import AnswerConfidence
 from qa.extractor import AnswerExtractor
-from qa.normalizer import QuestionNormaliser
 from qa.pipeline import Answerer, _Components
 from qa.retriever import (
     Candidates,
@@ -43,10 +44,9 @@ from qa.retriever import (
     select_candidates,
     top,
 )
-from qa.safety import SafetyChecker
 from qa.shards import DocumentPart, ShardCandidates, ShardSearcher
 from qa.store import CorpusWide, IndexInfo, IndexStore
-from qa.types import Query, RetrievedChunk
+from qa.types import DocumentEntry, Query, RetrievedChunk
 from verbatim import index_format
 from verbatim.embedding import Embedder
 from verbatim.index_format import CorpusStatistics, IndexContents
@@ -164,11 +164,18 @@ def chunk_documents(parts: Sequence[ShardCandidates]) -> dict[int, tuple[int, in
 class StoreView(IndexStore):
     """An :class:`IndexStore` over some documents of a sharded index, with its corpus-wide view.
 
-    Made for one question; caches live and die with it.
+    Made for one question (or one conversation); caches live and die with it.
+
+    Args:
+        contents: The documents' files.
+        path: The build folder.
+        corpus: The corpus-wide view.
+        global_docs: The whole corpus's number of each of its documents.
     """
 
-    def __init__(self, contents: IndexContents, path: Path, corpus: CorpusWide) -> None:
+    def __init__(self, contents: IndexContents, path: Path, corpus: CorpusWide, global_docs: Sequence[int] = ()) -> None:
         super().__init__(contents, path, corpus)
+        self.global_docs = [int(doc) for doc in global_docs]
         self._terms: dict[int, frozenset[str]] = {}
 
     def info(self) -> IndexInfo:
@@ -192,11 +199,36 @@ class StoreView(IndexStore):
         return terms
 
 
-def view_of(parts: Sequence[DocumentPart], manifest: dict, path: Path, corpus: CorpusWide) -> tuple[StoreView, dict[int, int]]:
-    """One store over the documents the shards sent, in the corpus's document order.
+@dataclass(frozen=True)
+class DocumentPiece:
+    """One document of a sharded index, as its shard sent it.
+
+    Attributes:
+        doc: The whole corpus's number of the document.
+        contents: Its files as a build of that document alone.
+        chunks: The whole corpus's number of each of its chunks.
+    """
+
+    doc: int
+    contents: IndexContents
+    chunks: np.ndarray
+
+
+def pieces_of(parts: Sequence[DocumentPart]) -> list[DocumentPiece]:
+    """The shards' replies cut into one piece per document."""
+    pieces = []
+    for part in parts:
+        for position, doc in enumerate(part.documents):
+            rows = index_format.rows_of_documents(part.contents.chunks["doc"], [position])
+            pieces.append(DocumentPiece(int(doc), index_format.select_documents(part.contents, [position]), part.chunks[rows]))
+    return pieces
+
+
+def view_of(pieces: Sequence[DocumentPiece], manifest: dict, path: Path, corpus: CorpusWide) -> tuple[StoreView, dict[int, int]]:
+    """One store over some documents of the corpus, in the corpus's document order.
 
     Args:
-        parts: The shards' documents.
+        pieces: The documents.
         manifest: The build's manifest.
         path: The build folder.
         corpus: The corpus-wide view.
@@ -204,24 +236,116 @@ def view_of(parts: Sequence[DocumentPart], manifest: dict, path: Path, corpus: C
     Returns:
         The store, and the corpus's chunk number -> its number in the store.
     """
-    pieces: list[tuple[int, IndexContents, np.ndarray]] = []
-    for part in parts:
-        for position, doc in enumerate(part.documents):
-            rows = index_format.rows_of_documents(part.contents.chunks["doc"], [position])
-            pieces.append((doc, index_format.select_documents(part.contents, [position]), part.chunks[rows]))
-    pieces.sort(key=lambda piece: piece[0])
-    contents = index_format.concatenate([piece[1] for piece in pieces])
+    pieces = sorted(pieces, key=lambda piece: piece.doc)
+    contents = index_format.concatenate([piece.contents for piece in pieces])
     contents.manifest = manifest
-    global_chunks = np.concatenate([piece[2] for piece in pieces]) if pieces else np.zeros(0, np.int64)
-    return StoreView(contents, path, corpus), {int(chunk): number for number, chunk in enumerate(global_chunks.tolist())}
+    global_chunks = np.concatenate([piece.chunks for piece in pieces]) if pieces else np.zeros(0, np.int64)
+    store = StoreView(contents, path, corpus, [piece.doc for piece in pieces])
+    return store, {int(chunk): number for number, chunk in enumerate(global_chunks.tolist())}
 
 
-class ShardedConversationError(Exception):
-    """A conversation follow-up was asked of a sharded index (not supported yet)."""
+def translate_sentences(sentences: frozenset[int], source: StoreView, target: StoreView) -> frozenset[int]:
+    """Sentences of one view of a sharded index numbered as in another (those of documents the
+    other does not hold are dropped: nothing can quote them there).
+
+    Args:
+        sentences: Sentence numbers of ``source``.
+        source: The view they belong to.
+        target: The view wanted.
+
+    Returns:
+        The same sentences, numbered in ``target``.
+    """
+    if not sentences or source is target:
+        return sentences
+    position = {doc: number for number, doc in enumerate(target.global_docs)}
+    found = set()
+    for sentence in sentences:
+        doc = int(source.sentence_doc[sentence])
+        there = position.get(source.global_docs[doc])
+        if there is not None:
+            found.add(target.document_sentences(there).start + sentence - source.document_sentences(doc).start)
+    return frozenset(found)
+
+
+class DocumentCache:
+    """The documents last fetched from the shards, by build and document (a document of a build
+    never changes), so a conversation or a document view does not fetch them again.
+
+    Args:
+        size: Documents kept at the most.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._pieces: OrderedDict[tuple[str, int], DocumentPiece] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fetch(self, build: str, docs: Sequence[int], pool: ShardPool, count: int) -> list[DocumentPiece]:
+        """Some documents, from the cache or from their shards.
+
+        Args:
+            build: Name of the build they belong to.
+            docs: The whole corpus's document numbers.
+            pool: The build's shards.
+            count: Its number of shards.
+
+        Returns:
+            One piece per document, in the order of ``docs``.
+        """
+        with self._lock:
+            found = {doc: self._pieces[(build, doc)] for doc in docs if (build, doc) in self._pieces}
+            for doc in found:
+                self._pieces.move_to_end((build, doc))
+        missing = sorted({int(doc) for doc in docs} - set(found))
+        if missing:
+            wanted: dict[int, list[int]] = {}
+            for doc, shard in zip(missing, index_format.shard_of_documents(max(missing) + 1, count)[missing].tolist(), strict=True):
+                wanted.setdefault(shard, []).append(doc)
+            fetched = pieces_of(pool.documents(wanted))
+            with self._lock:
+                for piece in fetched:
+                    found[piece.doc] = self._pieces[(build, piece.doc)] = piece
+                while len(self._pieces) > self.size:
+                    self._pieces.popitem(last=False)
+        return [found[int(doc)] for doc in docs]
+
+
+@dataclass
+class _ShardedComponents(_Components):
+    """The components of a sharded index, with its shards and the corpus's document list."""
+
+    pool: ShardPool | None = None
+    statistics: CorpusStatistics | None = None
+    doc_numbers: dict[str, int] | None = None  # document id -> the corpus's number
+
+
+class ShardUnavailableError(Exception):
+    """A shard did not answer: its actor died and did not come back in time.
+
+    Args:
+        shard: The shard's number.
+        reason: What happened.
+    """
+
+    def __init__(self, shard: int, reason: str) -> None:
+        super().__init__(
+            f"shard {shard} of the index is unavailable ({reason}); if it does not come back, "
+            "redeploy with `verbatim serve --index DIR --ray ADDRESS ...`"
+        )
+        self.shard = shard
+
+
+# Documents a sharded answerer keeps after fetching them (a conversation's, the document view's).
+CACHED_DOCUMENTS = 256
 
 
 class ShardedAnswerer(Answerer):
-    """An :class:`Answerer` over a sharded index (single questions).
+    """An :class:`Answerer` over a sharded index.
+
+    A conversation's follow-ups read its earlier answers' documents: they are fetched from their
+    shards into a view of the conversation (:meth:`converse`) that stands for the whole index,
+    and the sentences it excludes are renumbered into each question's view.
 
     Args:
         pool_factory: Loads the shards of an index folder for the build's model
@@ -232,34 +356,53 @@ class ShardedAnswerer(Answerer):
     def __init__(self, *args, pool_factory: Callable[[Path, Embedder], ShardPool] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._pool_factory = pool_factory or LocalShardPool.load
-        self.pool: ShardPool | None = None
-        self.statistics: CorpusStatistics | None = None
+        self._conversation: ContextVar[_Components | None] = ContextVar(f"conversation-{id(self)}", default=None)
+        self._cache = DocumentCache(CACHED_DOCUMENTS)
 
     def _load(self, index_dir: Path) -> _Components:
-        model_path = index_format.build_model_path(index_dir)
-        embedder = self._given_embedder.for_model(None if model_path is None else str(model_path))
-        embedder.warm_up_queries()
-        safety = SafetyChecker(self.policy, adapted=model_path is not None)
-        safety.warm_up(embedder)
+        embedder, safety = self._load_model(index_dir)
         statistics = index_format.load_statistics(index_dir, embedder.name, embedder.weights_hash)
         corpus = CorpusWide.compute(
             statistics.vocabulary, statistics.bm25_document_frequencies, statistics.chunks, statistics.sentences,
             statistics.topics_present, statistics.manifest.get("safety_policy", {}).get("topics", []),
         )
         pool = self._pool_factory(index_dir, embedder)
-        self.pool, self.statistics = pool, statistics
         path = index_format.current_build(index_dir)
         store, _ = view_of([], statistics.manifest, path, corpus)  # no documents: the corpus-wide view
-        return _Components(
-            store=store,
-            embedder=embedder,
-            safety=safety,
-            normaliser=QuestionNormaliser(store.vocabulary, store.food_groups),
-            retriever=None,
-            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
-            abstention=AbstentionPolicy(store, self.policy, self.calibration),
-            confidence=AnswerConfidence(self.calibration),
+        return _ShardedComponents(
+            **vars(self._bind(store, embedder, safety, None)), pool=pool, statistics=statistics,
+            doc_numbers={str(entry["doc_id"]): number for number, entry in enumerate(statistics.manifest.get("documents", []))},
         )
+
+    def _base(self) -> _ShardedComponents:
+        """The components of the build in service (not of a conversation)."""
+        return super()._require()  # type: ignore[return-value]
+
+    def _require(self) -> _Components:
+        conversation = self._conversation.get()
+        return conversation if conversation is not None else super()._require()
+
+    @property
+    def pool(self) -> ShardPool:
+        """The shards of the build in service."""
+        return self._base().pool
+
+    @property
+    def statistics(self) -> CorpusStatistics:
+        """The corpus-wide statistics of the build in service."""
+        return self._base().statistics
+
+    def _view(self, base: _ShardedComponents, docs: Sequence[int]) -> tuple[_Components, dict[int, int]]:
+        """The components bound to a view of some documents (the corpus's numbers)."""
+        pieces = self._cache.fetch(base.store.path.name, docs, base.pool, base.pool.count())
+        store, numbers = view_of(pieces, base.statistics.manifest, base.store.path, base.store.corpus)
+        components = replace(
+            base,
+            store=store,
+            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
+            abstention=base.abstention.bound_to(store),
+        )
+        return components, numbers
 
     def retrieve(self, query: Query, top_k: int, mode: RetrievalMode = RetrievalMode.HYBRID) -> tuple[list[RetrievedChunk], list[ShardCandidates]]:
         """The merged ranking of every shard's candidates (chunk numbers of the whole corpus).
@@ -272,34 +415,57 @@ class ShardedAnswerer(Answerer):
         Returns:
             The chunks, best first, and the shards' replies.
         """
-        self._require()
-        count = candidate_count(self.statistics.chunks, top_k, self.retriever_config)
-        parts = self.pool.candidates(query.vector, query.terms, count) if count else []
-        return merge_candidates(parts, query.vector, self.statistics.chunks, top_k, mode, self.retriever_config), parts
+        base = self._base()
+        count = candidate_count(base.statistics.chunks, top_k, self.retriever_config)
+        parts = base.pool.candidates(query.vector, query.terms, count) if count else []
+        return merge_candidates(parts, query.vector, base.statistics.chunks, top_k, mode, self.retriever_config), parts
 
     def _retrieve(
         self, query: Query, depth: int, mode: RetrievalMode, excluded: frozenset[int]
-    ) -> tuple[_Components, list[RetrievedChunk]]:
-        if excluded:
-            raise ShardedConversationError("conversation follow-ups are not answered from a sharded index yet")
-        base = self._require()
+    ) -> tuple[_Components, list[RetrievedChunk], frozenset[int]]:
+        base = self._base()
         retrieved, parts = self.retrieve(query, depth, mode)
         owner = chunk_documents(parts)
-        wanted: dict[int, list[int]] = {}
+        docs: list[int] = []
         for item in retrieved:
-            shard, doc = owner[item.chunk]
-            if doc not in wanted.setdefault(shard, []):
-                wanted[shard].append(doc)
-        documents = self.pool.documents(wanted) if wanted else []
-        store, numbers = view_of(documents, self.statistics.manifest, base.store.path, base.store.corpus)
-        components = replace(
-            base,
-            store=store,
-            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
-            abstention=base.abstention.bound_to(store),
-        )
-        return components, [replace(item, chunk=numbers[item.chunk]) for item in retrieved]
+            doc = owner[item.chunk][1]
+            if doc not in docs:
+                docs.append(doc)
+        components, numbers = self._view(base, docs)
+        excluded = translate_sentences(excluded, self._require().store, components.store)
+        return components, [replace(item, chunk=numbers[item.chunk]) for item in retrieved], excluded
 
     def converse(self, question, history, top_k=3, mode=RetrievalMode.HYBRID):  # noqa: ANN001 - as Answerer
-        """Not supported on a sharded index yet (see the module docstring)."""
-        raise ShardedConversationError("conversation follow-ups are not answered from a sharded index yet")
+        """Answer a question of a conversation (see :meth:`Answerer.converse`).
+
+        The earlier turns' documents are fetched from their shards into a view that the
+        follow-up logic reads as the index (it quotes and excludes their sentences).
+        """
+        base = self._base()
+        docs = sorted({base.doc_numbers[turn.doc_id] for turn in history if turn.doc_id in base.doc_numbers})
+        conversation, _ = self._view(base, docs)
+        token = self._conversation.set(conversation)
+        try:
+            return super().converse(question, history, top_k, mode)
+        finally:
+            self._conversation.reset(token)
+
+    def document_view(self, doc_id: str) -> tuple[IndexStore, int] | None:
+        """One document, fetched from its shard (see :meth:`Answerer.document_view`)."""
+        base = self._base()
+        doc = base.doc_numbers.get(doc_id)
+        if doc is None:
+            return None
+        components, _ = self._view(base, [doc])
+        return components.store, 0
+
+    def document_entries(self, limit: int | None = None) -> list[DocumentEntry]:
+        """The corpus's documents, from the build's manifest (no shard is asked)."""
+        return [
+            DocumentEntry(str(entry["doc_id"]), str(entry.get("title", "")), int(entry.get("length", 0)))
+            for entry in self._base().statistics.manifest.get("documents", [])[:limit]
+        ]
+
+    def document_count(self) -> int:
+        """Documents in the corpus."""
+        return len(self._base().doc_numbers)

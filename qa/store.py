@@ -198,6 +198,10 @@ class IndexStore:
         """Evidence kind and stated study design of one sentence."""
         return EVIDENCE_KINDS[int(self.sentence_evidence_kind[sentence])], EVIDENCE_DESIGNS[int(self.sentence_evidence_design[sentence])]
 
+    def document_sentences(self, doc: int) -> range:
+        """Numbers of every sentence of a document."""
+        return range(int(self._doc_first_sentence[doc]), int(self._doc_first_sentence[doc + 1]))
+
     def sentences_in(self, doc: int, start: int, end: int) -> range:
         """Numbers of the sentences of a document that overlap ``[start, end)`` (the sentence at
         ``start`` when the span is empty)."""

@@ -152,3 +152,18 @@ class Answer:
     reason_code: ReasonCode | None = None
     followup: str | None = None
     read_as: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentEntry:
+    """One document of an index, as listed (without its text).
+
+    Attributes:
+        doc_id: Its id.
+        title: Its title.
+        length: Characters of its text.
+    """
+
+    doc_id: str
+    title: str
+    length: int

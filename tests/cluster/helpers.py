@@ -51,6 +51,26 @@ def responses(answerer: Answerer, questions: list[str]) -> list[dict]:
     return [answer_to_response(answerer.run(question)).model_dump() for question in questions]
 
 
+def conversation_responses(answerer: Answerer, questions: list[str]) -> list[dict]:
+    """What the API returns for each turn of a conversation, each turn's history kept as a client
+    keeps it (the first passage's highlighted span)."""
+    from eval.dialogs import turn_of
+
+    history, found = [], []
+    for question in questions:
+        answer = answerer.run(question, history=history)
+        found.append(answer_to_response(answer).model_dump())
+        history.append(turn_of(question, answer))
+    return found
+
+
+def dialog_questions() -> list[tuple[str, list[str]]]:
+    """The dialog eval set's conversations: (id, questions)."""
+    from eval.dialogs import load_dialogs
+
+    return [(dialog.id, [turn.question for turn in dialog.turns]) for dialog in load_dialogs()]
+
+
 def assert_same_answers(expected_dir: Path, actual_dir: Path, embedder, questions: list[str]) -> None:
     """Every question gets the same response (answer, passages, offsets, confidence) from both."""
     answers = []
