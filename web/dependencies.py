@@ -8,6 +8,8 @@ request.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -30,6 +32,24 @@ def get_answerer(request: Request) -> Answerer:
 def get_store(request: Request) -> IndexStore:
     """The index in service now (a reload swaps it; each request reads it once)."""
     return get_answerer(request).store
+
+
+async def find_documents(answerer: Answerer, doc_ids: Iterable[str | None]) -> dict[str, tuple[IndexStore, int]]:
+    """The documents named, each with a store that holds it and its number there; unknown ids
+    are left out. Looked up off the event loop: a sharded index fetches them from their shards.
+
+    Args:
+        answerer: The app's answerer.
+        doc_ids: Document ids (None entries are skipped).
+
+    Returns:
+        Document id -> (store, number).
+    """
+    wanted = sorted({doc_id for doc_id in doc_ids if doc_id is not None})
+    if not wanted:
+        return {}
+    found = await asyncio.to_thread(lambda: {doc_id: answerer.document_view(doc_id) for doc_id in wanted})
+    return {doc_id: view for doc_id, view in found.items() if view is not None}
 
 
 Service = Annotated[AnswerService, Depends(get_service)]

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qa.sharded import ShardUnavailableError
 from web.schemas import ErrorOut
 
 logger = logging.getLogger("verbatim.web")
@@ -102,6 +103,13 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, INTERNAL_ERROR)
 
 
+async def shard_unavailable(request: Request, exc: ShardUnavailableError) -> JSONResponse:
+    """503 when a shard of a sharded index did not answer (the message names the shard and the
+    redeploy command, nothing else)."""
+    logger.error("shard %d unavailable on %s %s", exc.shard, request.method, request.url.path)
+    return error_response(503, str(exc), headers={"Retry-After": "10"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the JSON error handlers on an app.
 
@@ -110,4 +118,5 @@ def install_error_handlers(app: FastAPI) -> None:
     """
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(ShardUnavailableError, shard_unavailable)
     app.add_exception_handler(Exception, unexpected_error)

@@ -2,16 +2,25 @@
 
 :class:`RayShardPool` starts (or finds) one actor per shard of the live build; each actor loads
 only its shard (:func:`verbatim.index_format.load_shard`), so no process holds the whole index,
-and shard k goes to the k-th node of the cluster (round robin). The actors are named after the build and
+and shard k goes to the k-th node of the cluster (round robin) when that node has room. The actors are named after the build and
 the shard, in the ``verbatim`` namespace, so every process that answers questions (each Ray
 Serve replica, or a script) shares the same N actors instead of loading N more. The coordinator
 (:class:`qa.sharded.ShardedAnswerer`) asks all of them at once and waits for all replies.
+
+**Restarts.** A shard actor whose process dies (killed, out of memory, its node lost) is
+restarted by Ray, on its node or, when that node is gone, on another one (the node preference is
+soft), and loads its shard again from the build folder in its constructor. Calls in flight are
+retried by Ray once the actor is back (they only read); a call that still meets a dead or
+restarting actor is retried once more by :class:`RayShardPool`, and one that gets no reply within
+:data:`RESTART_WAIT_SECONDS` raises :class:`qa.sharded.ShardUnavailableError`, which names the
+shard and the redeploy command.
 
 The index folder must be readable at the same path on every node, as for Ray Serve.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +28,7 @@ import numpy as np
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from qa.sharded import ShardUnavailableError
 from qa.shards import DocumentPart, ShardCandidates, ShardSearcher
 from verbatim import index_format
 from verbatim.embedding import Embedder
@@ -27,6 +37,16 @@ NAMESPACE = "verbatim"
 # Shard actors reserve no CPU: they are idle between two lookups, and the replicas and
 # embedding actors need the cores. What bounds them is memory (docs/scale.md, capacity plan).
 SHARD_ACTOR_CPUS = 0
+# A shard actor reserves its shard's size on disk in Ray's ``memory`` resource (at least this).
+# Reserving something also makes the node preference count: Ray places an actor that asks for no
+# resource at all on a random node, whatever its soft node affinity says.
+SHARD_ACTOR_MIN_MEMORY = 64 * 1024 * 1024
+# Restarts of a shard actor whose process died (-1: as often as it dies; a shard that cannot be
+# loaded is not restarted, its constructor's error ends it), and retries of a call it had in flight.
+SHARD_ACTOR_RESTARTS = -1
+SHARD_TASK_RETRIES = 1
+# How long one call to the shards may wait for a reply (a restarting actor reloads its shard).
+RESTART_WAIT_SECONDS = 120.0
 
 
 class ShardActor:
@@ -43,8 +63,8 @@ class ShardActor:
         self._searcher = ShardSearcher(index_format.load_shard(Path(index_dir), number, model_name, weights_hash))
 
     def size(self) -> dict[str, int]:
-        """Its documents, chunks and sentences, and the node it runs on."""
-        return {**self._searcher.size(), "node": ray.get_runtime_context().get_node_id()}
+        """Its documents, chunks and sentences, the node it runs on and its process id."""
+        return {**self._searcher.size(), "node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
     def candidates(self, vector: np.ndarray, terms: Sequence[str], count: int) -> ShardCandidates:
         """See :meth:`qa.shards.ShardSearcher.candidates`."""
@@ -58,6 +78,13 @@ class ShardActor:
 def actor_name(build: str, number: int) -> str:
     """Name of the actor of shard ``number`` of build ``build``."""
     return f"shard-{build}-{number:03d}"
+
+
+def shard_bytes(build: Path, number: int) -> int:
+    """Bytes of a shard's files (what its actor reserves in Ray's ``memory`` resource)."""
+    folder = build / index_format.shard_folder(number)
+    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    return max(SHARD_ACTOR_MIN_MEMORY, size)
 
 
 class RayShardPool:
@@ -85,15 +112,15 @@ class RayShardPool:
         build = index_format.current_build(index_dir)
         entry = index_format.sharding(index_format.read_manifest(index_dir)) or {}
         remote = ray.remote(ShardActor)
-        # Shard k on the k-th alive node (round robin). Pinned: a soft preference left every
-        # zero-CPU actor on one node. An actor whose node is lost is not restarted there; its name
-        # is freed, and the next load (a redeploy, a replica restart) starts it on a live node.
+        # Shard k preferably on the k-th alive node (round robin); softly, so that Ray restarts it
+        # on another node when that one is lost. The memory it reserves makes the preference count.
         nodes = sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))
         actors = [
             remote.options(
                 name=actor_name(build.name, number), get_if_exists=True, namespace=NAMESPACE, lifetime="detached",
-                num_cpus=SHARD_ACTOR_CPUS, max_restarts=0,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[number % len(nodes)], soft=False),
+                num_cpus=SHARD_ACTOR_CPUS, memory=shard_bytes(build, number),
+                max_restarts=SHARD_ACTOR_RESTARTS, max_task_retries=SHARD_TASK_RETRIES,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[number % len(nodes)], soft=True),
             ).remote(str(index_dir), number, embedder.name, embedder.weights_hash)
             for number in range(int(entry.get("count", 0)))
         ]
@@ -106,17 +133,57 @@ class RayShardPool:
         return len(self.actors)
 
     def sizes(self) -> list[dict[str, int]]:
-        """What each actor holds and where it runs."""
-        return ray.get([actor.size.remote() for actor in self.actors])
+        """What each actor holds, where it runs and its process id."""
+        return self._ask({number: (lambda actor: actor.size.remote()) for number in range(len(self.actors))})
 
     def candidates(self, vector: np.ndarray, terms: Sequence[str], count: int) -> list[ShardCandidates]:
         """Every shard's candidates, asked of all actors at once."""
         vector_ref = ray.put(np.asarray(vector, dtype=np.float32))
-        return ray.get([actor.candidates.remote(vector_ref, list(terms), count) for actor in self.actors])
+        terms = list(terms)
+        return self._ask({
+            number: (lambda actor: actor.candidates.remote(vector_ref, terms, count)) for number in range(len(self.actors))
+        })
 
     def documents(self, wanted: dict[int, list[int]]) -> list[DocumentPart]:
         """The wanted documents of each shard, asked of their actors at once."""
-        return ray.get([self.actors[shard].documents.remote(docs) for shard, docs in sorted(wanted.items())])
+        return self._ask({shard: (lambda actor, docs=docs: actor.documents.remote(docs)) for shard, docs in sorted(wanted.items())})
+
+    def _ask(self, calls: dict) -> list:
+        """Send one call to each of some shards at once and wait for every reply.
+
+        A call that meets a dead or restarting actor (its process died; Ray restarts it and it
+        reloads its shard) is sent again once; no reply within :data:`RESTART_WAIT_SECONDS`
+        raises.
+
+        Args:
+            calls: Shard number -> a function that sends the call to that shard's actor.
+
+        Returns:
+            The replies, in the order of ``calls``.
+
+        Raises:
+            ShardUnavailableError: A shard did not answer in time, or died again.
+        """
+        numbers = list(calls)
+        refs = [calls[number](self.actors[number]) for number in numbers]
+        replies = []
+        for number, ref in zip(numbers, refs, strict=True):
+            try:
+                replies.append(self._wait(number, ref))
+            except (ray.exceptions.ActorDiedError, ray.exceptions.ActorUnavailableError):
+                try:
+                    replies.append(self._wait(number, calls[number](self.actors[number])))
+                except (ray.exceptions.ActorDiedError, ray.exceptions.ActorUnavailableError) as error:
+                    raise ShardUnavailableError(number, f"its actor died again after a restart ({type(error).__name__})") from error
+        return replies
+
+    @staticmethod
+    def _wait(number: int, ref) -> object:  # noqa: ANN001 - a Ray object reference
+        try:
+            return ray.get(ref, timeout=RESTART_WAIT_SECONDS)
+        except ray.exceptions.GetTimeoutError as error:
+            ray.cancel(ref)
+            raise ShardUnavailableError(number, f"no reply within {RESTART_WAIT_SECONDS:.0f} s") from error
 
     def stop(self) -> None:
         """End the actors (a new build gets new ones)."""

@@ -14,10 +14,17 @@ from ingest.sharding import split_into_shards
 from qa.followup import Turn
 from qa.pipeline import Answerer
 from qa.retriever import top
-from qa.sharded import ShardedAnswerer, ShardedConversationError
+from qa.sharded import ShardedAnswerer
 from qa.shards import ShardSearcher
 from qa.tunables import TUNABLES
-from tests.cluster.helpers import eval_questions, medquad_questions, responses, run_cli
+from tests.cluster.helpers import (
+    conversation_responses,
+    dialog_questions,
+    eval_questions,
+    medquad_questions,
+    responses,
+    run_cli,
+)
 from tests.conftest import CORPUS
 from verbatim import index_format
 from verbatim.settings import Settings
@@ -102,9 +109,11 @@ def test_two_shards_answer_every_eval_question_as_the_whole_index(ray_cluster, s
     assert len({size["node"] for size in sizes}) == SHARDS
     assert sum(size["chunks"] for size in sizes) == manifest["counts"]["chunks"]
 
-    assert_same_ranking_and_answers(whole_answerer(seed_distributed, embedder), sharded, eval_questions())
-    with pytest.raises(ShardedConversationError):
-        sharded.run("And the dose?", history=[Turn(question="Who should avoid glutamine?", doc_id=None, start=None, end=None)])
+    whole = whole_answerer(seed_distributed, embedder)
+    assert_same_ranking_and_answers(whole, sharded, eval_questions())
+    # Conversations: follow-ups read earlier answers' documents from the shard actors.
+    for name, turns in dialog_questions():
+        assert conversation_responses(sharded, turns) == conversation_responses(whole, turns), name
 
 
 def test_two_medquad_shards_rank_chunk_for_chunk_as_the_whole_index(
@@ -136,36 +145,117 @@ def test_hnsw_shards_keep_recall_at_10(medquad_single, embedder):
     assert np.mean(found) >= RECALL_FLOOR, np.mean(found)
 
 
-def test_ray_serve_answers_from_the_shard_actors(ray_cluster, seed_distributed, shard_pool, serve_port, embedder, tmp_path_factory):
+@pytest.fixture(scope="module")
+def served_shards(ray_cluster, seed_distributed, shard_pool, serve_port, tmp_path_factory):
+    """``verbatim serve --ray`` (one replica) over a 2-shard copy of the seed corpus; undeployed at
+    the end (also by the last test of this module, which checks the shard actors end with it)."""
+    sharded_dir = shard(seed_distributed, tmp_path_factory, "seed-served", ray_cluster.address, CORPUS)
+    result = run_cli("serve", "--index", str(sharded_dir), "--ray", ray_cluster.address, "--replicas", "1", "--port", str(serve_port))
+    assert result.returncode == 0, result.stderr
+    try:
+        yield {"url": f"http://127.0.0.1:{serve_port}", "index_dir": sharded_dir, "address": ray_cluster.address}
+    finally:
+        run_cli("serve", "--ray", ray_cluster.address, "--undeploy", timeout=120)
+
+
+def served_responses(url: str, questions: list[str]) -> list[dict]:
+    """``POST /api/ask`` of each question, one after the other (each must be answered)."""
+    import httpx
+
+    found = []
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for question in questions:
+            response = client.post("/api/ask", json={"question": question})
+            assert response.status_code == 200, (question, response.text)
+            found.append(response.json())
+    return found
+
+
+def shard_actor_sizes(index_dir) -> list[dict]:
+    """What each shard actor of the live build reports (its node and process id included)."""
+    import ray
+
+    from web.ray_shards import NAMESPACE, actor_name
+
+    build = index_format.current_build(index_dir).name
+    actors = [ray.get_actor(actor_name(build, number), namespace=NAMESPACE) for number in range(SHARDS)]
+    return ray.get([actor.size.remote() for actor in actors], timeout=300)
+
+
+def test_ray_serve_answers_from_the_shard_actors(served_shards, seed_distributed, embedder):
     """``verbatim serve --ray`` over a sharded index: the replica coordinates, the shard actors
-    hold the index, the answers are the whole index's; ``--undeploy`` ends the actors too.
-    (Last in this module: the undeploy ends every shard actor.)"""
+    hold the index, each on its own node, and the answers are the whole index's."""
     import httpx
     import ray
 
     from tests.cluster.test_serve import replicas
 
-    sharded_dir = shard(seed_distributed, tmp_path_factory, "seed-served", ray_cluster.address, CORPUS)
-    port = serve_port
-    result = run_cli("serve", "--index", str(sharded_dir), "--ray", ray_cluster.address, "--replicas", "1", "--port", str(port))
-    assert result.returncode == 0, result.stderr
-    url = f"http://127.0.0.1:{port}"
-    try:
-        health = next(iter(replicas(url, wanted=1).values()))
-        assert health["documents"] == 2
-        questions = eval_questions()[::20]
-        whole = whole_answerer(seed_distributed, embedder)
-        with httpx.Client(base_url=url, timeout=60) as client:
-            for question in questions:
-                expected = json.loads(answer_to_response(whole.run(question)).model_dump_json())
-                response = client.post("/api/ask", json={"question": question})
-                assert response.status_code == 200, response.text
-                actual = response.json()
-                assert {key: actual.get(key) for key in expected} == expected, question
-        names = [entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True) if entry["name"].startswith("shard-")]
-        build = index_format.current_build(sharded_dir).name
-        assert sorted(name for name in names if build in name) == [f"shard-{build}-000", f"shard-{build}-001"]
-    finally:
-        undeployed = run_cli("serve", "--ray", ray_cluster.address, "--undeploy", timeout=120)
+    health = next(iter(replicas(served_shards["url"], wanted=1).values()))
+    assert health["documents"] == 2
+    questions = eval_questions()[::20]
+    whole = whole_answerer(seed_distributed, embedder)
+    for question, actual in zip(questions, served_responses(served_shards["url"], questions), strict=True):
+        expected = json.loads(answer_to_response(whole.run(question)).model_dump_json())
+        assert {key: actual.get(key) for key in expected} == expected, question
+    with httpx.Client(base_url=served_shards["url"], timeout=120) as client:
+        # A conversation: the follow-up's history names the first answer's document.
+        first = client.post("/api/ask", json={"question": "Who should avoid glutamine?"}).json()
+        passage = first["passages"][0]
+        history = [{"question": "Who should avoid glutamine?", "doc_id": passage["doc_id"],
+                    "start": passage["highlight_start"], "end": passage["highlight_end"]}]
+        followup = client.post("/api/ask", json={"question": "Why?", "history": history})
+        assert followup.status_code == 200, followup.text
+        turn = Turn("Who should avoid glutamine?", passage["doc_id"], passage["highlight_start"], passage["highlight_end"])
+        expected = json.loads(answer_to_response(whole.run("Why?", history=[turn])).model_dump_json())
+        assert followup.json() == expected, followup.text
+        # The document list and each document (JSON and page) come from the shards.
+        listed = client.get("/api/documents").json()
+        assert [item["id"] for item in listed] == [entry.doc_id for entry in whole.document_entries()]
+        for item in listed:
+            document = client.get(f"/api/documents/{item['id']}").json()
+            store, number = whole.document_view(item["id"])
+            assert document["text"] == store.documents[number].text and len(document["text"]) == item["length"]
+            assert client.get(f"/documents/{item['id']}").status_code == 200
+        assert client.get("/api/documents/no-such-document").status_code == 404
+    names = [entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True) if entry["name"].startswith("shard-")]
+    build = index_format.current_build(served_shards["index_dir"]).name
+    assert sorted(name for name in names if build in name) == [f"shard-{build}-000", f"shard-{build}-001"]
+    assert len({size["node"] for size in shard_actor_sizes(served_shards["index_dir"])}) == SHARDS
+
+
+def test_a_killed_shard_actor_is_restarted_and_answers_as_before(served_shards):
+    """SIGKILL of a shard actor's process during a load run: Ray restarts it (it reloads its
+    shard), the replica's calls survive the restart, and every later answer is the one before."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from tests.cluster.test_serve import SIDE_LOAD, load
+
+    url, index_dir = served_shards["url"], served_shards["index_dir"]
+    questions = eval_questions()[::10]
+    before = served_responses(url, questions)
+    victim = shard_actor_sizes(index_dir)[0]
+    outcome: dict = {}
+    loader = threading.Thread(target=lambda: outcome.setdefault("load", load(url, SIDE_LOAD)))
+    loader.start()
+    time.sleep(3)
+    os.kill(victim["pid"], signal.SIGKILL)
+    loader.join()
+    # The calls in flight wait for the restart (Ray retries them; the pool once more).
+    assert not outcome["load"].stopped_early and outcome["load"].errors == 0, outcome["load"]
+    restarted = shard_actor_sizes(index_dir)[0]
+    assert restarted["pid"] != victim["pid"] and restarted["chunks"] == victim["chunks"]
+    assert served_responses(url, questions) == before
+    final = load(url, 200)
+    assert final.errors == 0, final
+
+
+def test_undeploy_ends_the_shard_actors(served_shards):
+    """(Last in this module: the undeploy ends every shard actor.)"""
+    import ray
+
+    undeployed = run_cli("serve", "--ray", served_shards["address"], "--undeploy", timeout=120)
     assert undeployed.returncode == 0, undeployed.stderr
     assert not [entry for entry in ray.util.list_named_actors(all_namespaces=True) if entry["name"].startswith("shard-")]

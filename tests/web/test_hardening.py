@@ -294,6 +294,35 @@ def test_admin_reload_with_the_token_reports_the_build(make_client, corpus_setti
     assert body["documents"] == 2
 
 
+def test_an_unavailable_shard_is_a_503_naming_the_shard_and_the_redeploy():
+    """A sharded index's shard that did not come back (web.ray_shards) is a clear 503, not a 500."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from qa.sharded import ShardUnavailableError
+    from web.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/shard")
+    async def shard() -> None:
+        raise ShardUnavailableError(1, "no reply within 120 s")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/shard")
+    assert response.status_code == 503 and response.headers["retry-after"] == "10"
+    assert response.json() == {"error": str(ShardUnavailableError(1, "no reply within 120 s"))}
+    assert "shard 1" in response.json()["error"] and "verbatim serve --index DIR --ray ADDRESS" in response.json()["error"]
+
+
+def test_admin_reload_on_a_ray_serve_replica_names_the_redeploy(make_client):
+    """A reload would reach one replica only: refused, with the command that reaches them all."""
+    admin = make_client(admin_token="s3cret-token")
+    admin.app.state.replica = "replica-1 pid 4242 on host"  # as web.ray_serve sets it
+    body = assert_clear_error(admin.post("/api/admin/reload", headers={"Authorization": "Bearer s3cret-token"}), 409)
+    assert "verbatim serve --index DIR --ray ADDRESS" in body["error"]
+
+
 def test_admin_token_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("VERBATIM_ADMIN_TOKEN", "from-env")
     assert Settings.from_env().admin_token == "from-env"

@@ -3,7 +3,8 @@
 Disabled (404) unless ``VERBATIM_ADMIN_TOKEN`` is set; then it needs
 ``Authorization: Bearer <token>``, compared in constant time. The new build is loaded off the
 event loop while the old one keeps answering; the swap is atomic (see ``Answerer.reload``), so
-no request fails in between.
+no request fails in between. A Ray Serve replica (``verbatim serve --ray``, whole or sharded
+index) refuses it with a 409 naming the redeploy, which reaches every replica.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from web.dependencies import CurrentAnswerer
 from web.schemas import ErrorOut
 
 router = APIRouter(tags=["admin"])
+
+REDEPLOY = (
+    "on Ray Serve a reload would reach only the replica that got it; run `verbatim serve --index DIR --ray ADDRESS "
+    "--replicas N` again: the deployment update makes every replica load the live build"
+)
 
 
 class ReloadOut(BaseModel):
@@ -60,7 +66,8 @@ async def reload_index(request: Request, answerer: CurrentAnswerer) -> ReloadOut
 
     Raises:
         HTTPException: 404 when disabled, 401 without the right token, 409 when the live build
-            cannot be loaded (the previous one stays in service).
+            cannot be loaded (the previous one stays in service) or when the app is a Ray Serve
+            replica (the message names the redeploy command that reaches every replica).
     """
     token = request.app.state.settings.admin_token
     if not token:
@@ -69,6 +76,9 @@ async def reload_index(request: Request, answerer: CurrentAnswerer) -> ReloadOut
         raise HTTPException(
             status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
+    if getattr(request.app.state, "replica", None) is not None:
+        # One Ray Serve replica got this request; the others would keep the old build.
+        raise HTTPException(status_code=409, detail=REDEPLOY)
     previous = answerer.store
     started = time.perf_counter()
     try:

@@ -6,19 +6,19 @@ from fastapi import APIRouter
 
 from qa.followup import Turn
 from qa.store import IndexStore
-from web.dependencies import Service, Store
+from web.dependencies import Service, find_documents
 from web.errors import error_response
 from web.schemas import AskRequest, AskResponse, ErrorOut, HistoryTurn, answer_to_response
 
 router = APIRouter(tags=["ask"])
 
 
-def history_problems(history: list[HistoryTurn], store: IndexStore) -> list[dict]:
+def history_problems(history: list[HistoryTurn], documents: dict[str, tuple[IndexStore, int]]) -> list[dict]:
     """What is wrong with a conversation's turns against the index in service.
 
     Args:
         history: Turns that passed the schema.
-        store: The loaded index.
+        documents: Their documents in the index (:func:`web.dependencies.find_documents`).
 
     Returns:
         One ``{"loc", "msg"}`` per unknown document or span outside its document (empty: fine).
@@ -27,10 +27,10 @@ def history_problems(history: list[HistoryTurn], store: IndexStore) -> list[dict
     for number, turn in enumerate(history):
         if turn.doc_id is None:
             continue
-        document = store.doc_index.get(turn.doc_id)
-        if document is None:
+        found = documents.get(turn.doc_id)
+        if found is None:
             problems.append({"loc": ["body", "history", number, "doc_id"], "msg": f"no document with id '{turn.doc_id}'"})
-        elif turn.end is not None and turn.end > len(store.documents[document].text):
+        elif turn.end is not None and turn.end > len(found[0].documents[found[1]].text):
             problems.append({"loc": ["body", "history", number, "end"], "msg": "span ends outside the document"})
     return problems
 
@@ -46,18 +46,18 @@ def to_turns(history: list[HistoryTurn]) -> list[Turn]:
     responses={413: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="Answer a question with verbatim quotes from the sources",
 )
-async def ask(payload: AskRequest, service: Service, store: Store) -> AskResponse:
+async def ask(payload: AskRequest, service: Service) -> AskResponse:
     """Answer one question, optionally as a follow-up to the earlier turns of its conversation.
 
     Args:
         payload: Question, number of passages and the conversation's earlier turns.
         service: The app's answer service.
-        store: The index in service (the history's spans are checked against it).
 
     Returns:
         The answer, its passages, confidence, safety disclaimer and how it was read.
     """
-    if problems := history_problems(payload.history, store):
+    documents = await find_documents(service.answerer, (turn.doc_id for turn in payload.history))
+    if problems := history_problems(payload.history, documents):
         return error_response(422, "invalid conversation history", problems)
     answer = await service.ask(payload.question, payload.top_k, to_turns(payload.history))
     return answer_to_response(answer)

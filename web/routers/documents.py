@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from web.dependencies import Store
+from web.dependencies import CurrentAnswerer, find_documents
 from web.schemas import DocumentOut, DocumentSummary, ErrorOut, SectionOut
 
 router = APIRouter(tags=["documents"])
 
 
 @router.get("/api/documents", response_model=list[DocumentSummary], summary="List the source documents")
-async def list_documents(store: Store) -> list[DocumentSummary]:
+async def list_documents(answerer: CurrentAnswerer) -> list[DocumentSummary]:
     """All documents of the loaded index.
 
     Returns:
         Id, title and length of each document.
     """
-    return [DocumentSummary(id=d.doc_id, title=d.title, length=len(d.text)) for d in store.documents]
+    return [DocumentSummary(id=entry.doc_id, title=entry.title, length=entry.length) for entry in answerer.document_entries()]
 
 
 @router.get(
@@ -26,12 +26,13 @@ async def list_documents(store: Store) -> list[DocumentSummary]:
     responses={404: {"model": ErrorOut}},
     summary="One document's canonical text and sections",
 )
-async def get_document(doc_id: str, store: Store) -> DocumentOut:
-    """One document, looked up by id in the loaded index (never on disk).
+async def get_document(doc_id: str, answerer: CurrentAnswerer) -> DocumentOut:
+    """One document, looked up by id in the loaded index (never on disk; a sharded index's
+    from its shard).
 
     Args:
         doc_id: Document id.
-        store: The index in service.
+        answerer: The app's answerer.
 
     Returns:
         The document.
@@ -39,9 +40,10 @@ async def get_document(doc_id: str, store: Store) -> DocumentOut:
     Raises:
         HTTPException: 404 for an unknown id.
     """
-    number = store.doc_index.get(doc_id)
-    if number is None:
+    found = (await find_documents(answerer, [doc_id])).get(doc_id)
+    if found is None:
         raise HTTPException(status_code=404, detail=f"no document with id '{doc_id}'")
+    store, number = found
     document = store.documents[number]
     return DocumentOut(
         id=document.doc_id,

@@ -19,9 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
-from qa.store import IndexStore
+from qa.pipeline import Answerer
 from verbatim.feedback_store import FeedbackStore, FeedbackStoreUnavailable, NewFeedback, Span
-from web.dependencies import Store
+from web.dependencies import CurrentAnswerer, find_documents
 from web.errors import error_response
 from web.routers.pages import render_chat_page
 from web.schemas import ErrorOut, FeedbackCreated, FeedbackRequest, FeedbackSpanIn
@@ -45,11 +45,11 @@ class SpanProblem(ValueError):
         self.message = message
 
 
-def resolve_span(index_store, span: FeedbackSpanIn | None, field: str) -> Span | None:
+def resolve_span(documents: dict, span: FeedbackSpanIn | None, field: str) -> Span | None:
     """Check a span against the loaded documents and attach its text.
 
     Args:
-        index_store: The answerer's loaded index (``documents``, ``doc_index``).
+        documents: The documents named (:func:`web.dependencies.find_documents`).
         span: The span sent, or None.
         field: Its name in the request (for the error).
 
@@ -61,10 +61,11 @@ def resolve_span(index_store, span: FeedbackSpanIn | None, field: str) -> Span |
     """
     if span is None:
         return None
-    number = index_store.doc_index.get(span.doc_id)
-    if number is None:
+    found = documents.get(span.doc_id)
+    if found is None:
         raise SpanProblem(field, "unknown document id")
-    text = index_store.documents[number].text
+    store, number = found
+    text = store.documents[number].text
     if span.end <= span.start:
         raise SpanProblem(field, "end must be greater than start")
     if span.end > len(text):
@@ -74,18 +75,20 @@ def resolve_span(index_store, span: FeedbackSpanIn | None, field: str) -> Span |
     return Span(doc_id=span.doc_id, start=span.start, end=span.end, quote=text[span.start : span.end])
 
 
-def to_record(index_store: IndexStore, payload: FeedbackRequest) -> NewFeedback:
+async def to_record(answerer: Answerer, payload: FeedbackRequest) -> NewFeedback:
     """The record to store for a validated request (spans resolved, build id attached).
 
     Raises:
         SpanProblem: A span is not in the loaded documents.
     """
+    index_store = answerer.store
+    documents = await find_documents(answerer, (span.doc_id for span in (payload.answer, payload.chosen) if span is not None))
     return NewFeedback(
         question=payload.question,
         verdict=payload.verdict,
         reason=payload.reason,
-        answer=resolve_span(index_store, payload.answer, "answer"),
-        chosen=resolve_span(index_store, payload.chosen, "chosen"),
+        answer=resolve_span(documents, payload.answer, "answer"),
+        chosen=resolve_span(documents, payload.chosen, "chosen"),
         read_as=payload.read_as,
         history=payload.history,
         index_build=index_store.path.name,
@@ -114,7 +117,7 @@ async def store_feedback(request: Request, record: NewFeedback) -> int:
     responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut, "description": "The data folder cannot be written."}},
     summary="Rate an answer (stores the question text with the rating)",
 )
-async def post_feedback(payload: FeedbackRequest, request: Request, index_store: Store) -> FeedbackCreated | JSONResponse:
+async def post_feedback(payload: FeedbackRequest, request: Request, answerer: CurrentAnswerer) -> FeedbackCreated | JSONResponse:
     """Store feedback on one answer for a maintainer to review.
 
     Args:
@@ -126,7 +129,7 @@ async def post_feedback(payload: FeedbackRequest, request: Request, index_store:
         folder cannot be written.
     """
     try:
-        record = to_record(index_store, payload)
+        record = await to_record(answerer, payload)
     except SpanProblem as problem:
         return error_response(422, str(problem), [{"field": problem.field, "message": problem.message, "type": "span"}])
     try:
@@ -185,7 +188,7 @@ def form_payload(form) -> dict:
 
 
 @router.post("/feedback", response_class=HTMLResponse, include_in_schema=False)
-async def feedback_form(request: Request, index_store: Store) -> HTMLResponse:
+async def feedback_form(request: Request, answerer: CurrentAnswerer) -> HTMLResponse:
     """The feedback form of a server-rendered answer (browsers without JavaScript).
 
     Args:
@@ -197,7 +200,7 @@ async def feedback_form(request: Request, index_store: Store) -> HTMLResponse:
     form = await request.form()
     try:
         payload = FeedbackRequest.model_validate(form_payload(form))
-        record = to_record(index_store, payload)
+        record = await to_record(answerer, payload)
     except (ValidationError, SpanProblem):
         return render_chat_page(request, notice="That feedback could not be read, so nothing was stored.", status=422)
     try:

@@ -28,7 +28,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from qa.confidence import CONFIDENCE_LEVELS, ConfidenceLevel, describe_confidence
-from web.dependencies import Service, Store, get_answerer
+from web.dependencies import Service, find_documents, get_answerer
 from web.evidence_view import EvidenceChip, beside_index, chip_texts, chips_json, document_tags, evidence_chip
 from web.excerpt import Excerpt, ExcerptWindow, cut_excerpt
 from web.routers.ask import history_problems, to_turns
@@ -292,13 +292,22 @@ def form_history(questions: list[str], doc_ids: list[str], starts: list[str], en
     return turns
 
 
-def earlier_views(history: list[HistoryTurn], store) -> list[EarlierTurnView]:
-    """Views of validated earlier turns (the quote is cut from the index, never taken from the form)."""
+def earlier_views(history: list[HistoryTurn], documents: dict) -> list[EarlierTurnView]:
+    """Views of validated earlier turns (the quote is cut from the index, never taken from the form).
+
+    Args:
+        history: The turns.
+        documents: Their documents (:func:`web.dependencies.find_documents`).
+
+    Returns:
+        One view per turn.
+    """
     views = []
     for turn in history:
         quote = ""
         if turn.doc_id is not None and turn.start is not None and turn.end is not None:
-            quote = store.documents[store.doc_index[turn.doc_id]].text[turn.start : turn.end]
+            store, number = documents[turn.doc_id]
+            quote = store.documents[number].text[turn.start : turn.end]
         views.append(EarlierTurnView(turn.question, turn.doc_id or "", turn.start, turn.end, quote))
     return views
 
@@ -314,10 +323,13 @@ def next_history(history: list[HistoryTurn], question: str, response: AskRespons
     return [*history, turn][-MAX_HISTORY_TURNS:]
 
 
-def coverage(store) -> Coverage:
-    """Documents of the loaded index and their section titles, capped for display."""
+def coverage(answerer) -> Coverage:
+    """Documents of the loaded index and their section titles, capped for display (a sharded
+    index's first documents come from their shards once, then from the answerer's cache)."""
     sources = []
-    for document in store.documents[:MAX_LISTED_SOURCES]:
+    for entry in answerer.document_entries(MAX_LISTED_SOURCES):
+        store, number = answerer.document_view(entry.doc_id)
+        document = store.documents[number]
         titles = [s.title for s in document.sections if s.title and s.title != document.title]
         sources.append(
             SourceView(
@@ -327,7 +339,7 @@ def coverage(store) -> Coverage:
                 more_sections=max(0, len(titles) - MAX_LISTED_SECTIONS),
             )
         )
-    return Coverage(sources=sources, more_sources=max(0, len(store.documents) - MAX_LISTED_SOURCES))
+    return Coverage(sources=sources, more_sources=max(0, answerer.document_count() - MAX_LISTED_SOURCES))
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -365,7 +377,7 @@ def _page_context(request: Request) -> dict:
     answerer = get_answerer(request)
     policy = answerer.policy
     return {
-        "coverage": coverage(answerer.store),
+        "coverage": coverage(answerer),
         "confidence_levels": json.dumps([[level.minimum, level.key, level.words] for level in CONFIDENCE_LEVELS]),
         "safety_labels": json.dumps({topic.id: topic.label for topic in policy.topics}),
         "evidence_chips": chips_json(),
@@ -434,16 +446,16 @@ async def chat_form(
         The page with the earlier turns and the answer rendered, or with the error and the
         question kept in the box.
     """
-    store = service.answerer.store
     try:
         history = form_history(history_question or [], history_doc_id or [], history_start or [], history_end or [])
-        if history_problems(history, store):
+        documents = await find_documents(service.answerer, (turn.doc_id for turn in history))
+        if history_problems(history, documents):
             raise ValueError("an earlier turn points outside the sources")
     except ValueError:
         # A tampered or stale conversation (the index changed): start a new one, keep the question.
         return _chat_page(request, turns=[], draft=question, status=422,
                           form_error="The conversation could not be continued. Please ask again.")
-    earlier = earlier_views(history, store)
+    earlier = earlier_views(history, documents)
     try:
         payload = AskRequest(question=question)
     except ValidationError as error:
@@ -571,7 +583,6 @@ def _tag_segments(segments: list[Segment], start: int, tags: Sequence[tuple[int,
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)
 async def document_page(
     request: Request,
-    store: Store,
     doc_id: str,
     start: str | None = None,
     end: str | None = None,
@@ -582,8 +593,7 @@ async def document_page(
 
     Args:
         request: The request.
-        store: The index in service.
-        doc_id: Document id.
+        doc_id: Document id (a sharded index's document comes from its shard).
         start: Start of the quoted range (ignored when missing or invalid).
         end: End of the quoted range.
         hl_start: Start of the answer inside the quote.
@@ -592,10 +602,11 @@ async def document_page(
     Returns:
         The document page, or a 404 page for an unknown id.
     """
-    number = store.doc_index.get(doc_id)
+    found = (await find_documents(get_answerer(request), [doc_id])).get(doc_id)
     context = _page_context(request)
-    if number is None:
+    if found is None:
         return _templates().TemplateResponse(request, "not_found.html", {**context, "doc_id": doc_id}, status_code=404)
+    store, number = found
     document = store.documents[number]
     quote = _range(start, end, len(document.text))
     mark = _range(hl_start, hl_end, len(document.text))
