@@ -9,10 +9,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from verbatim import index_format
 from verbatim.index_format import BlockKind
 from verbatim.settings import ChunkingConfig
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+# A section title is repeated in front of each later chunk of its section only when it is a
+# label; a "heading" longer than this (a hostile one-line document) is content.
+MAX_REPEATED_HEADING_CHARS = 300
+
+
+def chunk_embedding_text(document: index_format.Document, section: int, start: int, end: int) -> str:
+    """Text embedded and BM25-indexed for a chunk: the section heading is prepended when the
+    chunk does not already start with it (a later chunk of a long section)."""
+    info = document.sections[section]
+    has_heading = len(info.title) <= MAX_REPEATED_HEADING_CHARS and document.text.startswith(info.title, info.start)
+    if has_heading and start > info.start:
+        return f"{info.title}\n{document.text[start:end]}"
+    return document.text[start:end]
+
+
+def embedded_texts(build: index_format.EmbeddedBuild) -> tuple[list[str], list[str]]:
+    """The texts a build's sentence and chunk vectors were computed from, in their order.
+
+    Args:
+        build: A build's documents, tables and vectors (:func:`verbatim.index_format.load_embedded_build`).
+
+    Returns:
+        Sentence texts and chunk texts (as embedded: headings prepended).
+    """
+    documents, sentences, chunks = build.documents, build.sentences, build.chunks
+    sentence_texts = [
+        documents[doc].text[start:end]
+        for doc, start, end in zip(sentences["doc"], sentences["start"], sentences["end"], strict=True)
+    ]
+    chunk_texts = [
+        chunk_embedding_text(documents[doc], section, start, end)
+        for doc, start, end, section in zip(chunks["doc"], chunks["start"], chunks["end"], chunks["section"], strict=True)
+    ]
+    return sentence_texts, chunk_texts
 
 
 @dataclass

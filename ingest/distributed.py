@@ -9,7 +9,10 @@ single-machine ingest makes:
   (``merge_tables``);
 * embedding runs in a Ray Data actor pool (``map_batches`` with one model per actor, one actor
   per cluster CPU by default); only texts the embedding cache lacks are sent, and every batch
-  that comes back is saved to the cache at once, so a re-run after a failure resumes.
+  that comes back is saved to the cache at once, so a re-run after a failure resumes;
+* a sharded build (``--shards N``) is written by the workers instead, one task per shard and
+  pass (:mod:`ingest.shard_build`): each embeds what the cache lacks of its shard's texts and
+  writes its files, so the driver never holds a vector.
 
 The driver reads the files (they live where ``verbatim ingest`` runs, the cluster's nodes need
 no shared file system), builds the FAISS/BM25 indexes and writes the build atomically, exactly
@@ -45,6 +48,7 @@ from ingest.pipeline import (
     merge_tables,
     parse_sources,
 )
+from ingest.shard_build import FinishJob, ShardJob, ShardPart, VectorSource, finish_shard, run_write
 from verbatim.embedding import Embedder
 from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import OFFLINE_ENV, Settings
@@ -286,6 +290,75 @@ class RayStages(IngestStages):
             finally:
                 bar.close()
         return embed_tables(cache, tables, _nothing_left_to_embed, progress=False)
+
+
+    def shard_runner(self, embedder: Embedder, progress: bool) -> RayShardRunner:
+        """Shards written by Ray tasks, one per shard (:mod:`ingest.shard_build`)."""
+        return RayShardRunner(embedder, progress)
+
+
+class RayShardRunner:
+    """The passes of a sharded build as Ray tasks of one CPU each, one per shard.
+
+    Args:
+        embedder: The model that embeds (an adapted one is shipped through the object store).
+        progress: Whether to show a progress bar of the shards written.
+    """
+
+    def __init__(self, embedder: Embedder, progress: bool = False) -> None:
+        files = _model_files(embedder.model_path)
+        self._model_files = [ray.put(files)] if files else None  # in a list: fetched by the task
+        self._weights_hash = str(embedder.weights_hash)
+        self._progress = progress
+
+    def write(self, jobs: Sequence[ShardJob], source: VectorSource) -> list[ShardPart]:
+        """Pass 1 of every shard, in parallel; the parts in the jobs' order."""
+        refs = [_write_shard.remote(job, source, self._weights_hash, self._model_files) for job in jobs]
+        bar = ProgressBar(sum(len(job.documents) for job in jobs), "shards (documents)", self._progress)
+        try:
+            return _gather(refs, bar, lambda number: len(jobs[number].documents))
+        finally:
+            bar.close()
+
+    def finish(self, jobs: Sequence[FinishJob]) -> None:
+        """Pass 2 of every shard, in parallel."""
+        ray.get([_finish_shard.remote(job) for job in jobs])
+
+
+def _visible(folder: str) -> None:
+    """Refuse to write a shard where the driver's temporary build is not (no shared file system)."""
+    build = Path(folder).parent.parent
+    if not build.is_dir():
+        raise FileNotFoundError(
+            f"node {ray.util.get_node_ip_address()} does not see {build}: a sharded build is written by "
+            "the workers, so the index folder must be at the same path on every node (a shared file system)"
+        )
+
+
+@ray.remote(num_cpus=1, max_retries=3)
+def _write_shard(job: ShardJob, source: VectorSource, weights_hash: str, model_files: list | None) -> ShardPart:
+    """Pass 1 of one shard on a worker: its vectors (cache, live build, model) and its files."""
+    _visible(job.folder)
+
+    def encoder():
+        files = ray.get(model_files[0]) if model_files else None
+        embedder = Embedder(_unpack_model(files) if files else None)
+        embedder.warm_up()
+        if embedder.weights_hash != weights_hash:
+            raise RuntimeError(
+                f"node {ray.util.get_node_ip_address()} has other model weights "
+                f"({embedder.weights_hash}, the driver has {weights_hash})"
+            )
+        return embedder.encode_passages
+
+    return run_write(job, source, encoder)
+
+
+@ray.remote(num_cpus=1, max_retries=3)
+def _finish_shard(job: FinishJob) -> None:
+    """Pass 2 of one shard on a worker: its BM25 index and hubness against the whole corpus."""
+    _visible(job.folder)
+    finish_shard(job)
 
 
 def _nothing_left_to_embed(texts: list[str]) -> np.ndarray:

@@ -67,8 +67,12 @@ class EmbeddingCache:
         for text, vector in zip(texts, vectors, strict=True):
             self._rows.setdefault(text_key(text), vector)
 
-    def load_shards(self) -> int:
+    def load_shards(self, wanted: set[bytes] | None = None) -> int:
         """Read resume shards left by earlier runs; unreadable shards are ignored.
+
+        Args:
+            wanted: Keep only the vectors of these keys (:func:`text_key`; default: all), so a
+                worker that builds one shard of an index holds no other shard's vectors.
 
         Returns:
             Number of vectors loaded.
@@ -85,6 +89,8 @@ class EmbeddingCache:
             if vectors.ndim != 2 or vectors.shape[1] != self.dimensions or len(keys) != len(vectors):
                 continue
             for key, vector in zip(keys, vectors, strict=True):
+                if wanted is not None and bytes(key) not in wanted:
+                    continue
                 self._rows.setdefault(bytes(key), vector)
                 loaded += 1
         return loaded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,18 +36,32 @@ def build_vector_index(vectors: np.ndarray, kind: str | None = None) -> tuple[An
     import faiss
 
     dimensions = vectors.shape[1]
-    if kind == "flat" or (kind is None and len(vectors) <= FLAT_LIMIT):
+    description = vector_index_description(len(vectors), kind)
+    if description["kind"] == "flat":
         index = faiss.IndexFlatIP(dimensions)
-        description: dict[str, Any] = {"kind": "flat"}
     else:
         index = faiss.IndexHNSWFlat(dimensions, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        ef_search = HNSW_EF_SEARCH if len(vectors) >= HNSW_LARGE else HNSW_EF_SEARCH_SMALL
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = ef_search
-        description = {"kind": "hnsw", "M": HNSW_NEIGHBOURS, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": ef_search}
+        index.hnsw.efSearch = description["ef_search"]
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index, description
+
+
+def vector_index_description(count: int, kind: str | None = None) -> dict[str, Any]:
+    """What :func:`build_vector_index` builds over ``count`` vectors (the manifest's ``faiss``).
+
+    Args:
+        count: Vectors indexed.
+        kind: ``flat`` or ``hnsw`` whatever the size (default: by size).
+
+    Returns:
+        The kind and its search parameters.
+    """
+    if kind == "flat" or (kind is None and count <= FLAT_LIMIT):
+        return {"kind": "flat"}
+    ef_search = HNSW_EF_SEARCH if count >= HNSW_LARGE else HNSW_EF_SEARCH_SMALL
+    return {"kind": "hnsw", "M": HNSW_NEIGHBOURS, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": ef_search}
 
 
 def build_bm25(texts: Sequence[str]) -> Any:
@@ -56,13 +71,111 @@ def build_bm25(texts: Sequence[str]) -> Any:
         texts: Chunk texts as embedded (heading included).
 
     Returns:
-        A ``bm25s.BM25`` index whose document ids are chunk numbers.
+        A ``bm25s.BM25`` index whose document ids are chunk numbers and whose terms are numbered
+        in sorted order (so a build's files are the same in every process, and a shard's index
+        built from the corpus's term statistics equals the slice of the whole one).
     """
     import bm25s
 
+    terms = [bm25_terms(text) for text in texts]
+    vocabulary = _term_numbers({term for chunk in terms for term in chunk})
     index = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
-    index.index([bm25_terms(text) for text in texts], show_progress=False)
+    index.index(([[vocabulary[term] for term in chunk] for chunk in terms], vocabulary), show_progress=False)
     return index
+
+
+@dataclass
+class TermStatistics:
+    """What BM25 needs from every chunk of the corpus, summed over parts of it.
+
+    Attributes:
+        document_frequencies: Chunks that hold each term.
+        tokens: Terms (with repeats) in all the chunks.
+        chunks: Chunks counted.
+    """
+
+    document_frequencies: dict[str, int]
+    tokens: int
+    chunks: int
+
+
+def term_statistics(texts: Sequence[str]) -> TermStatistics:
+    """The BM25 term statistics of some chunks (one shard's, to be merged with the others').
+
+    Args:
+        texts: Chunk texts as embedded.
+
+    Returns:
+        Their statistics.
+    """
+    frequencies: Counter[str] = Counter()
+    tokens = 0
+    for text in texts:
+        terms = bm25_terms(text)
+        tokens += len(terms)
+        frequencies.update(set(terms))
+    return TermStatistics(dict(frequencies), tokens, len(texts))
+
+
+def merge_term_statistics(parts: Iterable[TermStatistics]) -> TermStatistics:
+    """The statistics of all the parts' chunks together."""
+    frequencies: Counter[str] = Counter()
+    tokens = chunks = 0
+    for part in parts:
+        frequencies.update(part.document_frequencies)
+        tokens += part.tokens
+        chunks += part.chunks
+    return TermStatistics(dict(frequencies), tokens, chunks)
+
+
+def bm25_with_statistics(texts: Sequence[str], corpus: TermStatistics) -> Any:
+    """BM25 index of some chunks scored with the whole corpus's statistics.
+
+    Equal, array for array, to :func:`slice_bm25` of :func:`build_bm25` over the whole corpus,
+    without ever holding the whole corpus's score matrix.
+
+    Args:
+        texts: The chunk texts of one shard, in its order.
+        corpus: Statistics of every chunk of the corpus (:func:`merge_term_statistics`).
+
+    Returns:
+        A ``bm25s.BM25`` index over these chunks (the corpus's vocabulary and idf).
+    """
+    import bm25s
+    from bm25s import scoring
+
+    vocabulary = _term_numbers(corpus.document_frequencies)
+    index = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    chunk_terms = [[vocabulary[term] for term in bm25_terms(text)] for text in texts]
+    idf = scoring._build_idf_array(
+        doc_frequencies={vocabulary[term]: count for term, count in corpus.document_frequencies.items()},
+        n_docs=corpus.chunks,
+        compute_idf_fn=scoring._select_idf_scorer(index.idf_method),
+        dtype=index.dtype,
+    )
+    local = Counter(term for chunk in chunk_terms for term in set(chunk))
+    values, rows, columns = scoring._build_scores_and_indices_for_matrix(
+        corpus_token_ids=chunk_terms,
+        idf_array=idf,
+        avg_doc_len=np.float64(corpus.tokens) / corpus.chunks,  # what bm25s's mean of the lengths gives
+        doc_frequencies=local,  # only sizes the arrays
+        k1=index.k1, b=index.b, delta=index.delta, nonoccurrence_array=None, method=index.method,
+        dtype=index.dtype, int_dtype=index.int_dtype, show_progress=False,
+    )
+    data, indices, indptr = index._np_csc(data=values, rows=rows, cols=columns, shape=(len(texts), len(idf)))
+    index.scores = {"data": data.astype(index.dtype), "indices": indices, "indptr": indptr, "num_docs": len(texts)}
+    index.vocab_dict = vocabulary
+    if "" not in vocabulary:  # bm25s's empty token, as its index() adds it
+        vocabulary[""] = max(vocabulary.values()) + 1
+    index.unique_token_ids_set = set(vocabulary.values())
+    index.nonoccurrence_array = None
+    index.corpus = None
+    return index
+
+
+def _term_numbers(terms: Iterable[str]) -> dict[str, int]:
+    """Term -> column of the BM25 score matrix, in sorted order."""
+    return {term: number for number, term in enumerate(sorted(terms))}
 
 
 def slice_bm25(index: Any, chunks: np.ndarray) -> Any:

@@ -32,13 +32,14 @@ from ingest.adapt import (
     training_examples,
 )
 from ingest.adapt import code_hash as adaptation_code_hash
-from ingest.chunker import chunk_document
+from ingest.chunker import MAX_REPEATED_HEADING_CHARS, chunk_document, chunk_embedding_text, embedded_texts
 from ingest.embed_cache import EmbeddingCache
 from ingest.evidence import EvidenceInput, EvidenceLabeller
-from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
+from ingest.indexers import build_bm25, build_vector_index, build_vocabulary, vector_index_description
 from ingest.loader import SkippedSource, SourceText, discover, pairs_files, read_sources
 from ingest.pairs import PairSet, load_pairs
 from ingest.parse import ParsedDocument, parse_source
+from ingest.shard_build import ShardRunner, VectorSource, document_frequencies, write_shards
 from ingest.sharding import split_into_shards
 from verbatim import index_format, textutil
 from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weights_hash
@@ -50,9 +51,6 @@ from verbatim.settings import Settings
 # Characters of a sentence's block, on each side of it, that safety tagging looks at (real
 # blocks are far shorter; this only bounds the cost of a hostile single-line document).
 TOPIC_CONTEXT_CHARS = 2000
-# A section title is repeated in front of each later chunk of its section only when it is a
-# label; a "heading" longer than this (a hostile one-line document) is content.
-MAX_REPEATED_HEADING_CHARS = 300
 
 # Any change to how text is read, cut, scored or indexed changes the build, so the code itself is
 # part of the fingerprint (textutil: the BM25 terms and the vocabulary's words).
@@ -197,16 +195,6 @@ class Tables:
     sentence_texts: list[str]
     chunk_texts: list[str]
     evidence: dict[str, list[int]]  # EVIDENCE_COLUMNS, one row per sentence
-
-
-def chunk_embedding_text(document: index_format.Document, section: int, start: int, end: int) -> str:
-    """Text embedded and BM25-indexed for a chunk: the section heading is prepended when the
-    chunk does not already start with it (a later chunk of a long section)."""
-    info = document.sections[section]
-    has_heading = len(info.title) <= MAX_REPEATED_HEADING_CHARS and document.text.startswith(info.title, info.start)
-    if has_heading and start > info.start:
-        return f"{info.title}\n{document.text[start:end]}"
-    return document.text[start:end]
 
 
 def _tail(text: str, block: structure.BlockSpan) -> str:
@@ -502,6 +490,12 @@ class IngestStages:
         """Embed what the cache lacks (see :func:`embed_tables`)."""
         return embed_tables(cache, tables, embedder.encode_passages, progress)
 
+    def shard_runner(self, embedder: Embedder, progress: bool) -> ShardRunner | None:
+        """Who writes the shards of a sharded build from their own documents
+        (:mod:`ingest.shard_build`); None: this process assembles the whole build and splits it
+        (:func:`ingest.sharding.split_into_shards`)."""
+        return None
+
 
 def run_ingest(
     paths: Sequence[Path] | None = None,
@@ -622,15 +616,20 @@ def run_ingest(
         cache = EmbeddingCache(
             index_format.cache_dir(index_dir) / str(embedder.weights_hash).replace(":", "-")[:23], embedder.dimensions
         )
-        _seed_from_live_build(cache, index_dir, embedder)
-        cache.load_shards()
-        sentence_vectors, chunk_vectors = stages.embed(cache, tables, embedder, progress)
-        timings["embed"] = time.perf_counter() - stage
-
-        stage = time.perf_counter()
-        faiss_index, faiss_description = build_vector_index(chunk_vectors)
-        hubness_scores = hubness.sentence_hubness(sentence_vectors)
-        bm25 = build_bm25(tables.chunk_texts)
+        # Shards written by the workers: the vectors, vector indexes, BM25 slices and hubness
+        # of each shard are made where it is written; this process never holds them.
+        runner = stages.shard_runner(embedder, progress) if shards > 1 else None
+        if runner is None:
+            _seed_from_live_build(cache, index_dir, embedder)
+            cache.load_shards()
+            sentence_vectors, chunk_vectors = stages.embed(cache, tables, embedder, progress)
+            timings["embed"] = time.perf_counter() - stage
+            stage = time.perf_counter()
+            faiss_index, faiss_description = build_vector_index(chunk_vectors)
+            hubness_scores = hubness.sentence_hubness(sentence_vectors)
+            bm25 = build_bm25(tables.chunk_texts)
+        else:
+            faiss_description = vector_index_description(len(tables.chunks["doc"]))
         vocabulary = build_vocabulary(item.document.text for item in parsed)
         timings["index"] = time.perf_counter() - stage
 
@@ -677,38 +676,29 @@ def run_ingest(
             "skipped": [{"source": item.source, "reason": item.reason} for item in skipped],
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        contents = IndexContents(
-            manifest=manifest,
-            documents=[item.document for item in parsed],
-            blocks=_as_arrays(tables.blocks),
-            sentences=_as_arrays(tables.sentences),
-            chunks=_as_arrays(tables.chunks),
-            sentence_vectors=sentence_vectors,
-            sentence_hubness=hubness_scores,
-            chunk_vectors=chunk_vectors,
-            faiss_index=faiss_index,
-            bm25=bm25,
-            vocabulary=vocabulary,
-            sentence_evidence=_as_arrays(tables.evidence),
-            adapted_model=adapted.path if adapted is not None else None,
-        )
-        manifest["build_seconds"] = round(time.perf_counter() - started, 3)
-        temp = index_format.new_temp_build(index_dir)
-        if shards > 1:
-            statistics, parts = split_into_shards(contents, shards)
-            index_format.write_sharded_build(temp, contents, statistics, parts)
+        if runner is not None:
+            temp = index_format.new_temp_build(index_dir)
+            written = _write_shards_by_workers(
+                temp, parsed, tables, shards, runner, cache, embedder, index_dir, manifest, vocabulary,
+                adapted.path if adapted is not None else None, started,
+            )
+            index_format.commit_build(index_dir, temp)
+            cache.clear_shards()
+            timings["embed_index_and_write"] = time.perf_counter() - stage
+            counts, embedded, reused = written.manifest["counts"], written.embedded, written.reused
         else:
-            index_format.write_build(temp, contents)
-        index_format.commit_build(index_dir, temp)
-        cache.clear_shards()
-        timings["write"] = time.perf_counter() - stage
+            counts, embedded, reused = _write_whole(
+                index_dir, parsed, tables, shards, manifest, vocabulary, adapted, started,
+                sentence_vectors, chunk_vectors, hubness_scores, faiss_index, bm25,
+            ), cache.embedded, cache.reused
+            cache.clear_shards()
+            timings["write"] = time.perf_counter() - stage
         exported = None
         if export and adapted is not None and shipped is not None and not adapted.shipped:
             exported = export_model(
                 adapted, shipped, settings.adaptation, len(pair_set.pairs), len(pair_set.out_of_scope)
             )
 
-        counts = contents.manifest["counts"]
         return IngestReport(
             status="built",
             index_dir=index_dir,
@@ -718,8 +708,8 @@ def run_ingest(
             chunks=counts["chunks"],
             seconds=time.perf_counter() - started,
             skipped=skipped,
-            embedded=cache.embedded,
-            reused=cache.reused,
+            embedded=embedded,
+            reused=reused,
             message=f"Built index of {counts['documents']} document(s).",
             timings=timings,
             pairs=len(pair_set.pairs) if adapted is not None else 0,
@@ -728,6 +718,103 @@ def run_ingest(
                 if adapted.cached else f"trained in {adapted.seconds:.1f} s"
             ) + (f"; exported to {exported}" if exported is not None else ""),
         )
+
+
+@dataclass
+class _WorkerBuild:
+    manifest: dict[str, Any]
+    embedded: int
+    reused: int
+
+
+def _write_shards_by_workers(
+    temp: Path,
+    parsed: list[ParsedDocument],
+    tables: Tables,
+    shards: int,
+    runner: ShardRunner,
+    cache: EmbeddingCache,
+    embedder: Embedder,
+    index_dir: Path,
+    manifest: dict[str, Any],
+    vocabulary: dict[str, list[int]],
+    adapted_model: Path | None,
+    started: float,
+) -> _WorkerBuild:
+    """Write a sharded build whose shards the workers make (:mod:`ingest.shard_build`); this
+    process writes the corpus-wide files and the manifest."""
+    arrays = {name: _as_arrays(getattr(tables, name)) for name in ("blocks", "sentences", "chunks")}
+    source = VectorSource(
+        cache_folder=str(cache.folder), index_dir=str(index_dir), model_name=embedder.name,
+        weights_hash=str(embedder.weights_hash), dimensions=embedder.dimensions,
+    )
+    files = write_shards(
+        temp, [item.document for item in parsed], arrays, _as_arrays(tables.evidence),
+        tables.sentence_texts, tables.chunk_texts, shards, source, runner,
+    )
+    topics = arrays["sentences"]["topics"]
+    manifest["build_seconds"] = round(time.perf_counter() - started, 3)
+    manifest["format_version"] = index_format.FORMAT_VERSION
+    manifest["counts"] = {
+        "documents": len(parsed),
+        "sections": sum(len(item.document.sections) for item in parsed),
+        "blocks": len(tables.blocks["doc"]),
+        "sentences": len(tables.sentence_texts),
+        "chunks": len(tables.chunk_texts),
+    }
+    statistics = index_format.CorpusStatistics(
+        manifest=manifest,
+        vocabulary=vocabulary,
+        bm25_document_frequencies=document_frequencies(files.corpus),
+        chunks=len(tables.chunk_texts),
+        sentences=len(tables.sentence_texts),
+        topics_present=int(np.bitwise_or.reduce(topics)) if len(topics) else 0,
+    )
+    written = index_format.finish_sharded_build(temp, manifest, statistics, files.entries, adapted_model)
+    return _WorkerBuild(written, files.embedded, files.reused)
+
+
+def _write_whole(
+    index_dir: Path,
+    parsed: list[ParsedDocument],
+    tables: Tables,
+    shards: int,
+    manifest: dict[str, Any],
+    vocabulary: dict[str, list[int]],
+    adapted: AdaptedModel | None,
+    started: float,
+    sentence_vectors: np.ndarray,
+    chunk_vectors: np.ndarray,
+    hubness_scores: np.ndarray,
+    faiss_index: Any,
+    bm25: Any,
+) -> dict[str, int]:
+    """Write and commit a build assembled in this process (split into shards here if asked);
+    returns its counts."""
+    contents = IndexContents(
+        manifest=manifest,
+        documents=[item.document for item in parsed],
+        blocks=_as_arrays(tables.blocks),
+        sentences=_as_arrays(tables.sentences),
+        chunks=_as_arrays(tables.chunks),
+        sentence_vectors=sentence_vectors,
+        sentence_hubness=hubness_scores,
+        chunk_vectors=chunk_vectors,
+        faiss_index=faiss_index,
+        bm25=bm25,
+        vocabulary=vocabulary,
+        sentence_evidence=_as_arrays(tables.evidence),
+        adapted_model=adapted.path if adapted is not None else None,
+    )
+    manifest["build_seconds"] = round(time.perf_counter() - started, 3)
+    temp = index_format.new_temp_build(index_dir)
+    if shards > 1:
+        statistics, parts = split_into_shards(contents, shards)
+        index_format.write_sharded_build(temp, contents, statistics, parts)
+    else:
+        index_format.write_build(temp, contents)
+    index_format.commit_build(index_dir, temp)
+    return contents.manifest["counts"]
 
 
 def _training_examples(
@@ -758,14 +845,6 @@ def _seed_from_live_build(cache: EmbeddingCache, index_dir: Path, embedder: Embe
     embedded = index_format.load_embedded_build(index_dir, embedder.name, embedder.weights_hash)
     if embedded is None:
         return
-    documents, sentences, chunks = embedded.documents, embedded.sentences, embedded.chunks
-    sentence_texts = [
-        documents[doc].text[start:end]
-        for doc, start, end in zip(sentences["doc"], sentences["start"], sentences["end"], strict=True)
-    ]
+    sentence_texts, chunk_texts = embedded_texts(embedded)
     cache.seed(sentence_texts, embedded.sentence_vectors)
-    chunk_texts = [
-        chunk_embedding_text(documents[doc], section, start, end)
-        for doc, start, end, section in zip(chunks["doc"], chunks["start"], chunks["end"], chunks["section"], strict=True)
-    ]
     cache.seed(chunk_texts, embedded.chunk_vectors)

@@ -58,7 +58,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -302,6 +302,13 @@ def new_temp_build(index_dir: Path) -> Path:
 
 def _write_files(folder: Path, contents: IndexContents) -> None:
     """Write the per-document files of a build (or of one shard) into ``folder``."""
+    write_document_files(folder, contents)
+    write_search_files(folder, contents.sentence_hubness, contents.bm25)
+
+
+def write_document_files(folder: Path, contents: IndexContents) -> None:
+    """Write what a build (or shard) holds of its own documents alone: documents, tables, vectors,
+    evidence and the vector index (not the hubness nor the BM25 index, which need the corpus)."""
     import faiss
 
     documents = [asdict(document) for document in contents.documents]
@@ -310,11 +317,16 @@ def _write_files(folder: Path, contents: IndexContents) -> None:
     np.savez(folder / "sentences.npz", **{name: contents.sentences[name] for name in SENTENCE_COLUMNS})
     np.savez(folder / "chunks.npz", **{name: contents.chunks[name] for name in CHUNK_COLUMNS})
     np.save(folder / "sentence_vectors.npy", contents.sentence_vectors)
-    np.save(folder / "sentence_hubness.npy", contents.sentence_hubness)
     np.savez(folder / "sentence_evidence.npz", **{name: contents.sentence_evidence[name] for name in EVIDENCE_COLUMNS})
     np.save(folder / "chunk_vectors.npy", contents.chunk_vectors)
     faiss.write_index(contents.faiss_index, str(folder / "chunks.faiss"))
-    contents.bm25.save(str(folder / "bm25"), show_progress=False)
+
+
+def write_search_files(folder: Path, sentence_hubness: np.ndarray, bm25: Any) -> None:
+    """Write the files of a build (or shard) computed against the whole corpus: the sentences'
+    hubness and the BM25 index."""
+    np.save(folder / "sentence_hubness.npy", sentence_hubness)
+    bm25.save(str(folder / "bm25"), show_progress=False)
 
 
 def _counts(contents: IndexContents) -> dict[str, int]:
@@ -646,16 +658,7 @@ def load_embedded_build(index_dir: Path, model_name: str, weights_hash: str | No
         build, or it is of another model, an unknown format, damaged or unreadable.
     """
     try:
-        build, manifest = _live_manifest(Path(index_dir))
-        if manifest.get("format_version") not in VECTOR_COMPATIBLE_FORMATS:
-            return None
-        _check_model(index_dir, manifest, model_name, weights_hash)
-        verify_files(index_dir, build, manifest)
-        entry = sharding(manifest)
-        # A sharded build's vectors are offered shard after shard (the order does not matter to
-        # the cache, which matches texts).
-        folders = [build / shard["path"] for shard in entry["shards"]] if entry else [build]
-        pieces = [_read_embedded(folder) for folder in folders]
+        pieces = list(embedded_pieces(index_dir, model_name, weights_hash))
         offset, documents = 0, []
         for piece in pieces:
             for table in (piece.sentences, piece.chunks):
@@ -674,6 +677,34 @@ def load_embedded_build(index_dir: Path, model_name: str, weights_hash: str | No
     if len(embedded.sentence_vectors) != len(embedded.sentences["doc"]) or len(embedded.chunk_vectors) != len(embedded.chunks["doc"]):
         return None
     return embedded
+
+
+def embedded_pieces(index_dir: Path, model_name: str, weights_hash: str | None) -> Iterator[EmbeddedBuild]:
+    """The live build's texts and vectors folder by folder (each shard of a sharded build on its
+    own, so a reader holds one at a time), after the checks of :func:`load_embedded_build`.
+
+    Args:
+        index_dir: Index folder.
+        model_name: Name of the embedding model in this process.
+        weights_hash: Hash of its weights.
+
+    Yields:
+        One piece per folder (document numbers its own).
+
+    Raises:
+        IndexError_, OSError, ValueError, KeyError, TypeError: No usable build (see
+            :func:`load_embedded_build`, which turns these into None).
+    """
+    build, manifest = _live_manifest(Path(index_dir))
+    if manifest.get("format_version") not in VECTOR_COMPATIBLE_FORMATS:
+        raise _refuse(index_dir, f"the build {build} has another format")
+    _check_model(index_dir, manifest, model_name, weights_hash)
+    verify_files(index_dir, build, manifest)
+    entry = sharding(manifest)
+    # A sharded build's vectors are offered shard after shard (the order does not matter to
+    # the cache, which matches texts).
+    for folder in [build / shard["path"] for shard in entry["shards"]] if entry else [build]:
+        yield _read_embedded(folder)
 
 
 # -- sharded builds -----------------------------------------------------------------------------
@@ -744,28 +775,11 @@ def select_documents(contents: IndexContents, docs: Sequence[int]) -> IndexConte
         Contents with those documents' tables, vectors, hubness and evidence; no search
         structures, an empty vocabulary and the same manifest.
     """
-    docs = [int(doc) for doc in docs]
-    rows = {
-        "blocks": rows_of_documents(contents.blocks["doc"], docs),
-        "sentences": rows_of_documents(contents.sentences["doc"], docs),
-        "chunks": rows_of_documents(contents.chunks["doc"], docs),
-    }
-    new_number = {
-        "documents": _renumbering(len(contents.documents), np.asarray(docs, dtype=np.int64)),
-        "blocks": _renumbering(len(contents.blocks["doc"]), rows["blocks"]),
-        "sentences": _renumbering(len(contents.sentences["doc"]), rows["sentences"]),
-    }
-    tables = {}
-    for name, table in (("blocks", contents.blocks), ("sentences", contents.sentences), ("chunks", contents.chunks)):
-        picked = {column: values[rows[name]] for column, values in table.items()}
-        for column, target in ROW_REFERENCES[name].items():
-            values = picked[column]
-            picked[column] = np.where(values >= 0, new_number[target][np.maximum(values, 0)], -1).astype(values.dtype)
-        tables[name] = picked
+    tables, rows = select_tables(contents.blocks, contents.sentences, contents.chunks, len(contents.documents), docs)
     sentences = rows["sentences"]
     return IndexContents(
         manifest=contents.manifest,
-        documents=[contents.documents[doc] for doc in docs],
+        documents=[contents.documents[int(doc)] for doc in docs],
         blocks=tables["blocks"],
         sentences=tables["sentences"],
         chunks=tables["chunks"],
@@ -777,6 +791,47 @@ def select_documents(contents: IndexContents, docs: Sequence[int]) -> IndexConte
         vocabulary={},
         sentence_evidence={column: values[sentences] for column, values in contents.sentence_evidence.items()},
     )
+
+
+def select_tables(
+    blocks: dict[str, np.ndarray],
+    sentences: dict[str, np.ndarray],
+    chunks: dict[str, np.ndarray],
+    document_count: int,
+    docs: Sequence[int],
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """The table rows of some documents, renumbered as the tables of those documents alone.
+
+    Args:
+        blocks: Block table of a build.
+        sentences: Its sentence table.
+        chunks: Its chunk table.
+        document_count: Its number of documents.
+        docs: Document numbers in it, in the order wanted.
+
+    Returns:
+        The selected tables by name (``blocks``, ``sentences``, ``chunks``) and the rows each
+        came from (by the same names).
+    """
+    docs = [int(doc) for doc in docs]
+    rows = {
+        "blocks": rows_of_documents(blocks["doc"], docs),
+        "sentences": rows_of_documents(sentences["doc"], docs),
+        "chunks": rows_of_documents(chunks["doc"], docs),
+    }
+    new_number = {
+        "documents": _renumbering(document_count, np.asarray(docs, dtype=np.int64)),
+        "blocks": _renumbering(len(blocks["doc"]), rows["blocks"]),
+        "sentences": _renumbering(len(sentences["doc"]), rows["sentences"]),
+    }
+    tables = {}
+    for name, table in (("blocks", blocks), ("sentences", sentences), ("chunks", chunks)):
+        picked = {column: values[rows[name]] for column, values in table.items()}
+        for column, target in ROW_REFERENCES[name].items():
+            values = picked[column]
+            picked[column] = np.where(values >= 0, new_number[target][np.maximum(values, 0)], -1).astype(values.dtype)
+        tables[name] = picked
+    return tables, rows
 
 
 def rows_of_documents(doc_column: np.ndarray, docs: Sequence[int]) -> np.ndarray:
@@ -853,6 +908,54 @@ def write_sharded_build(temp: Path, contents: IndexContents, statistics: CorpusS
         statistics: What is computed over the whole corpus.
         shards: The shards, each with its own FAISS and BM25 index.
     """
+    entries = []
+    for shard in shards:
+        folder = temp / shard_folder(shard.number)
+        folder.mkdir(parents=True)
+        _write_files(folder, shard.contents)
+        write_global_numbers(folder, shard.documents, shard.chunks)
+        entries.append(shard_entry(shard.number, _counts(shard.contents), shard.contents.manifest.get("faiss", {})))
+    manifest = dict(contents.manifest)
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["counts"] = _counts(contents)
+    contents.manifest = finish_sharded_build(temp, manifest, statistics, entries, contents.adapted_model)
+
+
+def write_global_numbers(folder: Path, documents: np.ndarray, chunks: np.ndarray) -> None:
+    """Write a shard's numbers of its documents and chunks in the whole corpus."""
+    np.savez(folder / GLOBAL_NUMBERS_FILE, documents=documents, chunks=chunks)
+
+
+def shard_entry(number: int, counts: dict[str, int], faiss_description: dict[str, Any]) -> dict[str, Any]:
+    """A shard's entry in its build's manifest."""
+    return {"path": shard_folder(number), "counts": counts, "faiss": faiss_description}
+
+
+def contents_counts(contents: IndexContents) -> dict[str, int]:
+    """Documents, sections, blocks, sentences and chunks of a build or shard (manifest ``counts``)."""
+    return _counts(contents)
+
+
+def finish_sharded_build(
+    temp: Path,
+    manifest: dict[str, Any],
+    statistics: CorpusStatistics,
+    entries: Sequence[dict[str, Any]],
+    adapted_model: Path | None,
+) -> dict[str, Any]:
+    """Write the corpus-wide files of a sharded build whose shard folders are written, then its
+    manifest (every file's checksum) last.
+
+    Args:
+        temp: Folder from :func:`new_temp_build`, holding ``shards/NNN/``.
+        manifest: The build's manifest, with its ``counts``.
+        statistics: What is computed over the whole corpus.
+        entries: Each shard's :func:`shard_entry`, in order.
+        adapted_model: Folder of the adapted embedder to store (None: the base model).
+
+    Returns:
+        The manifest as written.
+    """
     (temp / "vocabulary.json").write_text(json.dumps(statistics.vocabulary, ensure_ascii=False), encoding="utf-8")
     corpus = {
         "chunks": statistics.chunks,
@@ -861,21 +964,12 @@ def write_sharded_build(temp: Path, contents: IndexContents, statistics: CorpusS
         "bm25_document_frequencies": statistics.bm25_document_frequencies,
     }
     (temp / STATISTICS_FILE).write_text(json.dumps(corpus, ensure_ascii=False), encoding="utf-8")
-    if contents.adapted_model is not None:
-        shutil.copytree(contents.adapted_model, temp / ADAPTED_MODEL_DIR, copy_function=_link_or_copy)
-    entries = []
-    for shard in shards:
-        folder = temp / shard_folder(shard.number)
-        folder.mkdir(parents=True)
-        _write_files(folder, shard.contents)
-        np.savez(folder / GLOBAL_NUMBERS_FILE, documents=shard.documents, chunks=shard.chunks)
-        entries.append({"path": shard_folder(shard.number), "counts": _counts(shard.contents),
-                        "faiss": shard.contents.manifest.get("faiss", {})})
-    manifest = dict(contents.manifest)
+    if adapted_model is not None:
+        shutil.copytree(adapted_model, temp / ADAPTED_MODEL_DIR, copy_function=_link_or_copy)
+    manifest = dict(manifest)
     manifest["format_version"] = FORMAT_VERSION
-    manifest["counts"] = _counts(contents)
-    manifest["sharding"] = {"count": len(shards), "assignment": SHARD_ASSIGNMENT, "shards": entries}
-    contents.manifest = _finish_manifest(temp, manifest)
+    manifest["sharding"] = {"count": len(entries), "assignment": SHARD_ASSIGNMENT, "shards": list(entries)}
+    return _finish_manifest(temp, manifest)
 
 
 def _sharded_manifest(index_dir: Path, model_name: str, weights_hash: str | None) -> tuple[Path, dict[str, Any], dict[str, Any]]:

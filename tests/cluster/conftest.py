@@ -104,3 +104,30 @@ def serve_port(ray_cluster) -> int:
     from eval.bench.local_cluster import free_port
 
     return free_port()
+
+
+def _sharded(source: Path, corpus: Path, address: str, tmp_path_factory, name: str) -> Path:
+    """A copy of a whole build re-built in 2 shards by ``verbatim ingest --ray --shards 2``, the
+    shards written by the workers (vectors re-used: the copy's live build seeds the cache)."""
+    import shutil
+
+    from tests.cluster.helpers import run_cli
+
+    index_dir = tmp_path_factory.mktemp(name) / "index"
+    shutil.copytree(source, index_dir)
+    result = run_cli("ingest", str(corpus), "--index", str(index_dir), "--ray", address, "--shards", "2")
+    assert result.returncode == 0, result.stderr
+    assert "embedded   0 texts" in result.stdout
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def seed_sharded(ray_cluster, seed_distributed, tmp_path_factory) -> Path:
+    """The seed corpus's distributed build re-built in 2 shards on the cluster (read only)."""
+    return _sharded(seed_distributed, CORPUS, ray_cluster.address, tmp_path_factory, "seed-sharded")
+
+
+@pytest.fixture(scope="session")
+def medquad_sharded(ray_cluster, medquad_corpus, medquad_single, tmp_path_factory) -> Path:
+    """:func:`medquad_single` re-built in 2 shards on the cluster (read only)."""
+    return _sharded(medquad_single, medquad_corpus, ray_cluster.address, tmp_path_factory, "medquad-sharded")

@@ -95,8 +95,8 @@ def assert_same_ranking_and_answers(whole: Answerer, sharded: ShardedAnswerer, q
         assert actual == expected, question
 
 
-def test_two_shards_answer_every_eval_question_as_the_whole_index(ray_cluster, seed_distributed, shard_pool, embedder, tmp_path_factory):
-    sharded_dir = shard(seed_distributed, tmp_path_factory, "seed-sharded", ray_cluster.address, CORPUS)
+def test_two_shards_answer_every_eval_question_as_the_whole_index(seed_distributed, seed_sharded, shard_pool, embedder):
+    sharded_dir = seed_sharded
     manifest = index_format.read_manifest(sharded_dir)
     assert index_format.sharding(manifest)["count"] == SHARDS
     with pytest.raises(index_format.IndexInvalidError, match="split into 2 shards"):
@@ -116,11 +116,9 @@ def test_two_shards_answer_every_eval_question_as_the_whole_index(ray_cluster, s
         assert conversation_responses(sharded, turns) == conversation_responses(whole, turns), name
 
 
-def test_two_medquad_shards_rank_chunk_for_chunk_as_the_whole_index(
-    ray_cluster, medquad_corpus, medquad_single, shard_pool, embedder, tmp_path_factory
-):
+def test_two_medquad_shards_rank_chunk_for_chunk_as_the_whole_index(medquad_single, medquad_sharded, shard_pool, embedder):
     """More chunks per shard than the retriever takes (so the merge decides), global BM25 idf."""
-    sharded_dir = shard(medquad_single, tmp_path_factory, "medquad-sharded", ray_cluster.address, medquad_corpus)
+    sharded_dir = medquad_sharded
     entry = index_format.sharding(index_format.read_manifest(sharded_dir))
     assert all(item["counts"]["chunks"] > 50 for item in entry["shards"])
     sharded = sharded_answerer(sharded_dir, embedder, shard_pool)
