@@ -11,7 +11,11 @@ DEFAULT_BENCHMARK_INDEX = Path(".cache/medquad-index")
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``eval`` subcommand's options."""
     parser.add_argument("--questions", type=Path, help="eval set (default eval/questions.jsonl)")
-    parser.add_argument("--split", choices=["dev", "test", "all"], help="which split to score (default test)")
+    parser.add_argument(
+        "--split",
+        choices=["dev", "test", "train", "all"],
+        help="which split to score (default test; train: the written training conversations, with --dialogs only)",
+    )
     parser.add_argument(
         "--calibrate",
         action="store_true",
@@ -46,7 +50,14 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibrate-followup",
         action="store_true",
-        help="with --dialogs: fit the carried-over decision's margin on the dev conversations and write qa/followup_calibration.toml",
+        help="with --dialogs: fit the carried-over decision's margin on the dev conversations of FILE and the training "
+        "conversations of --train-dialogs, and write qa/followup_calibration.toml",
+    )
+    parser.add_argument(
+        "--train-dialogs",
+        type=Path,
+        metavar="FILE",
+        help="training conversations --calibrate-followup also fits on (default eval/dialogs_train.jsonl)",
     )
     parser.add_argument("--url", help="evaluate a running server over HTTP (e.g. http://127.0.0.1:8000) instead of in-process")
     parser.add_argument("--out", type=Path, help="report folder (default eval/reports/<UTC timestamp>/)")

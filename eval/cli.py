@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval.dialogs import fit_followup_model, load_dialogs, score_dialogs
+from eval.dialogs import DEFAULT_TRAIN_DIALOGS, fit_followup_model, load_dialogs, score_dialogs
 from eval.evidence import (
     format_score,
     format_selection,
@@ -193,10 +193,13 @@ def run_dialogs(args: argparse.Namespace, settings: Settings) -> int:
     answerer = Answerer(settings)
     answerer.warm_up()
     if args.calibrate_followup:
-        model, examples, carried = fit_followup_model(answerer, load_dialogs(args.dialogs, "dev"))
+        train_path = args.train_dialogs or DEFAULT_TRAIN_DIALOGS
+        dev, train = load_dialogs(args.dialogs, "dev"), load_dialogs(train_path, "train") if train_path.exists() else []
+        data = f"dev split of {args.dialogs}" + (f" and train split of {train_path}" if train else "")
+        model, examples, carried = fit_followup_model(answerer, dev + train, data)
         DEFAULT_FOLLOWUP_CALIBRATION_PATH.write_text(model.to_toml(), encoding="utf-8")
-        print(f"wrote {DEFAULT_FOLLOWUP_CALIBRATION_PATH}: {examples} dev follow-ups where one reading did better, "
-              f"{carried} of them the carried one")
+        print(f"wrote {DEFAULT_FOLLOWUP_CALIBRATION_PATH} (margin {model.margin:+.4f}, fitted on the {data}): {examples} "
+              f"follow-ups where one reading did better, {carried} of them the carried one")
         return 0
     split = args.split or "test"
     dialogs = load_dialogs(args.dialogs, split)

@@ -23,6 +23,8 @@ from qa.training.dataset import contains_gold
 from qa.types import Answer
 
 DEFAULT_DIALOGS = Path(__file__).with_name("dialogs.jsonl")
+# Conversations written to study and fit on (split "train"), apart from the dev/test set.
+DEFAULT_TRAIN_DIALOGS = Path(__file__).with_name("dialogs_train.jsonl")
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def load_dialogs(path: Path | None = None, split: str = "all") -> list[Dialog]:
 
     Args:
         path: JSONL file; defaults to ``eval/dialogs.jsonl``.
-        split: ``dev``, ``test`` or ``all``.
+        split: ``dev``, ``test``, ``train`` (the conversations of ``eval/dialogs_train.jsonl``) or ``all``.
 
     Returns:
         The conversations of that split, in file order.
@@ -229,8 +231,10 @@ def _score_turn(
         )
 
 
-def fit_followup_model(answerer: Answerer, dialogs: list[Dialog]) -> tuple[FollowupModel, int, int]:
-    """Fit the margin of the carried-over decision on dev conversations.
+def fit_followup_model(
+    answerer: Answerer, dialogs: list[Dialog], data: str = "dev split of eval/dialogs.jsonl"
+) -> tuple[FollowupModel, int, int]:
+    """Fit the margin of the carried-over decision on dev (and training) conversations.
 
     Every follow-up turn that could be a carried follow-up is answered both ways, with the
     history the system's own answers give; a turn where one reading does better (right answer or
@@ -240,7 +244,8 @@ def fit_followup_model(answerer: Answerer, dialogs: list[Dialog]) -> tuple[Follo
 
     Args:
         answerer: A warm answerer.
-        dialogs: Dev conversations.
+        dialogs: Dev conversations (and the training ones, ``eval/dialogs_train.jsonl``).
+        data: What they are, for the provenance.
 
     Returns:
         The model, the number of examples and how many favoured the carried reading.
@@ -263,12 +268,12 @@ def fit_followup_model(answerer: Answerer, dialogs: list[Dialog]) -> tuple[Follo
                             examples.append((lead, fresh_value, carried_value))
             history.append(turn_of(turn.question, answer))
     if not examples:
-        raise ValueError("the dev conversations give no follow-up where the readings differ; nothing to fit")
+        raise ValueError("the conversations give no follow-up where the readings differ; nothing to fit")
     model = FollowupModel(
         margin=fit_margin(examples),
         provenance={
             "command": "verbatim eval --dialogs eval/dialogs.jsonl --calibrate-followup",
-            "data": "dev split of eval/dialogs.jsonl",
+            "data": data,
             "examples": str(len(examples)),
             MODEL_HASH_KEY: str(answerer.embedder.weights_hash),
             "fitted_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.dialogs import Dialog, DialogTurn, load_dialogs, score_dialogs, turn_of
+from eval.dialogs import DEFAULT_TRAIN_DIALOGS, Dialog, DialogTurn, load_dialogs, score_dialogs, turn_of
 from qa.training.dataset import normalise
 from qa.types import Answer, Passage
 
@@ -22,6 +22,23 @@ def test_the_set_is_large_split_and_its_gold_is_verbatim():
     assert len({d.id for d in dialogs}) == len(dialogs)
     text = normalise(" ".join(path.read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.txt"))))
     for dialog in dialogs:
+        for turn in dialog.turns:
+            assert turn.abstain or turn.gold, f"{dialog.id}: an answerable turn needs gold"
+            for fact in turn.gold:
+                assert normalise(fact) in text, f"{dialog.id}: {fact!r} is not in the sources"
+
+
+def test_the_training_conversations_are_their_own_split_with_verbatim_gold():
+    train = load_dialogs(DEFAULT_TRAIN_DIALOGS)
+    assert len(train) >= 60
+    assert {d.split for d in train} == {"train"}
+    assert all(2 <= len(d.turns) <= 3 for d in train)
+    assert len({d.id for d in train}) == len(train)
+    assert not {d.id for d in train} & {d.id for d in load_dialogs()}
+    kinds = {turn.followup for d in train for turn in d.turns[1:]}
+    assert kinds == {"carried", "more", "sources", None}
+    text = normalise(" ".join(path.read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.txt"))))
+    for dialog in train:
         for turn in dialog.turns:
             assert turn.abstain or turn.gold, f"{dialog.id}: an answerable turn needs gold"
             for fact in turn.gold:
