@@ -263,7 +263,10 @@ def fit_followup_model(
                     if carried is not None:
                         fresh_value = int(right(turn, fresh)) + int((fresh.disclaimer is not None) == turn.disclaimer)
                         carried_value = int(right(turn, carried)) + int((carried.disclaimer is not None) == turn.disclaimer)
-                        if fresh_value != carried_value:
+                        decided = FollowupModel.decided(
+                            (fresh.abstained, fresh.confidence), (carried.abstained, carried.confidence)
+                        )
+                        if fresh_value != carried_value and decided is None:
                             lead = probe.lead((fresh.abstained, fresh.confidence), (carried.abstained, carried.confidence))
                             examples.append((lead, fresh_value, carried_value))
             history.append(turn_of(turn.question, answer))

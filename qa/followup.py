@@ -208,9 +208,20 @@ class FollowupResolver:
         return topic or own
 
     def is_more(self, question: str) -> bool:
-        """Whether a question asks for more of the last answer and says nothing of its own."""
-        text = _strip_fillers(_folded(question), self.cues.fillers)
+        """Whether a question asks for more of the last answer and says nothing of its own
+        ("and then?" is a phrase of its own before its filler words are dropped)."""
+        folded = _folded(question)
+        if folded in self.cues.more:
+            return True
+        text = _strip_fillers(folded, self.cues.fillers)
         return bool(text) and text in self.cues.more
+
+    def asks_reason(self, question: str, subject_words: frozenset[str]) -> bool:
+        """Whether a question asks for the reason or the evidence of the last answer in words of
+        its own and names nothing else ("why is that a problem?", "where's that from?", "why
+        would that be?"): a "more" question that the phrase list does not spell out."""
+        text = _strip_fillers(_folded(question), self.cues.fillers)
+        return bool(text) and _WHY.match(text) is not None and not self.own_words(question, subject_words)
 
     def is_repeat(self, question: str) -> bool:
         """Whether a question asks for the last answer again and says nothing of its own."""
@@ -307,10 +318,18 @@ class FollowupResolver:
         text = _folded(question)
         if not new or not old or not any(text.startswith(opener + " ") for opener in self.cues.ellipsis):
             return None
+        if self._pronoun(question):
+            # "and what dose did they take?" asks a question of its own about the earlier topic.
+            return None
         spans = [match.span() for word in old for match in [re.search(rf"\b{re.escape(word)}\b", fold(context))] if match]
         if not spans:
             return None
         low, high = min(span[0] for span in spans), max(span[1] for span in spans)
+        replaced = words(context[low:high])
+        if len(replaced) > len(old) + 1 or any(word in subject_words for word in replaced):
+            # The topic's words are spread over the question ("Is the glutamine in supplements the
+            # same as in food?"): replacing what lies between them would garble it.
+            return None
         return f"{context[:low]}{' '.join(new)}{context[high:]}".strip()
 
     def carried_readings(self, plan: FollowupPlan, subject_words: frozenset[str]) -> list[str]:
@@ -346,7 +365,7 @@ class FollowupResolver:
             return FollowupPlan(
                 MORE, question, f"{question.rstrip('?.! ')} (again: {context})", context, anchor, earlier=earlier, repeat=True
             )
-        if self.is_more(question):
+        if self.is_more(question) or self.asks_reason(question, subject_words):
             return FollowupPlan(MORE, question, f"{question.rstrip('?.! ')} (more on: {context})", context, anchor, earlier=earlier)
         if self.is_sources(question):
             text = _folded(question)
@@ -427,6 +446,17 @@ class FollowupModel:
         """The carried reading's lead in chance of being right (each reading: abstained, confidence)."""
         return likely_right(*carried) - likely_right(*fresh)
 
+    @staticmethod
+    def decided(fresh: tuple[bool, float], carried: tuple[bool, float]) -> bool | None:
+        """The cases the margin does not decide: when the question as asked abstains and the
+        carried reading answers, the carried reading is answered. The abstention only says that
+        the words of the follow-up alone ("by how much?") name nothing the sources answer, which
+        is no evidence against the conversation's question; the carried reading passed its own
+        abstention check. None when the margin decides."""
+        if fresh[0] and not carried[0]:
+            return True
+        return None
+
     def carry(self, fresh: tuple[bool, float], carried: tuple[bool, float]) -> bool:
         """Whether to answer the carried reading.
 
@@ -435,8 +465,12 @@ class FollowupModel:
             carried: The same for the carried reading.
 
         Returns:
-            True when the carried reading's lead reaches the margin.
+            True when the question as asked abstains and the carried reading answers
+            (:meth:`decided`), else when the carried reading's lead reaches the margin.
         """
+        rule = self.decided(fresh, carried)
+        if rule is not None:
+            return rule
         return self.lead(fresh, carried) >= self.margin
 
 
@@ -600,3 +634,28 @@ def clauses(text: str, separators: Sequence[str], min_words: int) -> list[tuple[
 def asks_why(question: str) -> bool:
     """Whether a "more" question asks for the reason or the evidence rather than what follows."""
     return _WHY.match(_folded(question)) is not None
+
+
+def _stem(word: str) -> str:
+    """A word without a common English ending ("dosing", "doses" -> "dos"; "strongest" -> "strong")."""
+    for ending in ("ing", "est", "ed", "es", "er", "s", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+def mentions(text: str, topic_words: Sequence[str]) -> bool:
+    """Whether a passage names one of a topic's words, in any of its common forms ("dose" /
+    "dosing", "cancer" / "cancers"); True without topic words.
+
+    Args:
+        text: The passage.
+        topic_words: Folded content words of the topic.
+
+    Returns:
+        Whether one of them is in the passage.
+    """
+    if not topic_words:
+        return True
+    present = {_stem(word) for word in words(text)}
+    return any(_stem(word) in present for word in topic_words)

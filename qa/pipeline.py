@@ -30,6 +30,7 @@ from qa.followup import (
     Turn,
     asks_why,
     clauses,
+    mentions,
     neighbourhood,
 )
 from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
@@ -652,34 +653,61 @@ class Answerer:
         return answer
 
     def _sources(self, plan: FollowupPlan, top_k: int, mode: RetrievalMode) -> Answer:
-        """The best passage on the current topic from each document, side by side."""
+        """The best passage on the current topic from each document, side by side.
+
+        A document's passage counts only when it is found with at least a "Good match"
+        (``TUNABLES.followup.sources_min_confidence``) or names the topic (one of the topic's own
+        words, :meth:`qa.followup.FollowupResolver.topic_words`): the nearest passage of a
+        document that does not discuss the topic is generic or about something else. When the
+        other document's passage does not count, the earlier answer's document answers alone
+        (never with the span already quoted) if its passage counts (or the other document found
+        nothing); otherwise the other document's passage stays. With no earlier answer the
+        topic's question is answered with its own abstention.
+        """
         store = self._require().store
         topic = plan.context or plan.question
         topic_query, combined_query = self.prepare_many([topic, plan.combined])
-        excluded: frozenset[int] = frozenset()
+        topic_words = self.followup.topic_words(topic, store.subject_words)
+
+        def on_topic(answer: Answer) -> bool:
+            # A confident passage is on the topic in other words ("IBS" / "conditions affecting
+            # the gut lining"); a weaker one must name it.
+            return not answer.abstained and (
+                answer.confidence >= TUNABLES.followup.sources_min_confidence or mentions(answer.answer, topic_words)
+            )
+
+        def labelled(answer: Answer) -> Answer:
+            answer.passages = answer.passages[: max(top_k, 2)]
+            answer.followup, answer.read_as = SOURCES, plan.read_as
+            return answer
+
+        if plan.anchor is None or plan.anchor.doc_id not in store.doc_index:
+            # Nothing answered before: the topic's question decides, with its own abstention.
+            answer, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query)
+            if answer.abstained or on_topic(answer):
+                return labelled(answer)
+            return self._abstain_followup(plan, "neither source discusses this", ReasonCode.NO_MATCH)
         # The other document first: the earlier answer's document was quoted already.
-        if plan.anchor is not None and plan.anchor.doc_id in store.doc_index:
-            doc = store.doc_index[plan.anchor.doc_id]
-            excluded = frozenset(int(s) for s in range(len(store.sentence_doc)) if int(store.sentence_doc[s]) == doc)
+        doc = store.doc_index[plan.anchor.doc_id]
+        excluded = frozenset(int(s) for s in range(len(store.sentence_doc)) if int(store.sentence_doc[s]) == doc)
         answer, _ = self.trace(
             topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query, excluded=excluded,
             min_support=0.0,
         )
-        if excluded and answer.abstained:
-            # The other document does not answer: the earlier one is all there is (never the
-            # span the earlier answer quoted).
-            answer, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
-                                   excluded=self._quoted_sentences(plan.anchor), min_support=0.0)
-        elif excluded:
-            # The earlier answer's document follows the other one's, with its best passage.
-            both, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
-                                 min_support=0.0)
-            earlier = next((p for p in both.passages if p.doc_id == plan.anchor.doc_id), None)
-            if earlier is not None:
-                answer.passages = [answer.passages[0], earlier, *(p for p in answer.passages[1:] if p.doc_id != earlier.doc_id)]
-        answer.passages = answer.passages[: max(top_k, 2)]
-        answer.followup, answer.read_as = SOURCES, plan.read_as
-        return answer
+        if not on_topic(answer):
+            # The other document does not discuss the topic: the earlier one answers alone
+            # (never with the span the earlier answer quoted) when its passage does.
+            alone, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
+                                  excluded=self._quoted_sentences(plan.anchor), min_support=0.0)
+            if on_topic(alone) or answer.abstained:
+                return labelled(alone)
+        # The earlier answer's document follows the other one's, with its best passage.
+        both, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
+                             min_support=0.0)
+        earlier = next((p for p in both.passages if p.doc_id == plan.anchor.doc_id), None)
+        if earlier is not None:
+            answer.passages = [answer.passages[0], earlier, *(p for p in answer.passages[1:] if p.doc_id != earlier.doc_id)]
+        return labelled(answer)
 
 
 def _section_title(document, offset: int) -> str:

@@ -135,6 +135,8 @@ class FollowupTunables:
         more_reason_lead: Lead, for "why?", of a sentence that gives a reason or a study.
         more_same_block_lead: Lead of the rest of the answer's own paragraph or list item.
         more_max_chars: A "more" answer takes in the next sentences of its paragraph up to this length.
+        sources_min_confidence: "What does each source say?": a document's passage found with
+            less confidence counts only when it names the topic's words.
     """
 
     max_history_turns: int = 5  # the API's limit (README); follow-ups refer to the last turn or two
@@ -146,6 +148,7 @@ class FollowupTunables:
     more_reason_lead: float = 0.05  # "why?" asks for the reason or the study
     more_same_block_lead: float = 0.15  # the answer's own paragraph is the likeliest "more"
     more_max_chars: int = 260  # about two sentences: a "more" answer stays short
+    sources_min_confidence: float = 0.6  # the "Good match" band: below it a passage must name the topic
 
 
 @dataclass(frozen=True)
