@@ -180,6 +180,14 @@ def run_eval_set(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _shown(path: Path) -> str:
+    """A path as the provenance shows it: relative to the working folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def run_dialogs(args: argparse.Namespace, settings: Settings) -> int:
     """Score the follow-up turns of ``--dialogs`` (or fit the carried-over decision on dev)."""
     # Imported here like every runner of this module: building the argument parser must not load
@@ -195,7 +203,7 @@ def run_dialogs(args: argparse.Namespace, settings: Settings) -> int:
     if args.calibrate_followup:
         train_path = args.train_dialogs or DEFAULT_TRAIN_DIALOGS
         dev, train = load_dialogs(args.dialogs, "dev"), load_dialogs(train_path, "train") if train_path.exists() else []
-        data = f"dev split of {args.dialogs}" + (f" and train split of {train_path}" if train else "")
+        data = f"dev split of {_shown(args.dialogs)}" + (f" and train split of {_shown(train_path)}" if train else "")
         model, examples, carried = fit_followup_model(answerer, dev + train, data)
         DEFAULT_FOLLOWUP_CALIBRATION_PATH.write_text(model.to_toml(), encoding="utf-8")
         print(f"wrote {DEFAULT_FOLLOWUP_CALIBRATION_PATH} (margin {model.margin:+.4f}, fitted on the {data}): {examples} "

@@ -30,7 +30,7 @@ import numpy as np
 from qa.store import IndexStore
 from qa.tunables import TUNABLES
 from verbatim.index_format import BlockKind
-from verbatim.textutil import fold, key_terms, words
+from verbatim.textutil import fold, function_words, key_terms, words
 
 DEFAULT_CUES_PATH = Path(__file__).with_name("followup_cues.toml")
 DEFAULT_FOLLOWUP_CALIBRATION_PATH = Path(__file__).with_name("followup_calibration.toml")
@@ -155,6 +155,12 @@ def _folded(text: str) -> str:
     return " ".join(_FOLD_PUNCT.sub(" ", fold(text)).split())
 
 
+def _contracted_function_word(word: str) -> bool:
+    """Whether a word is a function word with a contraction ("where's", "that's", "it'll")."""
+    head, apostrophe, _ = word.partition("'")
+    return bool(apostrophe) and head in function_words()
+
+
 def _has_phrase(text: str, phrase: str) -> bool:
     return re.search(rf"(^| ){re.escape(phrase)}( |$)", text) is not None
 
@@ -191,7 +197,7 @@ class FollowupResolver:
             word
             for word in key_terms(question)
             if word not in subject_words and word not in self.cues.generic and word not in cue_words
-            and word not in self.cues.pronouns
+            and word not in self.cues.pronouns and not _contracted_function_word(word)
         ]
 
     def topic_words(self, question: str, subject_words: frozenset[str]) -> list[str]:
@@ -637,10 +643,14 @@ def asks_why(question: str) -> bool:
 
 
 def _stem(word: str) -> str:
-    """A word without a common English ending ("dosing", "doses" -> "dos"; "strongest" -> "strong")."""
-    for ending in ("ing", "est", "ed", "es", "er", "s", "e"):
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            return word[: -len(ending)]
+    """A word without its common English endings ("dosing", "doses" -> "dos"; "cancers", "cancer" -> "canc")."""
+    changed = True
+    while changed:
+        changed = False
+        for ending in ("ing", "est", "ed", "es", "er", "s", "e"):
+            if word.endswith(ending) and len(word) - len(ending) >= 3:
+                word, changed = word[: -len(ending)], True
+                break
     return word
 
 

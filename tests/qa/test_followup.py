@@ -18,6 +18,7 @@ from qa.followup import (
     clauses,
     fit_margin,
     likely_right,
+    mentions,
     neighbourhood,
 )
 
@@ -127,7 +128,12 @@ def test_followup_model_round_trip_and_decision(tmp_path):
     assert likely_right(True, 0.3) == pytest.approx(0.7) and likely_right(False, 0.3) == 0.3
     assert loaded.carry(fresh=(False, 0.5), carried=(False, 0.65))
     assert not loaded.carry(fresh=(False, 0.5), carried=(False, 0.55))
-    assert not loaded.carry(fresh=(True, 0.2), carried=(False, 0.6)), "a confident abstention beats a weak answer"
+    # The question as asked abstaining says nothing against the conversation's question: an
+    # answering carried reading is answered whatever the margin.
+    assert loaded.carry(fresh=(True, 0.2), carried=(False, 0.3))
+    assert FollowupModel.decided((True, 0.2), (False, 0.3)) is True
+    assert FollowupModel.decided((False, 0.5), (True, 0.2)) is None and FollowupModel.decided((True, 0.2), (True, 0.1)) is None
+    assert not loaded.carry(fresh=(True, 0.2), carried=(True, 0.6)), "a confident abstention beats a weaker one"
     assert FollowupModel().carry(fresh=(False, 0.5), carried=(False, 0.5)), "margin 0: at least as likely"
 
 
@@ -219,9 +225,12 @@ def test_a_conversation_keeps_the_invariants(answerer):
     more = answerer.run("tell me more", history=history)
     assert more.followup == MORE and more.disclaimer, "a follow-up on a safety topic keeps the disclaimer"
     sources = answerer.run("what does the other article say?", history=history)
-    if not sources.abstained:
-        assert sources.followup == SOURCES and len({p.doc_id for p in sources.passages[:2]}) == 2
-        assert sources.passages[0].doc_id != turn.doc_id
+    assert not sources.abstained and sources.followup == SOURCES
+    # The research article never discusses liver disease: the guide answers alone, with another
+    # span than the one already quoted, and on the topic.
+    assert sources.passages[0].doc_id == turn.doc_id
+    assert (sources.answer_start, sources.answer_end) != (turn.start, turn.end)
+    assert mentions(sources.answer, ["liver"])
 
 
 def test_more_after_an_abstention_abstains(answerer):
@@ -304,3 +313,65 @@ def test_asked_to_repeat_the_last_answer_is_quoted_exactly_again(answerer):
         turn.doc_id, turn.start, turn.end)
     assert again.answer == first.answer and again.answer in again.passages[0].quote
     assert answerer.run("say that again", history=[Turn("Does glutamine cure baldness?")]).abstained
+
+
+@pytest.mark.parametrize("question", ["and then?", "why is that a problem?", "where's that from?", "why would that be?", "ok, how come?"])
+def test_reason_questions_without_words_of_their_own_are_more(resolver, question):
+    plan = resolver.run(question, [Turn("Can I take glutamine if I'm on lactulose?", "doc", 10, 40)], SUBJECT)
+    assert plan.kind == MORE
+
+
+def test_a_reason_question_with_a_topic_of_its_own_is_not_more(resolver):
+    assert not resolver.asks_reason("Why does glutamine help the gut lining?", SUBJECT)
+
+
+def test_the_frame_reading_is_only_for_a_plain_ellipsis_over_a_short_topic(resolver):
+    # A pronoun asks its own question of the earlier topic; a topic spread over the earlier
+    # question (or around the subject) cannot be swapped for the new words.
+    assert resolver.frame_reading("and what dose did they take?", "Does glutamine prevent colds in marathon runners?", SUBJECT) is None
+    assert resolver.frame_reading("and capsules?", "How much does a tub of glutamine powder cost?", SUBJECT) is None
+    assert resolver.frame_reading("and for kids?", "How much glutamine should I take for gut health?", SUBJECT) == (
+        "How much glutamine should I take for kids?"
+    )
+
+
+def test_mentions_matches_common_forms_of_the_topic_words():
+    assert mentions("Dosing in research studies varies widely.", ["dose"])
+    assert mentions("Certain cancers: here is where it gets controversial.", ["cancer"])
+    assert not mentions("For muscle recovery, the data is mixed.", ["sleep", "quality"])
+    assert mentions("anything", [])
+
+
+def test_sources_fall_back_to_the_earlier_document_when_the_other_does_not_discuss_the_topic(answerer):
+    first, turn = _answer_turn(answerer, "Is glutamine safe with cancer?")
+    assert first.answer_doc_id == "glutamine-clinician-guide"
+    sources = answerer.run("what does the other article say?", history=[turn])
+    assert sources.followup == SOURCES and not sources.abstained
+    # The research article never speaks of cancer: its nearest passage (on the gut lining) is not
+    # an answer; the clinician's guide answers alone, never with the span already quoted.
+    assert sources.answer_doc_id == "glutamine-clinician-guide"
+    assert (sources.answer_start, sources.answer_end) != (turn.start, turn.end)
+    assert mentions(sources.answer, ["cancer", "oncologist"])
+
+
+def test_a_sources_followup_after_an_abstention_abstains_as_its_topic_does(answerer):
+    first, turn = _answer_turn(answerer, "Does creatine work better than glutamine?")
+    assert first.abstained
+    assert answerer.run("what does the other article say?", history=[turn]).abstained
+
+
+@pytest.mark.parametrize(
+    ("first", "followup", "condition"),
+    [
+        ("Does glutamine help with muscle soreness?", "and gout?", "gout"),
+        ("Can glutamine help with bloating?", "what about psoriasis?", "psoriasis"),
+        ("Can glutamine help with bloating?", "what about sleep apnea?", "sleep apnea"),
+    ],
+)
+def test_a_carried_followup_gets_the_disclaimer_its_single_question_gets(answerer, first, followup, condition):
+    # The safety policy reads the carried reading: the follow-up is judged as the self-contained
+    # question it stands for, whatever that verdict is for a condition the policy does not list.
+    _, turn = _answer_turn(answerer, first)
+    carried = answerer.run(followup, history=[turn])
+    single = answerer.run(f"Does glutamine help with {condition}?")
+    assert (carried.disclaimer is not None) == (single.disclaimer is not None)
