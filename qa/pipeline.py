@@ -583,14 +583,48 @@ class Answerer:
         if why:
             # "Why?" asks for the reason behind the earlier answer, which its document may give
             # anywhere (the contraindication list explains the quick-facts line): the earlier
-            # question asked again of that document, without what was quoted.
+            # question asked again of that document, without what was quoted. Unless that is a
+            # strong match, the earlier answer's own later part comes first: an answer that went
+            # on after its claim has usually given the reason already ("They compete for
+            # absorption.", "—those are when gut repair happens most actively").
             explained = self._explanation(plan, query, top_k, mode)
+            if explained is not None and explained.confidence >= TUNABLES.followup.explanation_strong_confidence:
+                return explained
+            rest = self._rest_of_answer(plan.anchor)
+            if rest is not None:
+                unit, span = rest
+                return self._more_answer(plan, query, top_k, mode, unit, span)
             if explained is not None:
                 return explained
         unit = neighbourhood(store, plan.anchor, why, query.vector)
         if unit is None:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)
         return self._more_answer(plan, query, top_k, mode, unit)
+
+    def _rest_of_answer(self, anchor: Turn) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """The later part of an earlier answer: its sentences after the first, or for a
+        one-sentence answer its clauses after the first (see :func:`qa.followup.clauses`).
+
+        Args:
+            anchor: The earlier turn (answered).
+
+        Returns:
+            The sentences it lies in (first, last) and its span (document offsets), or None when
+            the answer is one sentence of one clause.
+        """
+        store = self._require().store
+        quoted = sorted(self._quoted_sentences(anchor))
+        if not quoted or anchor.start is None or anchor.end is None:
+            return None
+        if len(quoted) > 1:
+            start = max(int(store.sentence_start[quoted[1]]), anchor.start)
+            return (quoted[1], quoted[-1]), (start, min(int(store.sentence_end[quoted[-1]]), anchor.end))
+        document = store.documents[int(store.sentence_doc[quoted[0]])]
+        cues = self.followup.cues
+        pieces = clauses(document.text[anchor.start : anchor.end], cues.clause_separators, cues.clause_min_words)
+        if len(pieces) < 2:
+            return None
+        return (quoted[0], quoted[0]), (anchor.start + pieces[1][0], anchor.start + pieces[-1][1])
 
     def _more_answer(
         self, plan: FollowupPlan, query: Query, top_k: int, mode: RetrievalMode, unit: tuple[int, int],

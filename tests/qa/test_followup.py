@@ -264,6 +264,25 @@ def test_why_quotes_the_reason_from_the_earlier_answers_document(answerer):
     assert "ammonia" in why.answer
 
 
+def test_why_after_an_answer_that_gives_its_reason_quotes_the_rest_of_that_answer(answerer):
+    # Nothing else in the document explains it strongly: the earlier answer's own later
+    # sentences are the reason, quoted without its first (never the same span again).
+    first, turn = _answer_turn(answerer, "Should I take glutamine with my protein shake?")
+    assert first.answer.startswith("Timing note:") and "They compete for absorption." in first.answer
+    why = answerer.run("why not?", history=[turn])
+    assert why.followup == MORE and why.answer.startswith("They compete for absorption.")
+    assert why.answer_doc_id == turn.doc_id and turn.start < why.answer_start < why.answer_end <= turn.end
+    assert why.answer in why.passages[0].quote
+
+
+def test_why_after_a_one_sentence_answer_quotes_its_later_clause(answerer):
+    first, turn = _answer_turn(answerer, "When is the best time of day to take glutamine for gut repair?")
+    assert "—those are when gut repair happens most actively" in first.answer
+    why = answerer.run("why then?", history=[turn])
+    assert why.followup == MORE and why.answer == "those are when gut repair happens most actively."
+    assert (why.answer_start, why.answer_end) != (turn.start, turn.end)
+
+
 def test_the_safety_policy_also_reads_a_followups_readings(answerer):
     followup = answerer.prepare("and sleep apnea?")
     reading = answerer.prepare("Does glutamine help people with sleep apnea?")
@@ -292,11 +311,15 @@ def test_a_followup_answered_by_the_earlier_one_sentence_answer_quotes_the_claus
     assert (fresh.passages[0].highlight_start, fresh.passages[0].highlight_end) == (fresh.answer_start, fresh.answer_end)
 
 
-def test_source_after_an_answer_that_names_its_study_goes_on_with_the_study(answerer):
+def test_source_after_an_answer_that_names_its_study_quotes_the_study(answerer):
+    # The earlier answer's claim ("that's where the evidence is strongest") is followed by the
+    # study it rests on; nothing else in the document is a strong match, so "source?" points to
+    # that sentence alone (before the third round's follow-up work it went on with the finding).
     first, turn = _answer_turn(answerer, "What is the strongest evidence for glutamine?")
-    assert "systematic review" in first.answer
+    assert first.answer.startswith("Let's start with the gut") and "systematic review" in first.answer
     more = answerer.run("source?", history=[turn])
-    assert more.followup == MORE and "average reduction of 37%" in more.answer
+    assert more.followup == MORE and more.answer.startswith("A 2023 systematic review published in Nutrients")
+    assert turn.start < more.answer_start < more.answer_end <= turn.end
 
 
 @pytest.mark.parametrize("question", ["say that again", "Can you repeat that?", "sorry, what?", "again please"])
