@@ -250,6 +250,37 @@ def test_a_killed_shard_actor_is_restarted_and_answers_as_before(served_shards):
     assert final.errors == 0, final
 
 
+def test_a_shard_actor_whose_node_is_lost_moves_to_a_live_node(ray_cluster, served_shards):
+    """The worker node's raylet SIGKILLed (a machine lost): Ray restarts the shard actor that ran
+    there on the head (its node preference is soft), it reloads its shard, and the answers are the
+    ones before. The node is restored for the tests after."""
+    import time
+
+    import httpx
+    import ray
+
+    url, index_dir = served_shards["url"], served_shards["index_dir"]
+    head = next(node["NodeID"] for node in ray.nodes() if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}))
+    questions = eval_questions()[::10]
+    before = served_responses(url, questions)
+    moved = [size["shard"] for size in shard_actor_sizes(index_dir) if size["node"] != head]
+    assert moved, "no shard actor on the worker node"
+    ray_cluster.kill_raylet(1)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # the replica itself may have run there: Serve restarts it
+            try:
+                if httpx.post(f"{url}/api/ask", json={"question": questions[0]}, timeout=150).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        assert served_responses(url, questions) == before
+        assert {size["node"] for size in shard_actor_sizes(index_dir)} == {head}
+    finally:
+        ray_cluster.add_node()
+
+
 def test_undeploy_ends_the_shard_actors(served_shards):
     """(Last in this module: the undeploy ends every shard actor.)"""
     import ray
