@@ -507,9 +507,9 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
     Every answerable sentence of the anchor's document that the anchor did not quote competes:
     its similarity to the conversation's question (the earlier question and "tell me more"
     together) and to the quoted answer, less a cost per sentence of distance from it, with a
-    small lead for what follows the answer and, for "why?", for a sentence that gives a reason
-    or a study; but when the answer's own paragraph or list item goes on, what follows in it
-    comes first. The next sentences of the winner's paragraph join it up to
+    small lead for what follows the answer (not for "why?": a reason comes before as often as
+    after) and, for "why?", for a sentence that gives a reason or a study; but when the answer's
+    own paragraph or list item goes on, what follows in it comes first. The next sentences of the winner's paragraph join it up to
     ``TUNABLES.followup.more_max_chars``.
 
     Args:
@@ -559,7 +559,9 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
             float(store.sentence_vectors[sentence] @ question_vector)
             + TUNABLES.followup.more_anchor_weight * float(store.sentence_vectors[sentence] @ anchor_vector)
             - TUNABLES.followup.more_distance_cost * min(distance, TUNABLES.followup.more_max_distance)
-            + (TUNABLES.followup.more_following_lead if after else 0.0)
+            # A reason comes before the answer as often as after it ("Kidney issues: Similar
+            # problem—impaired ammonia clearance." rests on the liver entry just before it).
+            + (TUNABLES.followup.more_following_lead if after and not why else 0.0)
             + (TUNABLES.followup.more_same_block_lead if int(store.sentence_block[sentence]) in anchor_blocks else 0.0)
             + (TUNABLES.followup.more_reason_lead if why and _EXPLAINS.search(store.sentence_text(sentence)) else 0.0)
         )

@@ -583,19 +583,17 @@ class Answerer:
         if why:
             # "Why?" asks for the reason behind the earlier answer, which its document may give
             # anywhere (the contraindication list explains the quick-facts line): the earlier
-            # question asked again of that document, without what was quoted. Unless that is a
-            # strong match, the earlier answer's own later part comes first: an answer that went
-            # on after its claim has usually given the reason already ("They compete for
+            # question asked again of that document, without what was quoted, when that is a
+            # strong match. Otherwise the earlier answer's own later part: an answer that went on
+            # after its claim has usually given the reason already ("They compete for
             # absorption.", "—those are when gut repair happens most actively").
             explained = self._explanation(plan, query, top_k, mode)
-            if explained is not None and explained.confidence >= TUNABLES.followup.explanation_strong_confidence:
+            if explained is not None:
                 return explained
             rest = self._rest_of_answer(plan.anchor)
             if rest is not None:
                 unit, span = rest
                 return self._more_answer(plan, query, top_k, mode, unit, span)
-            if explained is not None:
-                return explained
         unit = neighbourhood(store, plan.anchor, why, query.vector)
         if unit is None:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)

@@ -125,17 +125,15 @@ class FollowupTunables:
     Attributes:
         max_history_turns: Earlier turns read (and accepted by the API).
         explanation_min_confidence: A "why?" is answered from elsewhere in the earlier answer's
-            document only with at least this confidence; a weaker find gives way to what
-            surrounds the earlier answer.
-        explanation_strong_confidence: ... and only with at least this confidence before the
-            later part of the earlier answer itself (the sentences or clauses after its first),
-            which often already gives the reason ("Don't take glutamine with protein shakes
-            right after workouts. They compete for absorption.").
+            document only with at least this confidence; a weaker find gives way to the later
+            part of the earlier answer itself (the sentences or clauses after its first), which
+            often already gives the reason ("Don't take glutamine with protein shakes right
+            after workouts. They compete for absorption."), then to what surrounds it.
         more_anchor_weight: "Tell me more": weight of a sentence's similarity to the quoted
             answer, next to its similarity to the question.
         more_distance_cost: Cost per sentence away from the answer ...
         more_max_distance: ... counted up to this many sentences.
-        more_following_lead: Lead of what follows the answer over what precedes it.
+        more_following_lead: Lead of what follows the answer over what precedes it (not for "why?").
         more_reason_lead: Lead, for "why?", of a sentence that gives a reason or a study.
         more_same_block_lead: Lead of the rest of the answer's own paragraph or list item.
         more_max_chars: A "more" answer takes in the next sentences of its paragraph up to this length.
@@ -144,8 +142,7 @@ class FollowupTunables:
     """
 
     max_history_turns: int = 5  # the API's limit (README); follow-ups refer to the last turn or two
-    explanation_min_confidence: float = 0.6  # the "Good match" band (ConfidenceTunables.good_match)
-    explanation_strong_confidence: float = 0.8  # the "Strong match" band (ConfidenceTunables.strong_match)
+    explanation_min_confidence: float = 0.8  # the "Strong match" band (ConfidenceTunables.strong_match)
     more_anchor_weight: float = 0.5  # the question still matters, the earlier answer half as much
     more_distance_cost: float = 0.015  # nearer sentences go on with the same thought
     more_max_distance: int = 10  # beyond ten sentences distance no longer says anything

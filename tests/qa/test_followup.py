@@ -275,6 +275,16 @@ def test_why_after_an_answer_that_gives_its_reason_quotes_the_rest_of_that_answe
     assert why.answer in why.passages[0].quote
 
 
+def test_why_after_a_list_entry_that_rests_on_the_one_before_quotes_that_entry(answerer):
+    # "Similar problem": the reason is the entry before; nothing elsewhere is a strong match, and
+    # for "why?" what precedes the answer leads no less than what follows it.
+    first, turn = _answer_turn(answerer, "Is glutamine safe if I have kidney disease?")
+    assert first.answer.startswith("Kidney issues: Similar problem")
+    why = answerer.run("why?", history=[turn])
+    assert why.followup == MORE and why.disclaimer
+    assert "Glutamine metabolism produces ammonia" in why.answer and why.answer_end <= turn.start
+
+
 def test_why_after_a_one_sentence_answer_quotes_its_later_clause(answerer):
     first, turn = _answer_turn(answerer, "When is the best time of day to take glutamine for gut repair?")
     assert "—those are when gut repair happens most actively" in first.answer
