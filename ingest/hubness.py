@@ -10,7 +10,7 @@ so it is computed once at ingest and stored with the sentence vectors.
 The computation does not depend on how the sentences are split into blocks, so a sharded build
 computes it shard against shard (never more than two shards' vectors in one process) and gets
 the floats of the whole build: each kept similarity is a float64 product rounded to float32 (the
-summation order of a float32 matrix product changes with the blocks), candidates are ordered by
+summation order of a float32 product changes with the blocks), candidates are ordered by
 similarity then by the reference's number in the whole corpus (ties broken the same way in
 every block), and the kept similarities are added in that order.
 """
@@ -30,6 +30,7 @@ _NO_CANDIDATE = np.iinfo(np.int64).max
 # Above the largest error of a float32 product of two unit vectors of a few hundred dimensions
 # (384 * 2**-24 < 2.3e-5).
 _MARGIN = 1e-4
+_ROUGH_EXTRA = 21  # references searched beyond the kept ones, to hold those within the margin
 
 
 def reference_rows(count: int, reference_limit: int = HUBNESS_REFERENCE_LIMIT) -> np.ndarray:
@@ -87,6 +88,8 @@ def candidates(
     Returns:
         Int64 ``(n, neighbours + 1)`` candidate keys, best first.
     """
+    import faiss
+
     keep = neighbours + 1
     output = np.full((len(vectors), keep), _NO_CANDIDATE, dtype=np.int64)
     if not len(references):
@@ -95,32 +98,27 @@ def candidates(
     exact_references = references.astype(np.float64)
     ids = np.asarray(reference_ids, dtype=np.int64)
     wanted = min(keep, len(ids))
+    searched = min(len(ids), keep + _ROUGH_EXTRA)
+    rough_index = faiss.IndexFlatIP(references.shape[1])
+    rough_index.add(references)
     for start in range(0, len(vectors), QUERY_BLOCK):
         block = np.ascontiguousarray(vectors[start : start + QUERY_BLOCK], dtype=np.float32)
-        # A float32 product finds the few references that can be among the best (its error is
-        # far below the margin); their similarities are then recomputed exactly enough.
-        rough = block @ references.T
-        threshold = -np.partition(-rough, wanted - 1, axis=1)[:, wanted - 1]
-        rows, columns = np.nonzero(rough >= (threshold - _MARGIN)[:, None])
+        # A float32 search finds the few references that can be among the best: every one whose
+        # rough similarity is within the margin of the `wanted`-th best (the rough error is far
+        # below it); their similarities are then recomputed exactly enough to be the same in
+        # every block.
+        rough, found = rough_index.search(block, searched)
+        threshold = rough[:, wanted - 1] - _MARGIN
+        complete = np.full(len(block), searched == len(ids)) | (rough[:, -1] < threshold)
+        rows, positions = np.nonzero((rough >= threshold[:, None]) & complete[:, None])
+        columns = found[rows, positions]
+        if not complete.all():  # many near-ties (repeated sentences): the whole row is compared
+            partial = np.flatnonzero(~complete)
+            whole = block[partial] @ references.T
+            more_rows, more_columns = np.nonzero(whole >= (-np.partition(-whole, wanted - 1, axis=1)[:, wanted - 1] - _MARGIN)[:, None])
+            rows, columns = np.concatenate([rows, partial[more_rows]]), np.concatenate([columns, more_columns])
         similarities = np.einsum("ij,ij->i", block[rows].astype(np.float64), exact_references[columns])
         keys = _keys(similarities.astype(np.float32), ids[columns])
-        order = np.lexsort((keys, rows))
-        rows, keys = rows[order], keys[order]
-        rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(len(block)))[rows]
-        chosen = rank < keep
-        output[start + rows[chosen], rank[chosen]] = keys[chosen]
-    return output
-    references = np.asarray(references, dtype=np.float64)
-    ids = np.asarray(reference_ids, dtype=np.int64)
-    wanted = min(keep, len(ids))
-    for start in range(0, len(vectors), QUERY_BLOCK):
-        block = np.asarray(vectors[start : start + QUERY_BLOCK], dtype=np.float64)
-        similarities = (block @ references.T).astype(np.float32)
-        # Only the similarities at or above each row's `wanted`-th largest can be kept (ties
-        # included); their keys decide the order.
-        threshold = -np.partition(-similarities, wanted - 1, axis=1)[:, wanted - 1]
-        rows, columns = np.nonzero(similarities >= threshold[:, None])
-        keys = _keys(similarities[rows, columns], ids[columns])
         order = np.lexsort((keys, rows))
         rows, keys = rows[order], keys[order]
         rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(len(block)))[rows]
