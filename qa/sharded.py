@@ -46,6 +46,7 @@ from qa.retriever import (
 )
 from qa.shards import DocumentPart, ShardCandidates, ShardSearcher
 from qa.store import CorpusWide, IndexInfo, IndexStore
+from qa.tunables import TUNABLES
 from qa.types import DocumentEntry, Query, RetrievedChunk
 from verbatim import index_format
 from verbatim.embedding import Embedder
@@ -336,10 +337,6 @@ class ShardUnavailableError(Exception):
         self.shard = shard
 
 
-# Documents a sharded answerer keeps after fetching them (a conversation's, the document view's).
-CACHED_DOCUMENTS = 256
-
-
 class ShardedAnswerer(Answerer):
     """An :class:`Answerer` over a sharded index.
 
@@ -357,7 +354,7 @@ class ShardedAnswerer(Answerer):
         super().__init__(*args, **kwargs)
         self._pool_factory = pool_factory or LocalShardPool.load
         self._conversation: ContextVar[_Components | None] = ContextVar(f"conversation-{id(self)}", default=None)
-        self._cache = DocumentCache(CACHED_DOCUMENTS)
+        self._cache = DocumentCache(TUNABLES.sharded.cached_documents)
 
     def _load(self, index_dir: Path) -> _Components:
         embedder, safety = self._load_model(index_dir)

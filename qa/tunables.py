@@ -167,6 +167,17 @@ class SafetyTunables:
 
 
 @dataclass(frozen=True)
+class ShardedTunables:
+    """Bounds of an answerer over a sharded index (``qa/sharded.py``).
+
+    Attributes:
+        cached_documents: Documents kept after fetching them from their shards.
+    """
+
+    cached_documents: int = 256  # a conversation's few documents and the document view's, many times over
+
+
+@dataclass(frozen=True)
 class VocabularyTunables:
     """How the question's words are judged against English and the corpus.
 
@@ -217,6 +228,7 @@ class QATunables:
         passages: The passages shown with the answer.
         followup: Follow-up questions.
         safety: The safety check's bounds.
+        sharded: An answerer over a sharded index.
         vocabulary: Judging the question's words.
         training: Fitting the shipped models.
     """
@@ -228,6 +240,7 @@ class QATunables:
     passages: PassageTunables = field(default_factory=PassageTunables)
     followup: FollowupTunables = field(default_factory=FollowupTunables)
     safety: SafetyTunables = field(default_factory=SafetyTunables)
+    sharded: ShardedTunables = field(default_factory=ShardedTunables)
     vocabulary: VocabularyTunables = field(default_factory=VocabularyTunables)
     training: TrainingTunables = field(default_factory=TrainingTunables)
 
