@@ -274,7 +274,11 @@ class RayStages(IngestStages):
             context.enable_progress_bars = False
             context.print_on_execution_start = False
             logging.getLogger("ray.data").setLevel(logging.ERROR)
-            dataset = ray.data.from_items([{"text": text} for text in missing]).map_batches(
+            # Blocks of about one save each: a block's vectors come back only when the whole block
+            # is embedded, so larger blocks would delay (and bunch up) the saves a resume relies on.
+            blocks = max(1, math.ceil(len(missing) / self.save_every))
+            items = [{"text": text} for text in missing]
+            dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
                 _EmbedBatches,
                 fn_constructor_kwargs={"weights_hash": embedder.weights_hash, "model_files": model_files},
                 batch_size=EMBED_BATCH,

@@ -122,8 +122,8 @@ def test_a_worker_node_killed_mid_ingest_leaves_the_live_index_and_a_rerun_compl
     shutil.copytree(corpus_settings.index_dir, index_dir)  # a live build to keep safe
     live_before = (index_dir / index_format.CURRENT_FILE).read_text()
 
-    # Saved every 256 vectors, so the kill falls in the middle of the embedding.
-    command = ["ingest", str(corpus), "--index", str(index_dir), "--ray", ray_cluster.address, "--ray-save-every", "256"]
+    # Saved every 64 vectors (571 texts to embed), so the kill falls in the middle of the embedding.
+    command = ["ingest", str(corpus), "--index", str(index_dir), "--ray", ray_cluster.address, "--ray-save-every", "64"]
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
     process = subprocess.Popen(
         ["nice", "-n", "10", sys.executable, "-m", "verbatim.cli", *command],
@@ -135,7 +135,7 @@ def test_a_worker_node_killed_mid_ingest_leaves_the_live_index_and_a_rerun_compl
         while not list(index_format.cache_dir(index_dir).glob("*/shard-*.npz")):
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "embedding never saved a batch"
-            time.sleep(0.5)
+            time.sleep(0.1)
         ray_cluster.kill_raylet(1)
         killed = True
         stdout, stderr = process.communicate(timeout=1800)
