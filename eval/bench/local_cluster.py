@@ -206,6 +206,21 @@ class LocalCluster:
                 return pid
         return None
 
+    def live_worker(self) -> int:
+        """The number of the newest worker node whose raylet runs (a killed node stays in the
+        numbering and :meth:`add_node` appends, so "node 1" is not always alive).
+
+        Returns:
+            The node's number (0 is the head, never returned).
+
+        Raises:
+            RuntimeError: When no worker node's raylet runs.
+        """
+        for node in range(len(self._processes) - 1, 0, -1):
+            if self.raylet_pid(node) is not None:
+                return node
+        raise RuntimeError("no worker node of this cluster has a raylet running")
+
     def kill_raylet(self, node: int) -> int:
         """Kill a node's raylet (SIGKILL), as a machine failure would; returns its pid."""
         pid = self.raylet_pid(node)

@@ -136,7 +136,7 @@ def test_a_worker_node_killed_mid_ingest_leaves_the_live_index_and_a_rerun_compl
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "embedding never saved a batch"
             time.sleep(0.1)
-        ray_cluster.kill_raylet(1)
+        ray_cluster.kill_raylet(ray_cluster.live_worker())
         killed = True
         stdout, stderr = process.communicate(timeout=1800)
         if process.returncode == 0:

@@ -265,7 +265,7 @@ def test_a_shard_actor_whose_node_is_lost_moves_to_a_live_node(ray_cluster, serv
     before = served_responses(url, questions)
     moved = [size["shard"] for size in shard_actor_sizes(index_dir) if size["node"] != head]
     assert moved, "no shard actor on the worker node"
-    ray_cluster.kill_raylet(1)
+    ray_cluster.kill_raylet(ray_cluster.live_worker())
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:  # the replica itself may have run there: Serve restarts it
