@@ -671,3 +671,26 @@ def mentions(text: str, topic_words: Sequence[str]) -> bool:
         return True
     present = {_stem(word) for word in words(text)}
     return any(_stem(word) in present for word in topic_words)
+
+
+def conversation_vector(question_vector: np.ndarray, said_vector: np.ndarray) -> np.ndarray:
+    """The topic of a conversation as one query vector: the earlier question's and the earlier
+    answer's meaning, each weighted ``TUNABLES.followup.sources_answer_weight`` relative to the other.
+
+    A "what does the other article say?" follow-up asks about what was asked *and* what the
+    answer said about it; the answer's own words are the sources' words for the topic.
+
+    Args:
+        question_vector: Embedding of the topic's question (unit length).
+        said_vector: Meaning of the earlier answer (e.g. the mean of its sentences' vectors).
+
+    Returns:
+        A unit vector of the question's dtype (the question's own when ``said_vector`` is zero).
+    """
+    said_norm = float(np.linalg.norm(said_vector))
+    if said_norm == 0.0:
+        return question_vector
+    blend = question_vector / max(float(np.linalg.norm(question_vector)), 1e-12) + (
+        TUNABLES.followup.sources_answer_weight * said_vector / said_norm
+    )
+    return (blend / max(float(np.linalg.norm(blend)), 1e-12)).astype(question_vector.dtype)

@@ -30,6 +30,7 @@ from qa.followup import (
     Turn,
     asks_why,
     clauses,
+    conversation_vector,
     mentions,
     neighbourhood,
 )
@@ -482,6 +483,13 @@ class Answerer:
             and int(store.sentence_end[s]) > turn.start
         )
 
+    def _said_vector(self, turn: Turn) -> np.ndarray | None:
+        """The meaning of what an earlier answer quoted: the mean of its sentences' vectors."""
+        quoted = sorted(self._quoted_sentences(turn))
+        if not quoted:
+            return None
+        return self._require().store.sentence_vectors[quoted].mean(axis=0)
+
     @staticmethod
     def _repeated(answer: Answer, earlier: Sequence[Turn]) -> Turn | None:
         """The earlier turn whose answer span this answer quotes exactly again, if any."""
@@ -699,6 +707,14 @@ class Answerer:
         store = self._require().store
         topic = plan.context or plan.question
         topic_query, combined_query = self.prepare_many([topic, plan.combined])
+        if plan.anchor is not None and plan.anchor.doc_id in store.doc_index:
+            # The topic of the conversation is what was asked and what the earlier answer said:
+            # the other document's passage on it is the one nearest both, not the nearest
+            # generic passage to the question's words ("do the sources agree?" after the
+            # 37% permeability review finds the other article's gut-barrier studies).
+            said = self._said_vector(plan.anchor)
+            if said is not None:
+                topic_query = replace(topic_query, vector=conversation_vector(topic_query.vector, said))
         topic_words = self.followup.topic_words(topic, store.subject_words)
 
         def on_topic(answer: Answer) -> bool:

@@ -139,6 +139,9 @@ class FollowupTunables:
         more_max_chars: A "more" answer takes in the next sentences of its paragraph up to this length.
         sources_min_confidence: "What does each source say?": a document's passage found with
             less confidence counts only when it names the topic's words.
+        sources_answer_weight: "What does each source say?" looks for the passage nearest the
+            conversation's topic: the earlier question's vector plus this weight times the
+            earlier answer's (both unit length).
     """
 
     max_history_turns: int = 5  # the API's limit (README); follow-ups refer to the last turn or two
@@ -151,6 +154,7 @@ class FollowupTunables:
     more_same_block_lead: float = 0.15  # the answer's own paragraph is the likeliest "more"
     more_max_chars: int = 260  # about two sentences: a "more" answer stays short
     sources_min_confidence: float = 0.6  # the "Good match" band: below it a passage must name the topic
+    sources_answer_weight: float = 1.0  # the earlier answer counts as much as the question (no lead either way)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from qa.followup import (
     Turn,
     asks_why,
     clauses,
+    conversation_vector,
     fit_margin,
     likely_right,
     mentions,
@@ -177,6 +178,21 @@ def test_plans_carry_the_answered_earlier_turns(resolver):
     history = [Turn("Which form of glutamine is best?", "d", 0, 5), Turn("Does it cure baldness?"), Turn("what about capsules?", "d", 9, 12)]
     plan = resolver.run("and blends?", history, SUBJECT)
     assert plan.earlier == (history[0], history[2])
+
+
+def test_the_conversation_vector_weighs_question_and_answer_alike():
+    question = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    said = np.array([0.0, 3.0, 0.0], dtype=np.float32)  # any length: only its direction counts
+    blend = conversation_vector(question, said)
+    assert blend.dtype == np.float32
+    assert np.isclose(np.linalg.norm(blend), 1.0)
+    assert np.isclose(float(blend @ question), float(blend @ (said / 3.0)))
+    assert float(blend @ np.array([0.0, 0.0, 1.0])) == 0.0
+
+
+def test_the_conversation_vector_without_an_answer_is_the_question():
+    question = np.array([0.6, 0.8], dtype=np.float32)
+    assert np.array_equal(conversation_vector(question, np.zeros(2, dtype=np.float32)), question)
 
 
 # -- on the corpus index -----------------------------------------------------------------------------
@@ -408,3 +424,17 @@ def test_a_carried_followup_gets_the_disclaimer_its_single_question_gets(answere
     carried = answerer.run(followup, history=[turn])
     single = answerer.run(f"Does glutamine help with {condition}?")
     assert (carried.disclaimer is not None) == (single.disclaimer is not None)
+
+
+def test_sources_find_the_other_documents_passage_on_what_the_earlier_answer_said(answerer):
+    # The earlier answer (the clinician's guide) speaks of immune support against the
+    # post-marathon cold; the question's own words ("athletes avoid infections") are nearest a
+    # generic sentence on infection and the gut. The research article's passage on the
+    # conversation's topic is its exercise paragraph (post-exercise immune suppression).
+    first, turn = _answer_turn(answerer, "Does glutamine help athletes avoid infections?")
+    assert first.answer_doc_id == "glutamine-clinician-guide" and "immune" in first.answer
+    sources = answerer.run("what does each article say?", history=[turn])
+    assert sources.followup == SOURCES and not sources.abstained
+    assert sources.answer_doc_id == "glutamine-benefits-research"
+    assert "immune suppression" in sources.answer
+    assert [p.doc_id for p in sources.passages[:2]] == ["glutamine-benefits-research", "glutamine-clinician-guide"]
