@@ -695,6 +695,9 @@ class Answerer:
     def _sources(self, plan: FollowupPlan, top_k: int, mode: RetrievalMode) -> Answer:
         """The best passage on the current topic from each document, side by side.
 
+        After an answered turn the topic is searched for with the topic question's vector and
+        the earlier answer's together (:func:`qa.followup.conversation_vector`).
+
         A document's passage counts only when it is found with at least a "Good match"
         (``TUNABLES.followup.sources_min_confidence``) or names the topic (one of the topic's own
         words, :meth:`qa.followup.FollowupResolver.topic_words`): the nearest passage of a
@@ -710,8 +713,10 @@ class Answerer:
         if plan.anchor is not None and plan.anchor.doc_id in store.doc_index:
             # The topic of the conversation is what was asked and what the earlier answer said:
             # the other document's passage on it is the one nearest both, not the nearest
-            # generic passage to the question's words ("do the sources agree?" after the
-            # 37% permeability review finds the other article's gut-barrier studies).
+            # generic passage to the question's words ("what does each article say?" after the
+            # guide's immune support against the post-marathon cold finds the research
+            # article's post-exercise immune suppression, not its sentence on infection and
+            # the gut lining).
             said = self._said_vector(plan.anchor)
             if said is not None:
                 topic_query = replace(topic_query, vector=conversation_vector(topic_query.vector, said))
