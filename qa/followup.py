@@ -287,7 +287,11 @@ class FollowupResolver:
         """The question with the earlier topic named in it.
 
         A pronoun after a preposition ("for that", "with it") is replaced by the earlier
-        question's topic words; otherwise they follow the question in brackets.
+        question's topic words; otherwise they follow the question in brackets. A follow-up
+        without a pronoun that names one of the earlier topic's words itself restates that
+        topic's slot ("and with kidney disease?" after "... people with liver disease?"): it
+        replaces the earlier topic rather than adding to it, so nothing is carried here (the
+        frame reading, :meth:`frame_reading`, asks the earlier question of the new topic).
 
         Args:
             question: The follow-up as asked.
@@ -298,7 +302,10 @@ class FollowupResolver:
             A self-contained reading.
         """
         asked = set(key_terms(question))
-        topic = [word for word in self.topic_words(context, subject_words) if word not in asked]
+        earlier = self.topic_words(context, subject_words)
+        if not self._pronoun(question) and any(word in asked for word in earlier):
+            return question.strip()
+        topic = [word for word in earlier if word not in asked]
         if not topic:
             topic = [word for word in key_terms(context) if word not in asked]
         if not topic:

@@ -180,6 +180,20 @@ def test_plans_carry_the_answered_earlier_turns(resolver):
     assert plan.earlier == (history[0], history[2])
 
 
+def test_a_followup_restating_the_earlier_topics_slot_carries_nothing_into_it(resolver):
+    # "kidney disease" takes the place of "liver disease": carrying "liver" would ask about both.
+    context = "Is glutamine dangerous for people with liver disease?"
+    assert resolver.carried_reading("and with kidney disease?", context, SUBJECT) == "and with kidney disease?"
+    plan = resolver.run("and with kidney disease?", [Turn(context, "doc", 0, 10)], SUBJECT)
+    assert plan.kind == CARRIED
+    assert resolver.carried_readings(plan, SUBJECT) == [
+        "and with kidney disease?", "Is glutamine dangerous for people with kidney disease?"
+    ]
+    # A pronoun still leans back, and a follow-up naming none of the earlier topic's words adds it.
+    assert resolver.carried_reading("is that worse with kidney disease?", context, SUBJECT) != "is that worse with kidney disease?"
+    assert resolver.carried_reading("and with kidney stones?", context, SUBJECT) == "and with kidney stones (liver disease)?"
+
+
 def test_the_conversation_vector_weighs_question_and_answer_alike():
     question = np.array([1.0, 0.0, 0.0], dtype=np.float32)
     said = np.array([0.0, 3.0, 0.0], dtype=np.float32)  # any length: only its direction counts
