@@ -138,7 +138,9 @@ class Answerer:
         embedder = self._given_embedder.for_model(None if model_path is None else str(model_path))
         embedder.warm_up_queries()
         safety = SafetyChecker(self.policy, adapted=model_path is not None)
-        safety.warm_up(embedder)
+        # The base model (already loaded when the given embedder is it) for the safety check's
+        # second look at questions near the adapted threshold.
+        safety.warm_up(embedder, base=self._given_embedder.for_model(None) if model_path is not None else None)
         return embedder, safety
 
     def _bind(self, store: IndexStore, embedder: Embedder, safety: SafetyChecker, retriever: HybridRetriever | None) -> _Components:

@@ -46,7 +46,8 @@ class SafetyChecker:
     Args:
         policy: The loaded policy.
         adapted: Whether questions are embedded by a model adapted to the corpus (the policy may
-            give such a model its own semantic threshold).
+            give such a model its own semantic threshold, and have the questions that come near
+            it compared again through the base model: ``base_recheck_from``).
     """
 
     def __init__(self, policy: SafetyPolicy, adapted: bool = False) -> None:
@@ -60,20 +61,29 @@ class SafetyChecker:
         self._name_topics: list[str] = []
         self._everyday_vectors = np.zeros((0, 0), np.float32)
         self._name_topic_cache: dict[tuple[str, bool], object] = {}
+        self.recheck_from = policy.base_recheck_from if adapted and own is not None else None
+        self._base: Embedder | None = None
+        self._base_example_vectors = np.zeros((0, 0), np.float32)
 
-    def warm_up(self, embedder: Embedder) -> None:
+    def warm_up(self, embedder: Embedder, base: Embedder | None = None) -> None:
         """Embed the topics' example questions once.
 
         Args:
             embedder: Warm embedder.
+            base: The base model, warm, for the second look at questions near the adapted
+                threshold (only used by a check made with ``adapted`` and a policy that sets
+                ``base_recheck_from``).
         """
         examples = [(topic.id, example) for topic in self.policy.topics for example in topic.examples]
         self._example_topics = [topic for topic, _ in examples]
+        texts = [text for _, text in examples]
         self._example_vectors = (
-            embedder.encode_queries([text for _, text in examples])
-            if examples
-            else np.zeros((0, embedder.dimensions), np.float32)
+            embedder.encode_queries(texts) if examples else np.zeros((0, embedder.dimensions), np.float32)
         )
+        if self.recheck_from is not None and base is not None and examples:
+            base.warm_up_queries()
+            self._base = base
+            self._base_example_vectors = base.encode_queries(texts)
         unlisted = self.policy.unlisted
         if unlisted is not None:
             self._embedder = embedder
@@ -166,12 +176,30 @@ class SafetyChecker:
         triggers: dict[str, list[str]] = {}
         for match in self.policy.match_terms(query.text):
             triggers.setdefault(match.topic, []).append(f"term:{match.term}")
-        for topic, score in self.similarities(query).items():
+        similarities = self.similarities(query)
+        for topic, score in similarities.items():
             if score >= self.semantic_threshold:
                 triggers.setdefault(topic, []).append(f"similar:{score:.2f}")
+        for topic, score in self._base_recheck(query, similarities).items():
+            triggers.setdefault(topic, []).append(f"similar-base:{score:.2f}")
         for word, topic in self.unlisted_topics(query, store).items():
             triggers.setdefault(topic, []).append(f"unlisted:{word}")
         return triggers
+
+    def _base_recheck(self, query: Query, similarities: dict[str, float]) -> dict[str, float]:
+        """Topics whose examples the base model puts at ``semantic_threshold`` from a question the
+        adapted model put near (not at) its own threshold; one more embedding, only then."""
+        if self._base is None or not similarities:
+            return {}
+        best = max(similarities.values())
+        if not self.recheck_from <= best < self.semantic_threshold:
+            return {}
+        scores = self._base_example_vectors @ self._base.encode_query(query.normalised)
+        found: dict[str, float] = {}
+        for topic, score in zip(self._example_topics, scores, strict=True):
+            if score >= self.policy.semantic_threshold:
+                found[topic] = max(found.get(topic, -1.0), float(score))
+        return found
 
     def run(self, question_triggers: dict[str, list[str]], evidence_bits: int = 0) -> SafetyResult:
         """Combine what the question raised with what the quoted evidence says.

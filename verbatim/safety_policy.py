@@ -106,6 +106,10 @@ class SafetyPolicy:
         semantic_threshold: Similarity to a topic example that fires the topic.
         semantic_threshold_adapted: The same for an index whose embedder was adapted to its
             corpus (its question-to-question similarities run lower); None: ``semantic_threshold``.
+        base_recheck_from: For such an index, the lowest best similarity (through the adapted
+            model) at which a question that did not reach ``semantic_threshold_adapted`` is
+            embedded again by the base model and compared with the examples at
+            ``semantic_threshold``; None: never.
         unlisted: The rule for drugs and conditions the topics do not list (None: no such rule).
         content_hash: SHA-256 of the file (recorded in index manifests).
     """
@@ -119,6 +123,7 @@ class SafetyPolicy:
     evidence_topic: str
     unlisted: UnlistedNames | None = None
     semantic_threshold_adapted: float | None = None
+    base_recheck_from: float | None = None
     source: str = ""
     _by_id: dict[str, Topic] = field(default_factory=dict, repr=False)
 
@@ -187,6 +192,7 @@ class SafetyPolicy:
             semantic_threshold_adapted=(
                 float(raw["semantic_threshold_adapted"]) if "semantic_threshold_adapted" in raw else None
             ),
+            base_recheck_from=float(raw["base_recheck_from"]) if "base_recheck_from" in raw else None,
             content_hash=hashlib.sha256(data).hexdigest(),
             evidence_topic=str(raw.get("evidence", {}).get("topic", ids[0])),
             source=str(path),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.safety import SafetyChecker
 from tests.qa.regressions import ADAPTATION_REGRESSION
 from verbatim.index_format import BlockKind
 from verbatim.safety_policy import SafetyPolicy
@@ -404,3 +405,51 @@ def test_policy_file_is_validated(tmp_path):
     )
     with pytest.raises(ValueError, match="children.*bad pattern"):
         SafetyPolicy.load(bad_pattern)
+
+
+def _count_base_calls(answerer, monkeypatch) -> list[str]:
+    """Record every question the safety check embeds again through the base model."""
+    base = answerer.safety._base
+    assert base is not None, "an adapted index's safety check keeps the base model for its second look"
+    calls: list[str] = []
+    original = base.encode_query
+
+    def counting(text: str):
+        calls.append(text)
+        return original(text)
+
+    monkeypatch.setattr(base, "encode_query", counting)
+    return calls
+
+
+def test_a_question_near_the_adapted_threshold_is_checked_again_through_the_base_model(answerer, monkeypatch):
+    # A training pair's question (not an eval one): 0.68 from an example through the adapted
+    # model, under its 0.70; 0.87 through the base model, over its 0.86.
+    calls = _count_base_calls(answerer, monkeypatch)
+    query = answerer.prepare("is glutamine controversial for tumor patients")
+    best = max(answerer.safety.similarities(query).values())
+    assert answerer.policy.base_recheck_from <= best < answerer.safety.semantic_threshold
+    triggers = answerer.safety.question_triggers(query, answerer.store)
+    assert calls == [query.normalised]
+    assert any(trigger.startswith("similar-base:") for found in triggers.values() for trigger in found), triggers
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what foods have glutamine in them",  # far from every example: no second embedding
+        "Is glutamine safe if I have liver disease?",  # over the adapted threshold already
+    ],
+)
+def test_questions_outside_the_band_cost_no_second_embedding(answerer, monkeypatch, question):
+    calls = _count_base_calls(answerer, monkeypatch)
+    query = answerer.prepare(question)
+    best = max(answerer.safety.similarities(query).values())
+    assert not answerer.policy.base_recheck_from <= best < answerer.safety.semantic_threshold
+    answerer.safety.question_triggers(query, answerer.store)
+    assert calls == []
+
+
+def test_a_check_for_the_base_model_never_looks_twice(policy):
+    assert SafetyChecker(policy, adapted=False).recheck_from is None
+    assert SafetyChecker(policy, adapted=True).recheck_from == policy.base_recheck_from
