@@ -310,6 +310,7 @@ class Answerer:
         single_sentence: bool = False,
         clause: tuple[int, int] | None = None,
         within_document: str | None = None,
+        focus_words: Sequence[str] = (),
     ) -> tuple[Answer, Trace]:
         """Answer a prepared question: the one answer method, returning the answer (with the
         milliseconds of each stage, its preparation's included) and the intermediate results.
@@ -317,8 +318,10 @@ class Answerer:
         ``safety_query`` (a follow-up with the earlier question it rests on) is what the safety
         policy reads instead of ``query``, and ``also_safety`` (a follow-up's readings) what it
         reads besides; ``excluded`` sentences are never quoted; ``single_sentence`` quotes the
-        winning sentence alone (a follow-up whose answer lies inside an earlier answer), and
-        ``clause`` (document offsets inside the winning sentence) only that part of it;
+        winning sentence alone (a follow-up whose answer lies inside an earlier answer; with
+        ``focus_words``, the best-ranked sentence of the answer that names one of them, when the
+        winner names none), and ``clause`` (document offsets inside the winning sentence) only
+        that part of it;
         ``within_document`` (a document id) quotes only from that document; and ``min_support``
         is passed to :func:`qa.passages.build_passages`.
         """
@@ -351,6 +354,8 @@ class Answerer:
         )
         if (single_sentence or clause is not None) and extraction is not None:
             best = extraction.best.sentence
+            if single_sentence and focus_words:
+                best = _naming_sentence(components.store, extraction, focus_words)
             start, end = int(components.store.sentence_start[best]), int(components.store.sentence_end[best])
             if clause is not None and start <= clause[0] < clause[1] <= end:
                 start, end = clause
@@ -529,9 +534,12 @@ class Answerer:
                 break
             extraction = trace.extraction
             if extraction is not None and extraction.last_sentence > extraction.first_sentence:
+                # The follow-up's own words say which sentence of the earlier answer it asks about
+                # ("and her calprotectin?" after the patient's calprotectin and bloating).
                 focused, focused_trace = self.trace(
                     query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded,
                     also_safety=also_safety, single_sentence=True,
+                    focus_words=self.followup.own_words(question, self._require().store.subject_words),
                 )
                 if self._repeated(focused, earlier) is None:
                     return focused, focused_trace
@@ -763,6 +771,28 @@ class Answerer:
         if earlier is not None:
             answer.passages = [answer.passages[0], earlier, *(p for p in answer.passages[1:] if p.doc_id != earlier.doc_id)]
         return labelled(answer)
+
+
+def _naming_sentence(store: IndexStore, extraction: Extraction, focus_words: Sequence[str]) -> int:
+    """The sentence of an answer unit to quote alone: the winner, unless it names none of
+    ``focus_words`` and another sentence of the unit does (then the best-ranked such sentence,
+    or the first in the unit when none was ranked).
+
+    Args:
+        store: The index the extraction comes from.
+        extraction: The answer unit.
+        focus_words: Folded content words the question names of its own.
+
+    Returns:
+        A sentence number inside the unit.
+    """
+    best = extraction.best.sentence
+    unit = range(extraction.first_sentence, extraction.last_sentence + 1)
+    named = [sentence for sentence in unit if mentions(store.sentence_text(sentence), focus_words)]
+    if not named or best in named:
+        return best
+    ranked = [candidate.sentence for candidate in extraction.ranked if candidate.sentence in named]
+    return ranked[0] if ranked else named[0]
 
 
 def _section_title(document, offset: int) -> str:

@@ -452,3 +452,17 @@ def test_sources_find_the_other_documents_passage_on_what_the_earlier_answer_sai
     assert sources.answer_doc_id == "glutamine-benefits-research"
     assert "immune suppression" in sources.answer
     assert [p.doc_id for p in sources.passages[:2]] == ["glutamine-benefits-research", "glutamine-clinician-guide"]
+
+
+def test_a_followup_inside_an_earlier_answer_quotes_the_sentence_naming_what_it_asks(answerer):
+    # The earlier answer holds the patient's calprotectin and her bloating; "and her
+    # calprotectin?" would quote that answer again, so one sentence of it is quoted: the one that
+    # names calprotectin, not the unit's winner (the bloating sentence).
+    first, turn = _answer_turn(answerer, "What happened to the IBS patient's bloating?")
+    assert "calprotectin" in first.answer and "bloating episodes" in first.answer
+    followup = answerer.run("and her calprotectin?", history=[turn])
+    assert "dropped from 187" in followup.answer and "bloating episodes" not in followup.answer
+    assert (followup.answer_start, followup.answer_end) != (turn.start, turn.end)
+    # Without words of its own naming a sentence, the winner is still quoted alone.
+    how_long = answerer.run("how long was she on it?", history=[turn])
+    assert how_long.answer != first.answer
