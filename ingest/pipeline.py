@@ -39,7 +39,7 @@ from ingest.indexers import build_bm25, build_vector_index, build_vocabulary, ve
 from ingest.loader import SkippedSource, SourceText, discover, pairs_files, read_sources
 from ingest.pairs import PairSet, load_pairs
 from ingest.parse import ParsedDocument, parse_source
-from ingest.shard_build import ShardRunner, VectorSource, document_frequencies, write_shards
+from ingest.shard_build import CorpusTables, ShardRunner, VectorSource, document_frequencies, write_shards
 from ingest.sharding import split_into_shards
 from verbatim import index_format, textutil
 from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weights_hash
@@ -676,21 +676,17 @@ def run_ingest(
             "skipped": [{"source": item.source, "reason": item.reason} for item in skipped],
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        assembled = _Assembled(index_dir, parsed, tables, shards, manifest, vocabulary, adapted, started)
         if runner is not None:
             temp = index_format.new_temp_build(index_dir)
-            written = _write_shards_by_workers(
-                temp, parsed, tables, shards, runner, cache, embedder, index_dir, manifest, vocabulary,
-                adapted.path if adapted is not None else None, started,
-            )
+            written = _write_shards_by_workers(assembled, temp, runner, cache, embedder)
             index_format.commit_build(index_dir, temp)
             cache.clear_shards()
             timings["embed_index_and_write"] = time.perf_counter() - stage
             counts, embedded, reused = written.manifest["counts"], written.embedded, written.reused
         else:
-            counts, embedded, reused = _write_whole(
-                index_dir, parsed, tables, shards, manifest, vocabulary, adapted, started,
-                sentence_vectors, chunk_vectors, hubness_scores, faiss_index, bm25,
-            ), cache.embedded, cache.reused
+            search = _SearchParts(sentence_vectors, chunk_vectors, hubness_scores, faiss_index, bm25)
+            counts, embedded, reused = _write_whole(assembled, search), cache.embedded, cache.reused
             cache.clear_shards()
             timings["write"] = time.perf_counter() - stage
         exported = None
@@ -727,33 +723,79 @@ class _WorkerBuild:
     reused: int
 
 
+@dataclass(frozen=True)
+class _Assembled:
+    """What every way of writing a build needs: the corpus's tables and the corpus-wide parts.
+
+    Attributes:
+        index_dir: The index folder.
+        parsed: Every document, parsed, in order.
+        tables: The build's tables and texts.
+        shards: Shards to write (1: a whole build).
+        manifest: The manifest so far (counts and build time are added when written).
+        vocabulary: Word -> documents, for typo correction and word specificity.
+        adapted: The adapted model shipped with the build, if any.
+        started: ``time.perf_counter()`` when the ingest started.
+    """
+
+    index_dir: Path
+    parsed: list[ParsedDocument]
+    tables: Tables
+    shards: int
+    manifest: dict[str, Any]
+    vocabulary: dict[str, list[int]]
+    adapted: AdaptedModel | None
+    started: float
+
+
+@dataclass(frozen=True)
+class _SearchParts:
+    """The vectors and search indexes of a build assembled in this process.
+
+    Attributes:
+        sentence_vectors: One vector per sentence.
+        chunk_vectors: One vector per chunk.
+        hubness_scores: Each sentence's hubness.
+        faiss_index: The chunks' vector index.
+        bm25: The chunks' BM25 index.
+    """
+
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray
+    hubness_scores: np.ndarray
+    faiss_index: Any
+    bm25: Any
+
+
 def _write_shards_by_workers(
-    temp: Path,
-    parsed: list[ParsedDocument],
-    tables: Tables,
-    shards: int,
-    runner: ShardRunner,
-    cache: EmbeddingCache,
-    embedder: Embedder,
-    index_dir: Path,
-    manifest: dict[str, Any],
-    vocabulary: dict[str, list[int]],
-    adapted_model: Path | None,
-    started: float,
+    build: _Assembled, temp: Path, runner: ShardRunner, cache: EmbeddingCache, embedder: Embedder
 ) -> _WorkerBuild:
     """Write a sharded build whose shards the workers make (:mod:`ingest.shard_build`); this
-    process writes the corpus-wide files and the manifest."""
+    process writes the corpus-wide files and the manifest.
+
+    Args:
+        build: The corpus's tables and corpus-wide parts.
+        temp: The temporary build folder.
+        runner: Runs the shards' passes.
+        cache: The embedding cache (its folder is where the workers find saved vectors).
+        embedder: The model that embeds.
+
+    Returns:
+        The written manifest and the texts embedded and re-used.
+    """
+    parsed, tables, manifest = build.parsed, build.tables, build.manifest
     arrays = {name: _as_arrays(getattr(tables, name)) for name in ("blocks", "sentences", "chunks")}
     source = VectorSource(
-        cache_folder=str(cache.folder), index_dir=str(index_dir), model_name=embedder.name,
+        cache_folder=str(cache.folder), index_dir=str(build.index_dir), model_name=embedder.name,
         weights_hash=str(embedder.weights_hash), dimensions=embedder.dimensions,
     )
-    files = write_shards(
-        temp, [item.document for item in parsed], arrays, _as_arrays(tables.evidence),
-        tables.sentence_texts, tables.chunk_texts, shards, source, runner,
+    corpus = CorpusTables(
+        documents=[item.document for item in parsed], tables=arrays, evidence=_as_arrays(tables.evidence),
+        sentence_texts=tables.sentence_texts, chunk_texts=tables.chunk_texts,
     )
+    files = write_shards(temp, corpus, build.shards, source, runner)
     topics = arrays["sentences"]["topics"]
-    manifest["build_seconds"] = round(time.perf_counter() - started, 3)
+    manifest["build_seconds"] = round(time.perf_counter() - build.started, 3)
     manifest["format_version"] = index_format.FORMAT_VERSION
     manifest["counts"] = {
         "documents": len(parsed),
@@ -764,56 +806,51 @@ def _write_shards_by_workers(
     }
     statistics = index_format.CorpusStatistics(
         manifest=manifest,
-        vocabulary=vocabulary,
+        vocabulary=build.vocabulary,
         bm25_document_frequencies=document_frequencies(files.corpus),
         chunks=len(tables.chunk_texts),
         sentences=len(tables.sentence_texts),
         topics_present=int(np.bitwise_or.reduce(topics)) if len(topics) else 0,
     )
+    adapted_model = build.adapted.path if build.adapted is not None else None
     written = index_format.finish_sharded_build(temp, manifest, statistics, files.entries, adapted_model)
     return _WorkerBuild(written, files.embedded, files.reused)
 
 
-def _write_whole(
-    index_dir: Path,
-    parsed: list[ParsedDocument],
-    tables: Tables,
-    shards: int,
-    manifest: dict[str, Any],
-    vocabulary: dict[str, list[int]],
-    adapted: AdaptedModel | None,
-    started: float,
-    sentence_vectors: np.ndarray,
-    chunk_vectors: np.ndarray,
-    hubness_scores: np.ndarray,
-    faiss_index: Any,
-    bm25: Any,
-) -> dict[str, int]:
-    """Write and commit a build assembled in this process (split into shards here if asked);
-    returns its counts."""
+def _write_whole(build: _Assembled, search: _SearchParts) -> dict[str, int]:
+    """Write and commit a build assembled in this process (split into shards here if asked).
+
+    Args:
+        build: The corpus's tables and corpus-wide parts.
+        search: Its vectors and search indexes.
+
+    Returns:
+        The build's manifest counts.
+    """
+    tables = build.tables
     contents = IndexContents(
-        manifest=manifest,
-        documents=[item.document for item in parsed],
+        manifest=build.manifest,
+        documents=[item.document for item in build.parsed],
         blocks=_as_arrays(tables.blocks),
         sentences=_as_arrays(tables.sentences),
         chunks=_as_arrays(tables.chunks),
-        sentence_vectors=sentence_vectors,
-        sentence_hubness=hubness_scores,
-        chunk_vectors=chunk_vectors,
-        faiss_index=faiss_index,
-        bm25=bm25,
-        vocabulary=vocabulary,
+        sentence_vectors=search.sentence_vectors,
+        sentence_hubness=search.hubness_scores,
+        chunk_vectors=search.chunk_vectors,
+        faiss_index=search.faiss_index,
+        bm25=search.bm25,
+        vocabulary=build.vocabulary,
         sentence_evidence=_as_arrays(tables.evidence),
-        adapted_model=adapted.path if adapted is not None else None,
+        adapted_model=build.adapted.path if build.adapted is not None else None,
     )
-    manifest["build_seconds"] = round(time.perf_counter() - started, 3)
-    temp = index_format.new_temp_build(index_dir)
-    if shards > 1:
-        statistics, parts = split_into_shards(contents, shards)
+    build.manifest["build_seconds"] = round(time.perf_counter() - build.started, 3)
+    temp = index_format.new_temp_build(build.index_dir)
+    if build.shards > 1:
+        statistics, parts = split_into_shards(contents, build.shards)
         index_format.write_sharded_build(temp, contents, statistics, parts)
     else:
         index_format.write_build(temp, contents)
-    index_format.commit_build(index_dir, temp)
+    index_format.commit_build(build.index_dir, temp)
     return contents.manifest["counts"]
 
 

@@ -63,6 +63,25 @@ class VectorSource:
     dimensions: int
 
 
+@dataclass(frozen=True)
+class CorpusTables:
+    """The whole build as the driver holds it before cutting it into shards (no vectors).
+
+    Attributes:
+        documents: Every document, in order.
+        tables: ``blocks``, ``sentences`` and ``chunks`` (int32 columns).
+        evidence: The sentences' evidence columns.
+        sentence_texts: The sentences' texts, in row order.
+        chunk_texts: The chunks' texts as embedded, in row order.
+    """
+
+    documents: Sequence[Document]
+    tables: dict[str, dict[str, np.ndarray]]
+    evidence: dict[str, np.ndarray]
+    sentence_texts: Sequence[str]
+    chunk_texts: Sequence[str]
+
+
 @dataclass
 class ShardJob:
     """What a worker needs to write one shard's own files (pass 1).
@@ -181,30 +200,20 @@ class ShardedFiles:
 
 
 def shard_jobs(
-    temp: Path,
-    documents: Sequence[Document],
-    tables: dict[str, dict[str, np.ndarray]],
-    evidence: dict[str, np.ndarray],
-    sentence_texts: Sequence[str],
-    chunk_texts: Sequence[str],
-    count: int,
-    vector_index: str | None = None,
+    temp: Path, corpus: CorpusTables, count: int, vector_index: str | None = None
 ) -> tuple[list[ShardJob], list[np.ndarray]]:
     """Cut the build's tables into one job per shard (:data:`verbatim.index_format.SHARD_ASSIGNMENT`).
 
     Args:
         temp: The temporary build folder.
-        documents: Every document, in order.
-        tables: The whole build's ``blocks``, ``sentences`` and ``chunks`` (int32 columns).
-        evidence: Its sentences' evidence columns.
-        sentence_texts: Its sentences' texts.
-        chunk_texts: Its chunks' texts as embedded.
+        corpus: The whole build's documents, tables and texts.
         count: Shards.
         vector_index: ``flat`` or ``hnsw`` in every shard (default: by each shard's size).
 
     Returns:
         The jobs, and the whole corpus's number of each shard's sentences.
     """
+    documents, tables = corpus.documents, corpus.tables
     assignment = index_format.shard_of_documents(len(documents), count)
     jobs, sentence_rows = [], []
     for number in range(count):
@@ -216,9 +225,9 @@ def shard_jobs(
             folder=str(temp / index_format.shard_folder(number)),
             documents=[documents[int(doc)] for doc in docs],
             tables=picked,
-            evidence={column: values[sentences] for column, values in evidence.items()},
-            sentence_texts=[sentence_texts[int(row)] for row in sentences],
-            chunk_texts=[chunk_texts[int(row)] for row in rows["chunks"]],
+            evidence={column: values[sentences] for column, values in corpus.evidence.items()},
+            sentence_texts=[corpus.sentence_texts[int(row)] for row in sentences],
+            chunk_texts=[corpus.chunk_texts[int(row)] for row in rows["chunks"]],
             global_documents=docs.astype(np.int64),
             global_chunks=rows["chunks"],
             vector_index=vector_index,
@@ -343,11 +352,7 @@ def finish_shard(job: FinishJob) -> None:
 
 def write_shards(
     temp: Path,
-    documents: Sequence[Document],
-    tables: dict[str, dict[str, np.ndarray]],
-    evidence: dict[str, np.ndarray],
-    sentence_texts: Sequence[str],
-    chunk_texts: Sequence[str],
+    corpus: CorpusTables,
     count: int,
     source: VectorSource,
     runner: ShardRunner,
@@ -358,11 +363,7 @@ def write_shards(
 
     Args:
         temp: The temporary build folder.
-        documents: Every document.
-        tables: The whole build's tables (int32 columns).
-        evidence: Its sentences' evidence columns.
-        sentence_texts: Its sentences' texts.
-        chunk_texts: Its chunks' texts as embedded.
+        corpus: The whole build's documents, tables and texts.
         count: Shards.
         source: Where the workers find vectors already computed.
         runner: Runs the passes.
@@ -371,13 +372,13 @@ def write_shards(
     Returns:
         The shards' manifest entries and the corpus's BM25 term statistics.
     """
-    jobs, sentence_rows = shard_jobs(temp, documents, tables, evidence, sentence_texts, chunk_texts, count, vector_index)
+    jobs, sentence_rows = shard_jobs(temp, corpus, count, vector_index)
     parts = runner.write(jobs, source)
-    corpus = merge_term_statistics(part.terms for part in parts)
-    runner.finish(finish_jobs(jobs, sentence_rows, corpus))
+    statistics = merge_term_statistics(part.terms for part in parts)
+    runner.finish(finish_jobs(jobs, sentence_rows, statistics))
     return ShardedFiles(
         entries=[index_format.shard_entry(part.number, part.counts, part.faiss) for part in parts],
-        corpus=corpus,
+        corpus=statistics,
         embedded=sum(part.embedded for part in parts),
         reused=sum(part.reused for part in parts),
     )
