@@ -45,6 +45,10 @@ def ray_cluster():
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         # One HTTP proxy on the head: without this it sends every request to its own node's replica.
         RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING="0",
+        # A killed raylet is declared dead after 3 failed health checks 1 s apart (Ray's default:
+        # 5, 3 s apart), which the node-kill tests wait for; a check still waits 10 s for an answer.
+        RAY_health_check_period_ms="1000",
+        RAY_health_check_failure_threshold="3",
     )
     cluster = LocalCluster(nodes=2, cpus_per_node=1, env=env)
     atexit.register(cluster.stop)  # also when the session is interrupted

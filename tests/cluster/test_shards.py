@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -25,7 +24,6 @@ from tests.cluster.helpers import (
     responses,
     run_cli,
 )
-from tests.conftest import CORPUS
 from verbatim import index_format
 from verbatim.settings import Settings
 from web.schemas import answer_to_response
@@ -35,17 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 SHARDS = 2
 MEDQUAD_QUESTIONS = 60
 RECALL_FLOOR = 0.98  # issue 25: HNSW shards against exact search, recall@10
-
-
-def shard(source, tmp_path_factory, name: str, address: str, corpus) -> tuple:
-    """A copy of ``source`` re-built in SHARDS shards by ``verbatim ingest --ray --shards``
-    (its vectors re-used: the copy's live build seeds the embedding cache)."""
-    index_dir = tmp_path_factory.mktemp(name) / "index"
-    shutil.copytree(source, index_dir)
-    result = run_cli("ingest", str(corpus), "--index", str(index_dir), "--ray", address, "--shards", str(SHARDS))
-    assert result.returncode == 0, result.stderr
-    assert "embedded   0 texts" in result.stdout
-    return index_dir
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +73,13 @@ def whole_answerer(index_dir, embedder) -> Answerer:
 
 
 def assert_same_ranking_and_answers(whole: Answerer, sharded: ShardedAnswerer, questions: list[str]) -> None:
-    """Chunk for chunk the same top chunks with the same scores, and the same responses."""
-    for question in questions:
-        expected = whole._require().retriever.run(whole.prepare(question), top_k=TUNABLES.retrieval.depth)
-        actual, _ = sharded.retrieve(sharded.prepare(question), TUNABLES.retrieval.depth)
+    """Chunk for chunk the same top chunks with the same scores, and the same responses (each
+    side embeds the questions itself, in one batch for the rankings)."""
+    for question, whole_query, sharded_query in zip(
+        questions, whole.prepare_many(questions), sharded.prepare_many(questions), strict=True
+    ):
+        expected = whole._require().retriever.run(whole_query, top_k=TUNABLES.retrieval.depth)
+        actual, _ = sharded.retrieve(sharded_query, TUNABLES.retrieval.depth)
         assert actual == expected, question
     for question, expected, actual in zip(questions, responses(whole, questions), responses(sharded, questions), strict=True):
         assert actual == expected, question
@@ -144,16 +134,19 @@ def test_hnsw_shards_keep_recall_at_10(medquad_single, embedder):
 
 
 @pytest.fixture(scope="module")
-def served_shards(ray_cluster, seed_distributed, shard_pool, serve_port, tmp_path_factory):
-    """``verbatim serve --ray`` (one replica) over a 2-shard copy of the seed corpus; undeployed at
-    the end (also by the last test of this module, which checks the shard actors end with it)."""
-    sharded_dir = shard(seed_distributed, tmp_path_factory, "seed-served", ray_cluster.address, CORPUS)
+def served_shards(ray_cluster, seed_sharded, shard_pool, serve_port):
+    """``verbatim serve --ray`` (one replica) over the seed corpus's 2-shard build (read only: the
+    replica finds the shard actors the tests above started, by name, or starts them); undeployed
+    by the last test of this module, which checks the shard actors end with it, or at the end."""
+    sharded_dir = seed_sharded
     result = run_cli("serve", "--index", str(sharded_dir), "--ray", ray_cluster.address, "--replicas", "1", "--port", str(serve_port))
     assert result.returncode == 0, result.stderr
+    served = {"url": f"http://127.0.0.1:{serve_port}", "index_dir": sharded_dir, "address": ray_cluster.address, "undeployed": False}
     try:
-        yield {"url": f"http://127.0.0.1:{serve_port}", "index_dir": sharded_dir, "address": ray_cluster.address}
+        yield served
     finally:
-        run_cli("serve", "--ray", ray_cluster.address, "--undeploy", timeout=120)
+        if not served["undeployed"]:
+            run_cli("serve", "--ray", ray_cluster.address, "--undeploy", timeout=120)
 
 
 def served_responses(url: str, questions: list[str]) -> list[dict]:
@@ -287,4 +280,5 @@ def test_undeploy_ends_the_shard_actors(served_shards):
 
     undeployed = run_cli("serve", "--ray", served_shards["address"], "--undeploy", timeout=120)
     assert undeployed.returncode == 0, undeployed.stderr
+    served_shards["undeployed"] = True
     assert not [entry for entry in ray.util.list_named_actors(all_namespaces=True) if entry["name"].startswith("shard-")]
