@@ -14,7 +14,10 @@ python -m eval.bench.serve_overhead INDEX --requests 500 --variants plain,ray,ra
 
 Variants: ``plain`` (``verbatim serve``), ``ray`` (Ray Serve, one replica reserving every CPU,
 as ``verbatim bench --sections cluster`` runs it), ``ray-opt`` (the same with
-``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` on the node and the deploying command).
+``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` on the node and the deploying command), ``ray-mainloop``
+(``RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0``: the app on the replica's own event loop, one of
+the switches ``RAY_SERVE_THROUGHPUT_OPTIMIZED`` sets). ``ray`` and ``plain`` deploy as
+``verbatim serve --ray`` and ``verbatim serve`` do by default.
 """
 
 from __future__ import annotations
@@ -38,7 +41,13 @@ from eval.bench.local_cluster import LocalCluster, descendants, free_port
 CONCURRENCY = 16
 WARMUP = 50
 IDLE_SECONDS = 10.0
-VARIANTS = ("plain", "ray", "ray-opt")
+# name -> (server, environment of the server and, for Ray, its node and deploying command).
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "plain": ("plain", {}),
+    "ray": ("ray", {}),
+    "ray-opt": ("ray", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}),
+    "ray-mainloop": ("ray", {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}),
+}
 
 
 def process_cpu(roots: Sequence[int]) -> dict[int, tuple[str, float]]:
@@ -115,31 +124,49 @@ def measure(url: str, roots: Sequence[int], questions: list[str], requests: int)
 
 
 def run_variant(variant: str, index: Path, questions: list[str], requests: int) -> dict[str, Any]:
-    """One server of one variant (see the module docstring), measured, then stopped."""
-    os.environ["VERBATIM_METRICS"] = "1"
-    os.environ.pop("RAY_SERVE_THROUGHPUT_OPTIMIZED", None)
+    """One server of one variant (see the module docstring), measured, then stopped.
+
+    Args:
+        variant: A name of :data:`VARIANTS`.
+        index: The index served.
+        questions: Questions sent in turn.
+        requests: Measured requests.
+
+    Returns:
+        The variant's figures (see :func:`measure`) and the load average before and after.
+    """
+    kind, extra = VARIANTS[variant]
+    names = ("VERBATIM_METRICS", *sorted({name for _, variables in VARIANTS.values() for name in variables}))
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names[1:]:
+        os.environ.pop(name, None)
+    os.environ.update({"VERBATIM_METRICS": "1", **extra})
     load = os.getloadavg()[0]
-    if variant == "plain":
-        with serve(index, 300, None) as (url, process):
-            figures = measure(url, [process.pid], questions, requests)
-    else:
-        if variant == "ray-opt":
-            os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
-        cores = os.cpu_count() or 1
-        cluster = LocalCluster(nodes=1, cpus_per_node=cores, env=bench._env(), nice=0)
-        try:
-            cluster.start()
-            port = free_port()
-            bench._verbatim(
-                "serve", "--index", str(index), "--ray", cluster.address, "--port", str(port),
-                "--replicas", "1", "--replica-cpus", str(cores),
-            )
-            url = f"http://127.0.0.1:{port}"
-            bench._wait_for_replicas(url, 1)
-            figures = measure(url, [process.pid for process in cluster._processes], questions, requests)
-        finally:
-            cluster.stop()
-            os.environ.pop("RAY_SERVE_THROUGHPUT_OPTIMIZED", None)
+    try:
+        if kind == "plain":
+            with serve(index, 300, None) as (url, process):
+                figures = measure(url, [process.pid], questions, requests)
+        else:
+            cores = os.cpu_count() or 1
+            cluster = LocalCluster(nodes=1, cpus_per_node=cores, env=bench._env(), nice=0)
+            try:
+                cluster.start()
+                port = free_port()
+                bench._verbatim(
+                    "serve", "--index", str(index), "--ray", cluster.address, "--port", str(port),
+                    "--replicas", "1", "--replica-cpus", str(cores),
+                )
+                url = f"http://127.0.0.1:{port}"
+                bench._wait_for_replicas(url, 1)
+                figures = measure(url, [process.pid for process in cluster._processes], questions, requests)
+            finally:
+                cluster.stop()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return {"variant": variant, **figures, "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1)}
 
 
@@ -157,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = [json.loads(line) for line in arguments.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = [row["question"] for row in rows]
     for variant in variants:
-        print(json.dumps(run_variant(variant, arguments.index.resolve(), questions, arguments.requests)), flush=True)
+        figures = run_variant(variant, arguments.index.resolve(), questions, arguments.requests)
+        print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":
