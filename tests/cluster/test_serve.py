@@ -79,7 +79,7 @@ def test_two_replicas_answer_a_bounded_load(deployment):
     assert result.requests == REQUESTS and result.errors == 0, result
 
 
-def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment):
+def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment, embedder):
     corpus = deployment["root"] / "corpus-v2"
     shutil.copytree(CORPUS, corpus)
     (corpus / "glutamine-storage.txt").write_text(EXTRA_DOCUMENT, encoding="utf-8")
@@ -87,7 +87,7 @@ def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment):
     loader = threading.Thread(target=lambda: outcome.setdefault("load", load(deployment["url"], SIDE_LOAD)))
     loader.start()
     try:
-        report = run_ingest([corpus], Settings.from_env(index_dir=deployment["index_dir"]), show_progress=False)
+        report = run_ingest([corpus], Settings.from_env(index_dir=deployment["index_dir"]), embedder=embedder, show_progress=False)
         assert report.status == "built" and report.documents == 3
         result = run_cli(
             "serve", "--index", str(deployment["index_dir"]), "--ray", deployment["address"],
