@@ -42,18 +42,15 @@ class PairMemory:
     doc_ids: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
-    _codes: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # doc id -> code
-    _doc_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), compare=False, repr=False)
+    _by_doc: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for doc_id in self.doc_ids.tolist():
-            self._codes.setdefault(str(doc_id), len(self._codes))
-        codes = np.array([self._codes[str(doc_id)] for doc_id in self.doc_ids.tolist()], dtype=np.int64)
-        object.__setattr__(self, "_doc_codes", codes)  # frozen: set once, here
+        for doc_id in set(self.doc_ids.tolist()):
+            self._by_doc[str(doc_id)] = np.flatnonzero(self.doc_ids == doc_id)
 
     @classmethod
     def empty(cls, dimensions: int = 0) -> PairMemory:
-        """No training questions (each sentence then stands in for them, :meth:`similarity`)."""
+        """No training questions: ``pair_sim`` is 0 everywhere."""
         return cls(np.zeros((0, dimensions), np.float32), np.zeros(0, str), np.zeros(0, np.int32), np.zeros(0, np.int32))
 
     @classmethod
@@ -128,12 +125,13 @@ class PairMemory:
         if len(self) == 0:
             return np.maximum(0.0, (store.sentence_vectors[sentences] @ question).astype(np.float64))
         cosines = self.vectors @ question
-        # Which training questions' spans touch which candidates: same document, overlapping offsets.
-        codes = [self._codes.get(store.documents[int(doc)].doc_id, -1) for doc in store.sentence_doc[sentences]]
-        touching = (
-            (self._doc_codes[:, None] == np.array(codes, dtype=np.int64)[None, :])
-            & (self.starts[:, None] < store.sentence_end[sentences][None, :])
-            & (self.ends[:, None] > store.sentence_start[sentences][None, :])
-        )
-        best = np.where(touching, cosines[:, None].astype(np.float64), 0.0).max(axis=0)
-        return np.maximum(0.0, best)
+        for row, sentence in enumerate(map(int, sentences)):
+            doc_id = store.documents[int(store.sentence_doc[sentence])].doc_id
+            rows = self._by_doc.get(doc_id)
+            if rows is None:
+                continue
+            start, end = int(store.sentence_start[sentence]), int(store.sentence_end[sentence])
+            touching = rows[(self.starts[rows] < end) & (self.ends[rows] > start)]
+            if len(touching):
+                result[row] = max(0.0, float(cosines[touching].max()))
+        return result
