@@ -17,10 +17,7 @@ Signals (none needs a model call beyond the question embedding):
     naming the corpus's own subject;
   * answer_type_missing: the question asks for a kind of fact with a recognisable shape (a
     year, a price, a country, a season, a dose per body weight) and none of the best candidate
-    sentences has that shape;
-  * pair_top: the highest cosine between the question and a training question of the corpus
-    (``qa/pair_memory.py``; for a build without training questions, the winning sentence's own
-    cosine): a question close to one the corpus was written to answer is likely answerable.
+    sentences has that shape.
 A logistic model over these gives the confidence; the question is answered when the confidence
 reaches the threshold. Coefficients and threshold live in ``qa/calibration.toml``, fitted on the
 dev split by ``verbatim eval --calibrate``.
@@ -37,7 +34,6 @@ from pathlib import Path
 
 from qa.calibration import Calibration, sigmoid
 from qa.extractor import Extraction
-from qa.pair_memory import PairMemory
 from qa.store import IndexStore
 from qa.tunables import TUNABLES
 from qa.types import Query, ReasonCode, RetrievedChunk
@@ -57,7 +53,6 @@ FEATURES = (
     "foreign_entity",
     "foreign_entity_with_subject",
     "answer_type_missing",
-    "pair_top",
 )
 # Words that end the name of a condition ("Parkinson's disease", "sickle cell disease").
 CONDITION_HEADS = frozenset({"disease", "diseases", "syndrome", "disorder", "disorders", "deficiency", "infection"})
@@ -117,7 +112,6 @@ class AbstentionFeatures:
     foreign_entity: float = 0.0
     foreign_entity_with_subject: float = 0.0
     answer_type_missing: float = 0.0
-    pair_top: float = 0.0
     uncovered: list[str] = field(default_factory=list)
     missing_answer_type: str | None = None
 
@@ -153,14 +147,10 @@ class AbstentionPolicy:
         store: The loaded index (vocabulary, subject words, topics with evidence).
         policy: Safety policy (its terms count as known when the corpus discusses the topic).
         calibration: Model and threshold.
-        pairs: The build's embedded training questions (empty: ``pair_top`` is 0).
     """
 
-    def __init__(
-        self, store: IndexStore, policy: SafetyPolicy, calibration: Calibration, pairs: PairMemory | None = None
-    ) -> None:
+    def __init__(self, store: IndexStore, policy: SafetyPolicy, calibration: Calibration) -> None:
         self.store = store
-        self.pairs = pairs if pairs is not None else PairMemory.empty()
         self.policy = policy
         self.calibration = calibration
         calibration.abstention.require(FEATURES, "abstention")
@@ -277,7 +267,6 @@ class AbstentionPolicy:
             features.sentence_top = extraction.best.dense
             features.ranker_top = sigmoid(extraction.best.score)
             features.lexical = extraction.best.lexical
-        features.pair_top = self.pairs.top(query.vector, fallback=features.sentence_top)
         features.missing_answer_type = self._missing_answer_type(query, extraction)
         features.answer_type_missing = float(features.missing_answer_type is not None)
         return features

@@ -5,9 +5,7 @@ need no model call (the sentence vectors were stored at ingest): its similarity 
 question, the similarity of its context (section heading, the FAQ question it answers or the
 list lead-in it hangs from, its neighbours), lexical overlap, its chunk's retrieval score, its
 structural kind and its hubness (how close it sits to the rest of the corpus: generic
-introductions and anecdotes resemble every question; see ``ingest/hubness.py``) and how close the
-question lies to a training question of the corpus answered by it (``pair_sim``, see
-``qa/pair_memory.py``). The ranker's
+introductions and anecdotes resemble every question; see ``ingest/hubness.py``). The ranker's
 weights are fitted on the dev split (``verbatim eval --calibrate``) and stored in
 ``calibration.toml``.
 
@@ -35,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 from qa.calibration import LinearModel
-from qa.pair_memory import PairMemory
 from qa.store import IndexStore
 from qa.tunables import TUNABLES, ExtractorConfig
 from qa.types import Query, RetrievedChunk
@@ -69,7 +66,6 @@ RANKER_FEATURES = (
     "safety_content",
     "safety_content_for_safety_question",
     "hubness",
-    "pair_sim",
 )
 
 _LABEL_PREFIX = re.compile(r"^([^:.!?\n]{2,45}):\s")
@@ -145,7 +141,6 @@ class ScoredSentence:
         lexical: Share of the question's term weight the sentence contains.
         context: Retrieval score of its best chunk.
         chunk: That chunk.
-        pair: Its ``pair_sim`` (closeness of the question to a training question it answers).
     """
 
     sentence: int
@@ -154,7 +149,6 @@ class ScoredSentence:
     lexical: float
     context: float
     chunk: int
-    pair: float = 0.0
 
 
 @dataclass
@@ -189,15 +183,11 @@ class AnswerExtractor:
         store: The loaded index.
         ranker: Fitted sentence ranker (from ``qa/calibration.toml``).
         config: Answer-unit parameters.
-        pairs: The corpus's embedded training questions (empty: ``pair_sim`` is 0).
     """
 
-    def __init__(
-        self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None, pairs: PairMemory | None = None
-    ) -> None:
+    def __init__(self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None) -> None:
         self.store = store
         self.config = config or TUNABLES.extraction
-        self.pairs = pairs if pairs is not None else PairMemory.empty()
         self.ranker = ranker.require(RANKER_FEATURES, "ranker")
         self.patterns = load_patterns()
         self._weights = np.array([ranker.weights[name] for name in RANKER_FEATURES], dtype=np.float64)
@@ -281,8 +271,6 @@ class AnswerExtractor:
         features[:, column["chunk_dense"]] = chunk_dense
         # A generic sentence near everything in the corpus resembles many questions and answers few.
         features[:, column["hubness"]] = store.sentence_hubness[sentences]
-        # A training question close to this one was answered by the sentence.
-        features[:, column["pair_sim"]] = self.pairs.similarity(store, sentences, vector)
 
         wanted_shapes = [shape for asks, shape in self.patterns.answer_types if asks.search(query.text)]
         weights = {term: store.idf(term) for term in set(query.terms)}
@@ -342,13 +330,11 @@ class AnswerExtractor:
         scores = matrix @ self._weights + self.ranker.intercept
         dense = matrix[:, RANKER_FEATURES.index("dense")]
         lexical = matrix[:, RANKER_FEATURES.index("lexical")]
-        pair = matrix[:, RANKER_FEATURES.index("pair_sim")]
         order = np.argsort(-scores, kind="stable")
         return [
             ScoredSentence(
                 sentence=int(sentences[i]), score=float(scores[i]), dense=float(dense[i]),
                 lexical=float(lexical[i]), context=float(chunk_scores[i]), chunk=int(chunks[i]),
-                pair=float(pair[i]),
             )
             for i in order
         ]

@@ -35,7 +35,6 @@ from qa.followup import (
     neighbourhood,
 )
 from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
-from qa.pair_memory import PairMemory
 from qa.passages import build_passages
 from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
@@ -123,7 +122,7 @@ class Answerer:
     def _load(self, index_dir: Path) -> _Components:
         embedder, safety = self._load_model(index_dir)
         store = IndexStore.load(index_dir, embedder)
-        return self._bind(store, embedder, safety, HybridRetriever(store, self.retriever_config), PairMemory.load(index_dir))
+        return self._bind(store, embedder, safety, HybridRetriever(store, self.retriever_config))
 
     def _load_model(self, index_dir: Path) -> tuple[Embedder, SafetyChecker]:
         """The model an index names (an adapted one lies in its build), warm, and the safety
@@ -144,14 +143,7 @@ class Answerer:
         safety.warm_up(embedder, base=self._given_embedder.for_model(None) if model_path is not None else None)
         return embedder, safety
 
-    def _bind(
-        self,
-        store: IndexStore,
-        embedder: Embedder,
-        safety: SafetyChecker,
-        retriever: HybridRetriever | None,
-        pairs: PairMemory | None = None,
-    ) -> _Components:
+    def _bind(self, store: IndexStore, embedder: Embedder, safety: SafetyChecker, retriever: HybridRetriever | None) -> _Components:
         """The components that answer from ``store``.
 
         Args:
@@ -159,7 +151,6 @@ class Answerer:
             embedder: Its model.
             safety: Its safety check.
             retriever: Its retriever (None for a sharded index: its shards retrieve).
-            pairs: The build's embedded training questions (None: none).
 
         Returns:
             The components.
@@ -170,8 +161,8 @@ class Answerer:
             safety=safety,
             normaliser=QuestionNormaliser(store.vocabulary, store.food_groups),
             retriever=retriever,
-            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config, pairs),
-            abstention=AbstentionPolicy(store, self.policy, self.calibration, pairs),
+            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
+            abstention=AbstentionPolicy(store, self.policy, self.calibration),
             confidence=AnswerConfidence(self.calibration),
         )
 

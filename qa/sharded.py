@@ -34,7 +34,6 @@ from typing import Protocol
 import numpy as np
 
 from qa.extractor import AnswerExtractor
-from qa.pair_memory import PairMemory
 from qa.pipeline import Answerer, _Components
 from qa.retriever import (
     Candidates,
@@ -368,7 +367,7 @@ class ShardedAnswerer(Answerer):
         path = index_format.current_build(index_dir)
         store, _ = view_of([], statistics.manifest, path, corpus)  # no documents: the corpus-wide view
         return _ShardedComponents(
-            **vars(self._bind(store, embedder, safety, None, PairMemory.load(index_dir))), pool=pool, statistics=statistics,
+            **vars(self._bind(store, embedder, safety, None)), pool=pool, statistics=statistics,
             doc_numbers={str(entry["doc_id"]): number for number, entry in enumerate(statistics.manifest.get("documents", []))},
         )
 
@@ -397,7 +396,7 @@ class ShardedAnswerer(Answerer):
         components = replace(
             base,
             store=store,
-            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config, base.extractor.pairs),
+            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
             abstention=base.abstention.bound_to(store),
         )
         return components, numbers

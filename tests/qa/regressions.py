@@ -11,10 +11,3 @@ ADAPTATION_REGRESSION = pytest.mark.xfail(
     strict=True,
     reason="changed by the embedder adapted to the corpus (issue 21; docs/adaptation.md, Known regressions)",
 )
-
-# The ranker's training-question evidence (``pair_sim``, issue 21) answers these cases otherwise;
-# see docs/quality-history.md (2026-12-07, the training questions as ranker evidence).
-PAIR_RANKER_REGRESSION = pytest.mark.xfail(
-    strict=True,
-    reason="changed by the ranker's training-question evidence (issue 21; docs/quality-history.md, 2026-12-07)",
-)

@@ -7,7 +7,7 @@ import pytest
 from qa.retriever import RetrievalMode
 from qa.training.dataset import load_questions
 from qa.tunables import TUNABLES
-from tests.qa.regressions import ADAPTATION_REGRESSION, PAIR_RANKER_REGRESSION
+from tests.qa.regressions import ADAPTATION_REGRESSION
 
 
 def _check_invariants(answerer, answer):
@@ -51,7 +51,7 @@ def test_offsets_hold_for_every_eval_question(answerer):
 def test_known_facts_are_quoted(answerer, question, expected):
     answer = answerer.run(question)
     assert not answer.abstained
-    assert expected.casefold() in answer.answer.casefold()  # as the eval matches gold facts
+    assert expected in answer.answer
 
 
 def test_a_faq_question_is_never_its_own_answer(answerer):
@@ -133,13 +133,13 @@ def test_typos_and_shorthand_are_normalised_before_embedding(answerer):
 def test_typos_and_idioms_are_answered(answerer, question, expected):
     answer = answerer.run(question)
     assert not answer.abstained
-    assert expected.casefold() in answer.answer.casefold()  # as the eval matches gold facts
+    assert expected in answer.answer
 
 
 @pytest.mark.parametrize(
     "question",
     [
-        "does cheese have glutamine?",
+        pytest.param("does cheese have glutamine?", marks=ADAPTATION_REGRESSION),
         "Is there glutamine in chicken?",
         "do lentils contain glutamine",
         pytest.param("can I get glutamine from rice", marks=ADAPTATION_REGRESSION),
@@ -194,7 +194,6 @@ def test_an_abstention_says_why(answerer, question, reason):
     assert answer.reason == reason
 
 
-@PAIR_RANKER_REGRESSION  # the clinician's immune passage now scores under the support probability
 def test_the_other_source_is_shown_when_it_speaks_to_the_question(answerer):
     answer = answerer.run("How does glutamine support the immune system?", top_k=3)
     assert not answer.abstained
@@ -335,7 +334,6 @@ def test_a_pronoun_in_a_label_is_not_evidence(answerer):
     assert label_lexical("Who should avoid glutamine?", "Who should avoid:") > 0
 
 
-@PAIR_RANKER_REGRESSION  # the question is now answered by "The research reflects this — studies ..."
 def test_a_paragraph_ending_on_a_colon_brings_what_it_announces(answerer):
     answer = answerer.run("Why do study results on glutamine differ?")
     assert not answer.abstained

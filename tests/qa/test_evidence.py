@@ -100,14 +100,9 @@ def test_every_passage_has_the_evidence_of_its_highlight(answerer):
 # Dev questions about effectiveness whose best-scoring sentence is an anecdote while a study
 # sentence scores within the margin (found by `verbatim eval --evidence`, d120). With the base
 # model these were q063 and d107; the embedder adapted to the corpus (issue 21) already ranks a
-# study first for both, so the rule no longer changes them; with the ranker reading the training
-# questions (pair_sim, issue 21) d120 is no longer answered by an anecdote either (strict xfail:
-# the rule itself is tested on synthetic text in tests/qa/test_extractor_features.py).
+# study first for both, so the rule no longer changes them.
 ANECDOTE_WINS_WITHOUT_THE_RULE = [
-    pytest.param(
-        "Does glutamine work the same for everyone?",
-        marks=pytest.mark.xfail(strict=True, reason="pair_sim ranks a background sentence first (docs/quality-history.md, 2026-12-07)"),
-    ),
+    "Does glutamine work the same for everyone?",
 ]
 
 

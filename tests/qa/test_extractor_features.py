@@ -65,14 +65,8 @@ def test_every_column_is_tested_here():
         "safety_content", "safety_content_for_safety_question", "chunk_score", "chunk_dense", "hubness", "lexical",
         "lexical_context", "previous_lexical", "echo", "is_question", "label_lexical", "is_label", "is_list_item",
         "is_table_row", "is_faq_answer", "is_short", "log_chars", "first_in_block", "answer_type",
-        "pair_sim",  # with training questions: tests/qa/test_pair_memory.py
     }
     assert tested == set(RANKER_FEATURES)
-
-
-def test_without_training_questions_pair_sim_is_each_sentences_own_similarity(extractor):
-    columns, _, _ = _features(extractor, "How much should I take?", {DOSE: 0.6, LEANS: 0.8})
-    assert columns["pair_sim"] == pytest.approx(np.maximum(0.0, columns["dense"]))
 
 
 def test_similarity_columns(extractor):
@@ -185,24 +179,3 @@ def test_unit_of_list_label_row_and_faq_answer(extractor):
     # A FAQ answer is quoted whole only for a question that restates its FAQ question.
     assert extractor._unit(_scored(VERDICT_MORE, 1.0), [_scored(VERDICT_MORE, 1.0)], True) == (VERDICT, VERDICT_MORE)
     assert extractor._unit(_scored(VERDICT_MORE, 1.0), [_scored(VERDICT_MORE, 1.0)], False)[1] == VERDICT_MORE
-
-
-def test_an_anecdote_gives_way_to_a_preferred_kind_within_the_margin():
-    """``_instead_of_anecdote`` (the evidence rule) on synthetic evidence kinds."""
-    from verbatim.index_format import EVIDENCE_KINDS
-
-    store = build_store({"doc": [Block(K.PARAGRAPH, ["I had a patient who improved.", "Some think so.", "A trial found an effect."])]})
-    kinds = np.full(3, EVIDENCE_KINDS.index("background"), dtype=np.int32)
-    kinds[0], kinds[2] = EVIDENCE_KINDS.index("anecdote"), EVIDENCE_KINDS.index("study")
-    store.sentence_evidence_kind = kinds
-    extractor = AnswerExtractor(store, LinearModel(0.0, dict.fromkeys(RANKER_FEATURES, 0.0)))
-    margin = extractor.config.anecdote_margin
-
-    def ranked(study_score):
-        return [ScoredSentence(0, 2.0, 0.5, 0.5, 0.1, 0), ScoredSentence(1, 1.9, 0.5, 0.5, 0.1, 0),
-                ScoredSentence(2, study_score, 0.5, 0.5, 0.1, 0)]
-
-    instead = extractor._instead_of_anecdote(ranked(2.0 - margin + 0.1), frozenset({"study"}))
-    assert instead is not None and [c.sentence for c in instead] == [2, 0, 1]
-    assert extractor._instead_of_anecdote(ranked(2.0 - margin - 0.1), frozenset({"study"})) is None
-    assert extractor._instead_of_anecdote(ranked(2.0), frozenset({"recommendation"})) is None

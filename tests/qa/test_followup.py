@@ -22,7 +22,6 @@ from qa.followup import (
     mentions,
     neighbourhood,
 )
-from tests.qa.regressions import PAIR_RANKER_REGRESSION
 
 SUBJECT = frozenset({"glutamine"})
 
@@ -316,7 +315,6 @@ def test_why_after_a_list_entry_that_rests_on_the_one_before_quotes_that_entry(a
     assert "Glutamine metabolism produces ammonia" in why.answer and why.answer_end <= turn.start
 
 
-@PAIR_RANKER_REGRESSION  # "why then?" now finds a Strong-match explanation elsewhere (the weeks it takes)
 def test_why_after_a_one_sentence_answer_quotes_its_later_clause(answerer):
     first, turn = _answer_turn(answerer, "When is the best time of day to take glutamine for gut repair?")
     assert "—those are when gut repair happens most actively" in first.answer
@@ -343,7 +341,6 @@ def test_sources_never_quote_the_earlier_answer_again_when_the_other_document_is
         turn.doc_id, turn.start, turn.end)
 
 
-@PAIR_RANKER_REGRESSION  # the question as asked now abstains (its carried reading answers the turn)
 def test_a_followup_answered_by_the_earlier_one_sentence_answer_quotes_the_clause_it_asks_about(answerer):
     first, turn = _answer_turn(answerer, "Where is glutamine made in the body?")
     assert first.answer.startswith("Skeletal muscle is the primary site") and ";" in first.answer
