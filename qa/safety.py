@@ -96,7 +96,10 @@ class SafetyChecker:
         """Highest similarity of the question to each topic's examples."""
         if self._example_vectors is None:
             raise RuntimeError("SafetyChecker.warm_up() must be called first")
-        scores = self._example_vectors @ query.vector
+        return self._best_by_topic(self._example_vectors @ query.vector)
+
+    def _best_by_topic(self, scores: np.ndarray) -> dict[str, float]:
+        """Each topic's highest score among its examples' (``scores`` in example order)."""
         best: dict[str, float] = {}
         for topic, score in zip(self._example_topics, scores, strict=True):
             best[topic] = max(best.get(topic, -1.0), float(score))
@@ -194,12 +197,8 @@ class SafetyChecker:
         best = max(similarities.values())
         if not self.recheck_from <= best < self.semantic_threshold:
             return {}
-        scores = self._base_example_vectors @ self._base.encode_query(query.normalised)
-        found: dict[str, float] = {}
-        for topic, score in zip(self._example_topics, scores, strict=True):
-            if score >= self.policy.semantic_threshold:
-                found[topic] = max(found.get(topic, -1.0), float(score))
-        return found
+        best_base = self._best_by_topic(self._base_example_vectors @ self._base.encode_query(query.normalised))
+        return {topic: score for topic, score in best_base.items() if score >= self.policy.semantic_threshold}
 
     def run(self, question_triggers: dict[str, list[str]], evidence_bits: int = 0) -> SafetyResult:
         """Combine what the question raised with what the quoted evidence says.
