@@ -747,6 +747,11 @@ class _Assembled:
     adapted: AdaptedModel | None
     started: float
 
+    @property
+    def adapted_model(self) -> Path | None:
+        """The adapted model's folder to ship with the build (None: the base model)."""
+        return self.adapted.path if self.adapted is not None else None
+
 
 @dataclass(frozen=True)
 class _SearchParts:
@@ -812,8 +817,7 @@ def _write_shards_by_workers(
         sentences=len(tables.sentence_texts),
         topics_present=int(np.bitwise_or.reduce(topics)) if len(topics) else 0,
     )
-    adapted_model = build.adapted.path if build.adapted is not None else None
-    written = index_format.finish_sharded_build(temp, manifest, statistics, files.entries, adapted_model)
+    written = index_format.finish_sharded_build(temp, manifest, statistics, files.entries, build.adapted_model)
     return _WorkerBuild(written, files.embedded, files.reused)
 
 
@@ -841,7 +845,7 @@ def _write_whole(build: _Assembled, search: _SearchParts) -> dict[str, int]:
         bm25=search.bm25,
         vocabulary=build.vocabulary,
         sentence_evidence=_as_arrays(tables.evidence),
-        adapted_model=build.adapted.path if build.adapted is not None else None,
+        adapted_model=build.adapted_model,
     )
     build.manifest["build_seconds"] = round(time.perf_counter() - build.started, 3)
     temp = index_format.new_temp_build(build.index_dir)
