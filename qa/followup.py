@@ -85,6 +85,7 @@ class FollowupCues:
     pronouns: frozenset[str]
     max_own_words: int
     generic: frozenset[str]
+    asking_verbs: frozenset[str] = frozenset()
     clause_separators: tuple[str, ...] = ()
     clause_min_words: int = 4
 
@@ -116,6 +117,7 @@ class FollowupCues:
             clause_separators=tuple(raw.get("clauses", {}).get("separators", [])),
             clause_min_words=int(raw.get("clauses", {}).get("min_words", 4)),
             generic=frozenset(_folded(value) for value in raw["generic"]["words"]),
+            asking_verbs=frozenset(_folded(value) for value in raw["carried"].get("asking_verbs", [])),
         )
 
 
@@ -207,10 +209,16 @@ class FollowupResolver:
         all it names."""
         own = self.own_words(question, subject_words)
         tokens = words(question)
+        # A word right after the subject is its predicate when the subject is the clause's subject
+        # ("Does glutamine improve ...", "Is glutamine safe ..."); after a word of the topic the
+        # subject names a kind and the next word is the topic itself ("athletes' glutamine levels",
+        # "the clinician's glutamine guide").
         predicates = {
-            tokens[position + 1] for position, token in enumerate(tokens[:-1]) if token in subject_words
+            tokens[position + 1]
+            for position, token in enumerate(tokens[:-1])
+            if token in subject_words and (position == 0 or tokens[position - 1] in function_words())
         }
-        topic = [word for word in own if word not in predicates]
+        topic = [word for word in own if word not in predicates and word not in self.cues.asking_verbs]
         return topic or own
 
     def is_more(self, question: str) -> bool:
@@ -252,7 +260,10 @@ class FollowupResolver:
         root, *later = reversed(chain)
         extra: list[str] = []
         for question in later:
-            extra += [word for word in self.own_words(question, subject_words) if word not in extra]
+            extra += [
+                word for word in self.own_words(question, subject_words)
+                if word not in extra and word not in self.cues.asking_verbs
+            ]
         root_words = set(key_terms(root))
         extra = [word for word in extra if word not in root_words]
         return f"{root.strip()} {' '.join(extra)}".strip() if extra else root.strip()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -155,6 +157,37 @@ def test_topic_words_leave_out_the_predicate_after_the_subject(resolver):
     context = "Does glutamine improve intestinal permeability?"
     assert resolver.carried_reading("what dose do studies use for it?", context, SUBJECT) == (
         "what dose do studies use for intestinal permeability?")
+
+
+def test_topic_words_keep_the_word_after_a_subject_that_names_a_kind(resolver):
+    # After a content word the subject is a modifier and the next word is the topic's own noun.
+    assert resolver.topic_words("Why do athletes' glutamine levels drop?", SUBJECT) == ["athletes", "levels", "drop"]
+    assert resolver.topic_words("Who wrote the clinician's glutamine guide?", SUBJECT) == ["clinician's", "guide"]
+    # After a function word (or first) the subject is the clause's subject: its verb is left out.
+    assert resolver.topic_words("Glutamine improves what?", SUBJECT) == ["improves"], "all it names stays"
+    assert resolver.topic_words("Why does glutamine lower ammonia?", SUBJECT) == ["ammonia"]
+    assert resolver.carried_reading("by how much?", "Why do athletes' glutamine levels drop?", SUBJECT) == (
+        "by how much (athletes levels drop)?")
+
+
+def test_topic_words_leave_out_the_verbs_that_ask_what_happened():
+    cues = dataclasses.replace(FollowupCues.load(), asking_verbs=frozenset({"find", "happened"}))
+    resolver = FollowupResolver(cues)
+    assert resolver.topic_words("What did the pilot trial on sleep find?", SUBJECT) == ["pilot", "trial", "sleep"]
+    assert resolver.topic_words("What did they find?", SUBJECT) == ["find"], "all it names stays"
+    assert resolver.carried_reading("and what did the author say?", "What did the pilot trial on sleep find?", SUBJECT) == (
+        "and what did the author say (pilot trial sleep)?")
+    history = [Turn("What did the pilot trial give the nurses?", "d", 0, 5), Turn("and what happened to them?", "d", 6, 9)]
+    assert resolver.context_question(history, SUBJECT) == "What did the pilot trial give the nurses?", (
+        "a later turn's asking verb is no topic word")
+    unchanged = FollowupResolver(dataclasses.replace(cues, asking_verbs=frozenset()))
+    assert unchanged.topic_words("What did the pilot trial on sleep find?", SUBJECT)[-1] == "find"
+
+
+def test_the_shipped_asking_verbs_leave_the_topic_nouns(resolver):
+    assert resolver.topic_words("What did the 2024 meta-analysis on muscle recovery find?", SUBJECT) == [
+        "2024", "meta", "analysis", "muscle", "recovery"]
+    assert resolver.topic_words("What happens to glutamine levels in burn patients?", SUBJECT) == ["burn", "patients"]
 
 
 def test_a_pronoun_always_leans_on_the_conversation(resolver):
