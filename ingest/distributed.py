@@ -88,7 +88,7 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def connect(address: str, packages: Sequence[ModuleType] = ()) -> ClusterInfo:
+def connect(address: str, packages: Sequence[ModuleType] = (), check_workers: bool = True) -> ClusterInfo:
     """Join the Ray cluster at ``address`` (``auto``: the cluster this machine belongs to).
 
     The driver ships its own ``ingest`` and ``verbatim`` packages to the workers, so the
@@ -98,6 +98,9 @@ def connect(address: str, packages: Sequence[ModuleType] = ()) -> ClusterInfo:
     Args:
         address: ``auto`` or ``HOST:PORT`` of the head node's GCS.
         packages: More of the driver's packages to ship (``qa`` and ``web`` for Ray Serve).
+        check_workers: Whether to check that a worker can import Verbatim's libraries (it starts
+            one worker process: seconds); False for a caller that runs none of Verbatim's code
+            on the cluster (``--undeploy``).
 
     Returns:
         The cluster's size.
@@ -122,13 +125,14 @@ def connect(address: str, packages: Sequence[ModuleType] = ()) -> ClusterInfo:
         except (ConnectionError, RuntimeError, TimeoutError) as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ClusterError(f"cannot join the Ray cluster at {address}: {first_line}") from None
-    try:
-        ray.get(_worker_check.remote(), timeout=120)
-    except ray.exceptions.RayError as error:
-        cause = str(error).strip().splitlines()[-1][:300]
-        raise ClusterError(
-            f"the cluster's workers cannot run Verbatim ({cause}); install 'verbatim[ray]' on every node"
-        ) from None
+    if check_workers:
+        try:
+            ray.get(_worker_check.remote(), timeout=120)
+        except ray.exceptions.RayError as error:
+            cause = str(error).strip().splitlines()[-1][:300]
+            raise ClusterError(
+                f"the cluster's workers cannot run Verbatim ({cause}); install 'verbatim[ray]' on every node"
+            ) from None
     nodes = [node for node in ray.nodes() if node.get("Alive")]
     return ClusterInfo(address=address, nodes=len(nodes), cpus=int(ray.cluster_resources().get("CPU", 0)))
 

@@ -105,6 +105,8 @@ class LocalCluster:
     _orphans: set[int] = field(default_factory=set)  # workers of a killed raylet
     _logs: list = field(default_factory=list)
     _gcs: object | None = None  # Ray's GCS client of this cluster, once asked
+    _killed_sockets: set[str] = field(default_factory=set)  # socket paths of killed raylets
+    _restoring: int | None = None  # nodes to wait for after add_node(wait=False)
 
     @property
     def address(self) -> str:
@@ -182,12 +184,15 @@ class LocalCluster:
         if self._gcs is None:
             self._gcs = GcsClient(address=self.address)
         nodes = self._gcs.get_all_node_info(timeout=30)
-        return sum(1 for node in nodes.values() if node.state == gcs_pb2.GcsNodeInfo.ALIVE)
+        return sum(
+            1 for node in nodes.values()
+            if node.state == gcs_pb2.GcsNodeInfo.ALIVE and node.raylet_socket_name not in self._killed_sockets
+        )
 
     def _alive_from_driver(self) -> int:
         script = (
             f"import ray; ray.init(address={self.address!r}, logging_level='ERROR', log_to_driver=False);"
-            "print(sum(1 for node in ray.nodes() if node['Alive']))"
+            f"print(sum(1 for node in ray.nodes() if node['Alive'] and node['RayletSocketName'] not in {sorted(self._killed_sockets)!r}))"
         )
         result = subprocess.run(
             [sys.executable, "-c", script], env=dict(self.env, RAY_USAGE_STATS_ENABLED="0"),
@@ -208,15 +213,29 @@ class LocalCluster:
             time.sleep(1)
         raise TimeoutError(f"fewer than {count} Ray nodes came up in {START_TIMEOUT_SECONDS:.0f} s")
 
-    def add_node(self) -> None:
-        """Start one more worker node (e.g. after one was killed) and wait for it."""
+    def add_node(self, wait: bool = True) -> None:
+        """Start one more worker node (e.g. after one was killed) and wait for it.
+
+        A killed node is not counted even while the head still lists it as alive (its health
+        checks have not failed yet), so the new node starts at once.
+
+        Args:
+            wait: False: return once the node's process is started, and let the caller go on
+                with work that does not need it; :meth:`wait_restored` waits for it (and
+                :meth:`live_worker` calls that first).
+        """
+        self.wait_restored()
         live = sum(1 for node in range(len(self._processes)) if self.raylet_pid(node) is not None)
-        # The head notices a killed node only after its health checks fail; wait for that first.
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while self.alive_nodes() > live and time.monotonic() < deadline:
-            time.sleep(2)
         self._start_node(head=False)
-        self.wait_for_nodes(live + 1)
+        self._restoring = live + 1
+        if wait:
+            self.wait_restored()
+
+    def wait_restored(self) -> None:
+        """Wait until a node :meth:`add_node` started without waiting is alive (at once when none)."""
+        if self._restoring is not None:
+            self.wait_for_nodes(self._restoring)
+            self._restoring = None
 
     def raylet_pid(self, node: int) -> int | None:
         """The raylet process of node ``node`` (0 is the head), or None if it is gone."""
@@ -235,6 +254,7 @@ class LocalCluster:
         Raises:
             RuntimeError: When no worker node's raylet runs.
         """
+        self.wait_restored()
         for node in range(len(self._processes) - 1, 0, -1):
             if self.raylet_pid(node) is not None:
                 return node
@@ -245,6 +265,9 @@ class LocalCluster:
         pid = self.raylet_pid(node)
         if pid is None:
             raise RuntimeError(f"node {node} has no raylet running")
+        socket_name = next((part.split("=", 1)[1] for part in _command(pid).split() if part.startswith("--raylet_socket_name=")), "")
+        if socket_name:
+            self._killed_sockets.add(socket_name)  # counted dead before the head notices
         self._orphans.update(descendants(pid))
         os.kill(pid, signal.SIGKILL)
         return pid
@@ -272,6 +295,8 @@ class LocalCluster:
                 process.wait(timeout=5)
         self._processes.clear()
         self._gcs = None
+        self._restoring = None
+        self._killed_sockets.clear()
         for log in self._logs:
             log.close()
         self._logs.clear()

@@ -32,8 +32,12 @@ Keep glutamine powder in a cool, dry place with the lid closed tightly after eac
 
 
 @pytest.fixture(scope="module")
-def deployment(ray_cluster, corpus_settings, serve_port, tmp_path_factory):
-    """The seed corpus's index served by 2 replicas; removed at the end."""
+def deployment(ray_cluster, ray_driver, corpus_settings, serve_port, tmp_path_factory):
+    """The seed corpus's index served by 2 replicas; removed at the end (from this process: the
+    command ``verbatim serve --ray ... --undeploy`` is tested with the sharded index)."""
+    from web import ray_serve
+
+    ray_cluster.wait_restored()
     root = tmp_path_factory.mktemp("served")
     index_dir = root / "index"
     shutil.copytree(corpus_settings.index_dir, index_dir)
@@ -44,7 +48,7 @@ def deployment(ray_cluster, corpus_settings, serve_port, tmp_path_factory):
     try:
         yield {"url": f"http://127.0.0.1:{port}", "index_dir": index_dir, "root": root, "address": ray_cluster.address, "port": port}
     finally:
-        run_cli("serve", "--ray", ray_cluster.address, "--undeploy", timeout=120)
+        ray_serve.undeploy(ray_cluster.address)
 
 
 def replicas(url: str, wanted: int = 2, tries: int = 200) -> dict[str, dict]:

@@ -56,12 +56,10 @@ def test_medquad_shards_written_by_the_workers_equal_the_driver_split(
 
 
 def test_the_driver_of_a_sharded_build_never_holds_a_vector(
-    ray_cluster, seed_distributed, seed_split, embedder, tmp_path_factory, monkeypatch
+    ray_driver, seed_distributed, seed_split, embedder, tmp_path_factory, monkeypatch
 ):
     """Everything that would embed, load, store or index a vector in this (the driver's) process
     fails the test; the workers' processes are not patched, and the build completes."""
-    import qa
-    import web
     from ingest import distributed, embed_cache, pipeline
 
     def forbidden(*_, **__):
@@ -76,14 +74,10 @@ def test_the_driver_of_a_sharded_build_never_holds_a_vector(
     ):
         monkeypatch.setattr(owner, name, forbidden)
     index_dir = _copy(seed_distributed, tmp_path_factory, "seed-driver")
-    distributed.connect(ray_cluster.address, packages=(qa, web))  # as the sharded-serving tests connect
-    try:
-        report = run_ingest(
-            [CORPUS], Settings.from_env(index_dir=index_dir), embedder=embedder, stages=distributed.RayStages(),
-            shards=SHARDS, show_progress=False,
-        )
-    finally:
-        distributed.disconnect()
+    report = run_ingest(
+        [CORPUS], Settings.from_env(index_dir=index_dir), embedder=embedder, stages=distributed.RayStages(),
+        shards=SHARDS, show_progress=False,
+    )
     assert report.status == "built" and report.embedded == 0
     monkeypatch.undo()
     assert_same_files(seed_split, index_dir)

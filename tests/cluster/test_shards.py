@@ -36,14 +36,10 @@ RECALL_FLOOR = 0.98  # issue 25: HNSW shards against exact search, recall@10
 
 
 @pytest.fixture(scope="module")
-def shard_pool(ray_cluster):
+def shard_pool(ray_driver):
     """Shard actors on the cluster: :meth:`web.ray_shards.RayShardPool.load`; ended at the end."""
-    import qa
-    import web
-    from ingest import distributed
     from web.ray_shards import RayShardPool
 
-    distributed.connect(ray_cluster.address, packages=(qa, web))
     pools = []
 
     def load(index_dir, embedder):
@@ -57,7 +53,6 @@ def shard_pool(ray_cluster):
         for pool in pools:
             with contextlib.suppress(Exception):  # the Serve test's --undeploy may have ended them
                 pool.stop()
-        distributed.disconnect()
 
 
 def sharded_answerer(index_dir, embedder, pool_factory) -> ShardedAnswerer:
@@ -138,7 +133,10 @@ def served_shards(ray_cluster, seed_sharded, shard_pool, serve_port):
     """``verbatim serve --ray`` (one replica) over the seed corpus's 2-shard build (read only: the
     replica finds the shard actors the tests above started, by name, or starts them); undeployed
     by the last test of this module, which checks the shard actors end with it, or at the end."""
+    from web import ray_serve
+
     sharded_dir = seed_sharded
+    ray_cluster.wait_restored()
     result = run_cli("serve", "--index", str(sharded_dir), "--ray", ray_cluster.address, "--replicas", "1", "--port", str(serve_port))
     assert result.returncode == 0, result.stderr
     served = {"url": f"http://127.0.0.1:{serve_port}", "index_dir": sharded_dir, "address": ray_cluster.address, "undeployed": False}
@@ -146,7 +144,7 @@ def served_shards(ray_cluster, seed_sharded, shard_pool, serve_port):
         yield served
     finally:
         if not served["undeployed"]:
-            run_cli("serve", "--ray", ray_cluster.address, "--undeploy", timeout=120)
+            ray_serve.undeploy(ray_cluster.address)
 
 
 def served_responses(url: str, questions: list[str]) -> list[dict]:
@@ -271,7 +269,9 @@ def test_a_shard_actor_whose_node_is_lost_moves_to_a_live_node(ray_cluster, serv
         assert served_responses(url, questions) == before
         assert {size["node"] for size in shard_actor_sizes(index_dir)} == {head}
     finally:
-        ray_cluster.add_node()
+        # Restored in the background: the tests that need both nodes wait for it (and the
+        # session's end does not wait for a node it would stop at once).
+        ray_cluster.add_node(wait=False)
 
 
 def test_undeploy_ends_the_shard_actors(served_shards):
