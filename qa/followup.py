@@ -88,6 +88,7 @@ class FollowupCues:
     asking_verbs: frozenset[str] = frozenset()
     clause_separators: tuple[str, ...] = ()
     clause_min_words: int = 4
+    consequences: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupCues:
@@ -118,6 +119,7 @@ class FollowupCues:
             clause_min_words=int(raw.get("clauses", {}).get("min_words", 4)),
             generic=frozenset(_folded(value) for value in raw["generic"]["words"]),
             asking_verbs=frozenset(_folded(value) for value in raw["carried"].get("asking_verbs", [])),
+            consequences=folded(raw["more"].get("consequences", [])),
         )
 
 
@@ -236,6 +238,19 @@ class FollowupResolver:
         would that be?"): a "more" question that the phrase list does not spell out."""
         text = _strip_fillers(_folded(question), self.cues.fillers)
         return bool(text) and _WHY.match(text) is not None and not self.own_words(question, subject_words)
+
+    def draws_consequence(self, text: str) -> bool:
+        """Whether a passage opens by drawing a consequence from what came before it ("This is one
+        reason researchers have examined ...", "That's why ..."): not the reason a "why?" asks for.
+
+        Args:
+            text: The passage (a later part of an earlier answer).
+
+        Returns:
+            Whether it opens with one of the cue file's ``more.consequences``.
+        """
+        folded = _folded(text)
+        return any(folded == phrase or folded.startswith(phrase + " ") for phrase in self.cues.consequences)
 
     def is_repeat(self, question: str) -> bool:
         """Whether a question asks for the last answer again and says nothing of its own."""
@@ -567,7 +582,9 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
     best, best_score = None, -np.inf
     # The rest of the answer's own paragraph or list item comes first, as a reader goes on.
     rest = [s for s in range(last + 1, int(in_doc[-1]) + 1) if int(store.sentence_block[s]) == int(store.sentence_block[last])]
-    rest = [s for s in rest if usable(s)]
+    # "Why?" asks for a reason, which comes before the answer as often as after it: there the rest
+    # of the paragraph only competes (with its lead), it is not taken first.
+    rest = [s for s in rest if usable(s)] if not why else []
     for sentence in () if rest else (int(s) for s in in_doc):
         if not usable(sentence):
             continue

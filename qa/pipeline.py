@@ -609,7 +609,7 @@ class Answerer:
             if explained is not None:
                 return explained
             rest = self._rest_of_answer(plan.anchor)
-            if rest is not None:
+            if rest is not None and not self.followup.draws_consequence(store.documents[store.doc_index[plan.anchor.doc_id]].text[rest[1][0] : rest[1][1]]):
                 unit, span = rest
                 return self._more_answer(plan, query, top_k, mode, unit, span)
         unit = neighbourhood(store, plan.anchor, why, query.vector)

@@ -356,6 +356,32 @@ def test_why_after_a_one_sentence_answer_quotes_its_later_clause(answerer):
     assert (why.answer_start, why.answer_end) != (turn.start, turn.end)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("This is one reason researchers have examined it.", True),
+        ("That's why people cycle it.", True),
+        ("So the dose matters.", True),
+        ("They compete for absorption.", False),
+        ("Sometimes this is why it fails.", False),
+        ("Some studies add another dose.", False),
+    ],
+)
+def test_a_later_part_drawing_a_consequence_is_told_apart(resolver, text, expected):
+    assert resolver.draws_consequence(text) is expected
+
+
+def test_why_after_an_answer_that_goes_on_with_a_consequence_quotes_the_reason_before_it(answerer):
+    # The earlier answer's later sentence ("This is one reason researchers have examined ...")
+    # draws a consequence, and the rest of the paragraph is the evidence, not the reason: the
+    # sentence before the answer says why ("... use glutamine as a primary energy source").
+    first, turn = _answer_turn(answerer, "Why is glutamine important during illness?")
+    assert first.answer.startswith("During illness") and "This is one reason" in first.answer
+    why = answerer.run("how come?", history=[turn])
+    assert why.followup == MORE and "primary energy source" in why.answer
+    assert why.answer_doc_id == turn.doc_id and why.answer_end <= turn.start
+
+
 def test_the_safety_policy_also_reads_a_followups_readings(answerer):
     followup = answerer.prepare("and sleep apnea?")
     reading = answerer.prepare("Does glutamine help people with sleep apnea?")
