@@ -88,7 +88,7 @@ class FollowupCues:
     asking_verbs: frozenset[str] = frozenset()
     clause_separators: tuple[str, ...] = ()
     clause_min_words: int = 4
-    consequences: tuple[str, ...] = ()
+    not_reasons: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupCues:
@@ -119,7 +119,7 @@ class FollowupCues:
             clause_min_words=int(raw.get("clauses", {}).get("min_words", 4)),
             generic=frozenset(_folded(value) for value in raw["generic"]["words"]),
             asking_verbs=frozenset(_folded(value) for value in raw["carried"].get("asking_verbs", [])),
-            consequences=folded(raw["more"].get("consequences", [])),
+            not_reasons=folded(raw["more"].get("not_reasons", [])),
         )
 
 
@@ -239,18 +239,19 @@ class FollowupResolver:
         text = _strip_fillers(_folded(question), self.cues.fillers)
         return bool(text) and _WHY.match(text) is not None and not self.own_words(question, subject_words)
 
-    def draws_consequence(self, text: str) -> bool:
-        """Whether a passage opens by drawing a consequence from what came before it ("This is one
-        reason researchers have examined ...", "That's why ..."): not the reason a "why?" asks for.
+    def gives_no_reason(self, text: str) -> bool:
+        """Whether a passage opens in a way that gives no reason for what came before it: it draws
+        a consequence from it ("This is one reason researchers have examined ...", "That's why
+        ...") or turns away from it ("but research has consistently shown ...").
 
         Args:
             text: The passage (a later part of an earlier answer).
 
         Returns:
-            Whether it opens with one of the cue file's ``more.consequences``.
+            Whether it opens with one of the cue file's ``more.not_reasons``.
         """
         folded = _folded(text)
-        return any(folded == phrase or folded.startswith(phrase + " ") for phrase in self.cues.consequences)
+        return any(folded == phrase or folded.startswith(phrase + " ") for phrase in self.cues.not_reasons)
 
     def is_repeat(self, question: str) -> bool:
         """Whether a question asks for the last answer again and says nothing of its own."""

@@ -609,13 +609,19 @@ class Answerer:
             if explained is not None:
                 return explained
             rest = self._rest_of_answer(plan.anchor)
-            if rest is not None and not self.followup.draws_consequence(store.documents[store.doc_index[plan.anchor.doc_id]].text[rest[1][0] : rest[1][1]]):
+            # A later part that draws a consequence or turns away from the claim is no reason.
+            if rest is not None and not self.followup.gives_no_reason(self._text(plan.anchor.doc_id, rest[1])):
                 unit, span = rest
                 return self._more_answer(plan, query, top_k, mode, unit, span)
         unit = neighbourhood(store, plan.anchor, why, query.vector)
         if unit is None:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)
         return self._more_answer(plan, query, top_k, mode, unit)
+
+    def _text(self, doc_id: str | None, span: tuple[int, int]) -> str:
+        """The text of a span of a document of the loaded index."""
+        store = self._require().store
+        return store.documents[store.doc_index[doc_id or ""]].text[span[0] : span[1]]
 
     def _rest_of_answer(self, anchor: Turn) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """The later part of an earlier answer: its sentences after the first, or for a

@@ -362,13 +362,14 @@ def test_why_after_a_one_sentence_answer_quotes_its_later_clause(answerer):
         ("This is one reason researchers have examined it.", True),
         ("That's why people cycle it.", True),
         ("So the dose matters.", True),
+        ("but research has consistently shown that conditions shift the picture.", True),
         ("They compete for absorption.", False),
         ("Sometimes this is why it fails.", False),
         ("Some studies add another dose.", False),
     ],
 )
-def test_a_later_part_drawing_a_consequence_is_told_apart(resolver, text, expected):
-    assert resolver.draws_consequence(text) is expected
+def test_a_later_part_that_gives_no_reason_is_told_apart(resolver, text, expected):
+    assert resolver.gives_no_reason(text) is expected
 
 
 def test_why_after_an_answer_that_goes_on_with_a_consequence_quotes_the_reason_before_it(answerer):
@@ -380,6 +381,15 @@ def test_why_after_an_answer_that_goes_on_with_a_consequence_quotes_the_reason_b
     why = answerer.run("how come?", history=[turn])
     assert why.followup == MORE and "primary energy source" in why.answer
     assert why.answer_doc_id == turn.doc_id and why.answer_end <= turn.start
+
+
+def test_why_after_an_answer_whose_later_clause_turns_away_does_not_quote_that_clause(answerer):
+    # "... on its own — but research has consistently shown ...": the contrast is no reason.
+    first, turn = _answer_turn(answerer, "Does glutamine do much for people in ordinary health?")
+    assert "— but research" in first.answer
+    why = answerer.run("why not?", history=[turn])
+    assert why.followup == MORE and not why.answer.startswith("but")
+    assert why.answer_end <= turn.start or why.answer_start >= turn.end
 
 
 def test_the_safety_policy_also_reads_a_followups_readings(answerer):
