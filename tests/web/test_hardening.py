@@ -341,6 +341,18 @@ def test_rate_limit_is_off_by_default(monkeypatch, client):
         assert client.get("/api/documents").status_code == 200
 
 
+def test_the_haproxy_ingress_refuses_a_per_client_rate_limit(tmp_path):
+    """Ray's HAProxy passes no client address: one token bucket for every client is refused."""
+    ray_serve = pytest.importorskip("web.ray_serve")
+    from ingest.distributed import ClusterError
+
+    limited = Settings.from_env(index_dir=tmp_path, rate_limit_per_minute=10)
+    # Refused before any cluster is joined (nothing listens at this address).
+    with pytest.raises(ClusterError, match="VERBATIM_RATE_LIMIT.*--ingress proxy"):
+        ray_serve.deploy("127.0.0.1:1", limited, replicas=1, ingress="haproxy")
+    assert ray_serve.INGRESS_ENV["haproxy"] == {"RAY_SERVE_ENABLE_HA_PROXY": "1"}
+
+
 def test_rate_limit_answers_429_with_retry_after(make_client):
     limited = make_client(rate_limit_per_minute=3)
     assert RateLimiter in [middleware.cls for middleware in limited.app.user_middleware]

@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--replica-cpus", type=float, default=1, metavar="N",
         help="CPUs each Ray Serve replica reserves (and threads it embeds with; default 1)",
     )
+    serve.add_argument(
+        "--ingress", choices=["proxy", "haproxy"], default="proxy",
+        help="Ray Serve's HTTP ingress (with --ray): its Python proxy (default) or HAProxy, which "
+        "costs less CPU per request but does not pass client addresses (docs/scale.md)",
+    )
     serve.add_argument("--undeploy", action="store_true", help="remove the Ray Serve deployment (with --ray)")
     serve.set_defaults(handler=cmd_serve)
 

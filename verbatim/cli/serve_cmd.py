@@ -68,7 +68,7 @@ def _serve_on_ray(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if not ensure_index(settings):
             return 1
-        deployment = ray_serve.deploy(args.ray, settings, args.replicas, args.replica_cpus)
+        deployment = ray_serve.deploy(args.ray, settings, args.replicas, args.replica_cpus, args.ingress)
     except distributed.ClusterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
