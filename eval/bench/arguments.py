@@ -75,6 +75,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--floor-repeats", type=int, default=3, help="runs of each throughput floor (default 3)")
     parser.add_argument("--ingest-docs", type=int, default=500, help="first N MedQuAD documents ingested (default 500)")
     parser.add_argument("--cluster-requests", type=int, default=1000, help="measured requests per server in the cluster section (default 1000)")
+    parser.add_argument(
+        "--cluster-ingress", choices=["proxy", "haproxy"], default="proxy",
+        help="Ray Serve's HTTP ingress in the cluster section (verbatim serve --ingress; default proxy)",
+    )
     parser.add_argument("--ingest-repeats", type=int, default=3, help="fresh builds per corpus (default 3)")
     parser.add_argument(
         "--scales", type=_scales, default=list(DEFAULT_SCALES),
@@ -101,6 +105,7 @@ def command_line(args: argparse.Namespace, settings: Settings) -> str:
     options = (
         "reports", "medquad_data", "medquad_index", "questions", "rounds", "warmup", "http_requests", "http_concurrency",
         "http_repeats", "http_warmup", "http_target", "floor_seconds", "floor_repeats", "ingest_docs", "ingest_repeats", "cluster_requests",
+        "cluster_ingress",
         "scales", "scale_queries", "scale_rounds", "noise", "candidate_hnsw", "startup_repeats",
     )
     for name in options:

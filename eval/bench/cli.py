@@ -211,7 +211,8 @@ def _cluster(context: _Context) -> dict[str, Any]:
         subset = Path(folder) / "medquad-subset.jsonl"
         count = write_subset(context.medquad.corpus, args.ingest_docs, subset)
         return measure_cluster(
-            subset, count, context.settings.index_dir, context.seed_questions, args.cluster_requests, 16, args.http_warmup
+            subset, count, context.settings.index_dir, context.seed_questions, args.cluster_requests, 16, args.http_warmup,
+            ingress=args.cluster_ingress,
         )
 
 

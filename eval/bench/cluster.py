@@ -85,7 +85,7 @@ def _wait_for_replicas(url: str, count: int, timeout: float = 300) -> None:
 
 def _on_cluster(
     corpus: Path, scratch: Path, name: str, index_dir: Path, questions: list[str], requests: int, concurrency: int,
-    warmup: int, nodes: int, cpus: int, loads: dict[str, float],
+    warmup: int, nodes: int, cpus: int, loads: dict[str, float], ingress: str = "proxy",
 ) -> tuple[float, dict[str, Any]]:
     """Ingest seconds and serving figures on a fresh local cluster of ``nodes`` nodes of ``cpus``
     CPUs each (one replica per node, reserving its node's CPUs)."""
@@ -97,7 +97,7 @@ def _on_cluster(
         port = free_port()
         _verbatim(
             "serve", "--index", str(Path(index_dir).resolve()), "--ray", cluster.address, "--port", str(port),
-            "--replicas", str(nodes), "--replica-cpus", str(cpus),
+            "--replicas", str(nodes), "--replica-cpus", str(cpus), "--ingress", ingress,
         )
         url = f"http://127.0.0.1:{port}"
         _wait_for_replicas(url, nodes)
@@ -109,7 +109,8 @@ def _on_cluster(
 
 
 def measure_cluster(
-    corpus: Path, documents: int, index_dir: Path, questions: list[str], requests: int, concurrency: int, warmup: int
+    corpus: Path, documents: int, index_dir: Path, questions: list[str], requests: int, concurrency: int, warmup: int,
+    ingress: str = "proxy",
 ) -> dict[str, Any]:
     """Ingest and serving throughput, single process against Ray on 1 and 2 nodes.
 
@@ -121,11 +122,12 @@ def measure_cluster(
         requests: Measured requests per server.
         concurrency: Requests in flight.
         warmup: Unmeasured requests first.
+        ingress: Ray Serve's HTTP ingress (``verbatim serve --ingress``).
 
     Returns:
         The figures and the two ratios with their targets.
     """
-    result: dict[str, Any] = {"documents": documents, "requests": requests, "concurrency": concurrency}
+    result: dict[str, Any] = {"documents": documents, "requests": requests, "concurrency": concurrency, "ingress": ingress}
     cores = os.cpu_count() or 1
     result["cores"] = cores
     with tempfile.TemporaryDirectory(prefix="verbatim-bench-cluster-") as folder:
@@ -140,9 +142,9 @@ def measure_cluster(
         # One node with the machine's cores (what the single process uses), then two nodes
         # sharing them. The nodes run at the bench's own niceness, as the single-process commands do.
         one_node, ray_one = _on_cluster(corpus, scratch, "ray1", index_dir, questions, requests, concurrency, warmup,
-                                        nodes=1, cpus=cores, loads=loads)
+                                        nodes=1, cpus=cores, loads=loads, ingress=ingress)
         two_nodes, ray_two = _on_cluster(corpus, scratch, "ray2", index_dir, questions, requests, concurrency, warmup,
-                                         nodes=2, cpus=max(1, cores // 2), loads=loads)
+                                         nodes=2, cpus=max(1, cores // 2), loads=loads, ingress=ingress)
     result["load_average_1min"] = loads
     result["ingest_seconds"] = {"single_process": single, "ray_1_node": one_node, "ray_2_nodes": two_nodes}
     result["ingest_documents_per_second"] = {name: round(documents / seconds, 2) for name, seconds in result["ingest_seconds"].items()}

@@ -395,7 +395,8 @@ def _cluster_section(cluster: dict[str, Any] | None) -> list[str]:
         "",
         f"- Ray ingest on one node / single process: {cluster['ingest_ratio']} (target at most {targets['ingest_ratio_at_most']}: "
         f"{'met' if targets['ingest_met'] else 'missed'})",
-        f"- Ray Serve at one replica / verbatim serve: {cluster['serve_ratio']} (target at least {targets['serve_ratio_at_least']}: "
+        f"- Ray Serve at one replica ({cluster.get('ingress', 'proxy')} ingress) / verbatim serve: {cluster['serve_ratio']} "
+        f"(target at least {targets['serve_ratio_at_least']}: "
         f"{'met' if targets['serve_met'] else 'missed'})",
         "- Two nodes on this machine share its cores: no target.",
     ]

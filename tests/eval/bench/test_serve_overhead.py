@@ -30,3 +30,16 @@ def test_a_busy_child_process_is_counted_under_its_name():
         parent.kill()
         parent.wait()
     assert cpu_by_name(after, after) == dict.fromkeys(spent, 0.0)
+
+
+def test_each_local_cluster_gets_its_own_haproxy_files_and_ports(tmp_path):
+    from eval.bench.local_cluster import haproxy_env
+
+    (tmp_path / "a").mkdir()
+    first, second = haproxy_env(tmp_path / "a"), haproxy_env(tmp_path)
+    paths = [value for name, value in first.items() if not name.endswith("_PORT")]
+    assert paths and all(value.startswith(str(tmp_path / "a" / "haproxy")) for value in paths)
+    # Ray's fixed defaults (/tmp/haproxy-serve, ports 8404 and 9101) are never used.
+    assert all("/tmp/haproxy-serve" not in value for value in (*first.values(), *second.values()))
+    ports = {int(first[name]) for name in first if name.endswith("_PORT")} | {int(second[name]) for name in second if name.endswith("_PORT")}
+    assert len(ports) == 4 and not ports & {8404, 9101}
