@@ -23,8 +23,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray
 from fastapi import FastAPI
 from ray import serve
+from ray.serve._private.constants import SERVE_NAMESPACE, SERVE_PROXY_NAME
 
 import qa
 import web
@@ -109,6 +111,26 @@ def live_build_name(settings: Settings) -> str:
     return build.name
 
 
+def running_ingress() -> str | None:
+    """The ingress of the Ray Serve instance running on the joined cluster, if one runs.
+
+    Serve picks its ingress when it starts and keeps it; replicas deployed for the other one would
+    not be reachable (HAProxy forwards only to replicas that serve HTTP themselves).
+
+    Returns:
+        A key of :data:`INGRESS_ENV`, or None when Serve has no HTTP ingress running.
+    """
+    proxies = sorted(
+        actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
+        if actor["namespace"] == SERVE_NAMESPACE and actor["name"].startswith(SERVE_PROXY_NAME)
+    )
+    if not proxies:
+        return None
+    # Serve names its ingress actor the same either way; the actor's class tells them apart.
+    handle = ray.get_actor(proxies[0], namespace=SERVE_NAMESPACE)
+    return "haproxy" if handle._ray_actor_creation_function_descriptor.class_name == "HAProxyManager" else "proxy"
+
+
 def deploy(
     address: str, settings: Settings, replicas: int, replica_cpus: float = 1, ingress: str = "proxy",
 ) -> Deployment:
@@ -146,6 +168,13 @@ def deploy(
     settings = settings.replace(index_dir=Path(settings.index_dir).resolve())
     build = live_build_name(settings)
     distributed.connect(address, packages=(qa, web))
+    running = running_ingress()
+    if running is not None and running != ingress:
+        raise distributed.ClusterError(
+            f"Ray Serve on this cluster runs the {running} ingress (chosen when Serve starts): deploy "
+            f"with --ingress {running}, or remove Verbatim (--undeploy) and shut Ray Serve down "
+            "(`serve shutdown`) to change it"
+        )
     # The proxy runs on the head node only: several nodes on one machine cannot share a port,
     # and a real cluster puts its own load balancer in front of the head (docs/scale.md).
     serve.start(

@@ -89,6 +89,18 @@ def test_two_replicas_answer_a_bounded_load(deployment):
     assert result.requests == REQUESTS and result.errors == 0, result
 
 
+def test_a_deployment_for_the_other_ingress_is_refused(deployment, corpus_settings):
+    """Serve keeps the ingress it started with; replicas for the other one would be unreachable."""
+    from ingest.distributed import ClusterError
+    from web import ray_serve
+
+    other = "haproxy" if INGRESS == "proxy" else "proxy"
+    settings = corpus_settings.replace(index_dir=deployment["index_dir"], port=deployment["port"], rate_limit_per_minute=0)
+    with pytest.raises(ClusterError, match=f"runs the {INGRESS} ingress.*--ingress {INGRESS}"):
+        ray_serve.deploy(deployment["address"], settings, replicas=2, ingress=other)
+    assert len(replicas(deployment["url"])) == 2  # still served, unchanged
+
+
 def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment, embedder):
     corpus = deployment["root"] / "corpus-v2"
     shutil.copytree(CORPUS, corpus)
