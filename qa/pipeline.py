@@ -599,20 +599,26 @@ class Answerer:
             return self._more_answer(plan, query, top_k, mode, (min(quoted), max(quoted)), (plan.anchor.start, plan.anchor.end))
         why = asks_why(plan.question)
         if why:
-            # "Why?" asks for the reason behind the earlier answer, which its document may give
-            # anywhere (the contraindication list explains the quick-facts line): the earlier
-            # question asked again of that document, without what was quoted, when that is a
-            # strong match. Otherwise the earlier answer's own later part: an answer that went on
-            # after its claim has usually given the reason already ("They compete for
-            # absorption.", "—those are when gut repair happens most actively").
+            # "Why?" asks for the reason behind the earlier answer. A one-sentence answer that goes
+            # on after its claim gives it in its later clause ("—those are when gut repair happens
+            # most actively"). Otherwise its document may give it anywhere (the contraindication
+            # list explains the quick-facts line): the earlier question asked again of that
+            # document, without what was quoted, when that is a strong match; else the earlier
+            # answer's later sentences ("They compete for absorption.").
+            rest = self._rest_of_answer(plan.anchor)
+            # A later part that draws a consequence or turns away from the claim is no reason.
+            if rest is not None and self.followup.gives_no_reason(self._text(plan.anchor.doc_id, rest[1])):
+                rest = None
+            if rest is not None and len(self._quoted_sentences(plan.anchor)) == 1:
+                # A later clause of the one sentence quoted is that sentence's own reason ("I'd skip
+                # the flavored versions—they often contain artificial sweeteners ..."): nearer
+                # than anything elsewhere, which may only restate the claim.
+                return self._more_answer(plan, query, top_k, mode, *rest)
             explained = self._explanation(plan, query, top_k, mode)
             if explained is not None:
                 return explained
-            rest = self._rest_of_answer(plan.anchor)
-            # A later part that draws a consequence or turns away from the claim is no reason.
-            if rest is not None and not self.followup.gives_no_reason(self._text(plan.anchor.doc_id, rest[1])):
-                unit, span = rest
-                return self._more_answer(plan, query, top_k, mode, unit, span)
+            if rest is not None:
+                return self._more_answer(plan, query, top_k, mode, *rest)
         unit = neighbourhood(store, plan.anchor, why, query.vector)
         if unit is None:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)

@@ -392,6 +392,16 @@ def test_why_after_an_answer_whose_later_clause_turns_away_does_not_quote_that_c
     assert why.answer_end <= turn.start or why.answer_start >= turn.end
 
 
+def test_why_after_a_one_sentence_answer_quotes_its_own_reason_before_a_restatement_elsewhere(answerer):
+    # The Bottom Line restates the claim ("Skip the blends and flavored versions—...") and is a
+    # strong match for the question asked again; the answer's own later clause is its reason.
+    first, turn = _answer_turn(answerer, "Should I skip the flavored glutamine powders?")
+    assert first.answer.startswith("I'd skip the flavored versions—")
+    why = answerer.run("why?", history=[turn])
+    assert why.followup == MORE and why.answer.startswith("they often contain artificial sweeteners")
+    assert turn.start < why.answer_start < why.answer_end <= turn.end
+
+
 def test_the_safety_policy_also_reads_a_followups_readings(answerer):
     followup = answerer.prepare("and sleep apnea?")
     reading = answerer.prepare("Does glutamine help people with sleep apnea?")
