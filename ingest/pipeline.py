@@ -54,6 +54,8 @@ TOPIC_CONTEXT_CHARS = 2000
 
 # Any change to how text is read, cut, scored or indexed changes the build, so the code itself is
 # part of the fingerprint (textutil: the BM25 terms and the vocabulary's words).
+# Bumped when what ``pair_questions.npz`` holds changes (a build without it is rebuilt).
+PAIR_QUESTIONS_VERSION = 1
 _PIPELINE_MODULES = (loader, cleaner, structure, sentences, chunker, parse, hubness, indexers, textutil, evidence)
 # Data files that decide what a build holds, hashed like the code.
 _PIPELINE_DATA = (evidence.RULES_PATH, textutil.FUNCTION_WORDS_PATH)
@@ -154,7 +156,11 @@ def fingerprint(
     """
     adaptation = None
     if pairs is not None and pairs.pairs and settings.adaptation.enabled:
-        adaptation = {"pairs": pairs.content_hash(), "settings": vars(settings.adaptation), "code": adaptation_code_hash()}
+        adaptation = {
+            "pairs": pairs.content_hash(), "settings": vars(settings.adaptation), "code": adaptation_code_hash(),
+            # builds of adapted models hold the embedded training questions (pair_questions.npz)
+            "pair_questions": PAIR_QUESTIONS_VERSION,
+        }
     payload = {
         "format": index_format.FORMAT_VERSION,
         "pipeline": pipeline_hash(),
@@ -609,6 +615,7 @@ def run_ingest(
             )
             embedder = embedder.for_model(str(adapted.path), adapted.weights_hash)
             timings["adapt"] = time.perf_counter() - stage
+        pair_questions = _pair_questions(pair_set, embedder) if adapted is not None else None
 
         stage = time.perf_counter()
         # Resume shards are kept per model that embeds (the adapted one when adapting): vectors
@@ -676,7 +683,7 @@ def run_ingest(
             "skipped": [{"source": item.source, "reason": item.reason} for item in skipped],
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        assembled = _Assembled(index_dir, parsed, tables, shards, manifest, vocabulary, adapted, started)
+        assembled = _Assembled(index_dir, parsed, tables, shards, manifest, vocabulary, adapted, started, pair_questions)
         if runner is not None:
             temp = index_format.new_temp_build(index_dir)
             written = _write_shards_by_workers(assembled, temp, runner, cache, embedder)
@@ -736,6 +743,8 @@ class _Assembled:
         vocabulary: Word -> documents, for typo correction and word specificity.
         adapted: The adapted model shipped with the build, if any.
         started: ``time.perf_counter()`` when the ingest started.
+        pair_questions: The training questions embedded by the adapted model
+            (``pair_questions.npz``; None without one).
     """
 
     index_dir: Path
@@ -746,6 +755,7 @@ class _Assembled:
     vocabulary: dict[str, list[int]]
     adapted: AdaptedModel | None
     started: float
+    pair_questions: dict[str, np.ndarray] | None = None
 
     @property
     def adapted_model(self) -> Path | None:
@@ -817,7 +827,9 @@ def _write_shards_by_workers(
         sentences=len(tables.sentence_texts),
         topics_present=int(np.bitwise_or.reduce(topics)) if len(topics) else 0,
     )
-    written = index_format.finish_sharded_build(temp, manifest, statistics, files.entries, build.adapted_model)
+    written = index_format.finish_sharded_build(
+        temp, manifest, statistics, files.entries, build.adapted_model, build.pair_questions
+    )
     return _WorkerBuild(written, files.embedded, files.reused)
 
 
@@ -846,6 +858,7 @@ def _write_whole(build: _Assembled, search: _SearchParts) -> dict[str, int]:
         vocabulary=build.vocabulary,
         sentence_evidence=_as_arrays(tables.evidence),
         adapted_model=build.adapted_model,
+        pair_questions=build.pair_questions,
     )
     build.manifest["build_seconds"] = round(time.perf_counter() - build.started, 3)
     temp = index_format.new_temp_build(build.index_dir)
@@ -856,6 +869,26 @@ def _write_whole(build: _Assembled, search: _SearchParts) -> dict[str, int]:
         index_format.write_build(temp, contents)
     index_format.commit_build(build.index_dir, temp)
     return contents.manifest["counts"]
+
+
+def _pair_questions(pair_set: PairSet, embedder: Embedder) -> dict[str, np.ndarray]:
+    """The training pairs' questions embedded by the adapted model, with their answer spans
+    (``pair_questions.npz``: the answer ranker's ``pair_sim`` compares a question with them).
+
+    Args:
+        pair_set: The pairs the model was adapted on.
+        embedder: The adapted model.
+
+    Returns:
+        Columns of :data:`verbatim.index_format.PAIR_QUESTION_COLUMNS`.
+    """
+    pairs = pair_set.pairs
+    return {
+        "vectors": embedder.encode_passages([pair.question for pair in pairs]),
+        "doc_ids": np.array([pair.doc_id for pair in pairs], dtype=str),
+        "start": np.array([pair.start for pair in pairs], dtype=np.int32),
+        "end": np.array([pair.end for pair in pairs], dtype=np.int32),
+    }
 
 
 def _training_examples(

@@ -20,6 +20,10 @@ An index folder holds immutable builds and a pointer to the live one::
         model/                 the embedder adapted to the corpus's training pairs, when it has
                                any (a sentence-transformers folder; its hash is the manifest's
                                model.weights_hash); absent for the base model
+        pair_questions.npz     the questions of those training pairs embedded by that model, with
+                               the span each one is answered by (document id, start, end): what
+                               the answer ranker's ``pair_sim`` compares a question with; absent
+                               for the base model
       builds/.tmp-*            a build being written (removed if a writer died)
       cache/                   embeddings kept between builds (reuse and resume)
       ingest.lock              held by the one ingest allowed at a time
@@ -35,6 +39,8 @@ the build's root holds only what is computed over the whole corpus::
         corpus_statistics.json BM25 document frequency of every term over all chunks, the corpus's
                                chunk and sentence counts and the safety topics it has evidence for
         model/                 the adapted embedder, as above
+        pair_questions.npz     its training questions, as above (spans by document id, so any
+                               shard's documents can be looked up in it)
         shards/<k>/            documents.json ... bm25/ of shard k, and global_numbers.npz: the
                                whole corpus's number of each of its documents and chunks
 
@@ -72,6 +78,8 @@ FORMAT_VERSION = 4  # 2: sentence_hubness.npy; 3: model/ (adapted embedder); 4: 
 VECTOR_COMPATIBLE_FORMATS = frozenset({1, 2, 3, 4})
 ADAPTED_MODEL_DIR = "model"
 ADAPTED_WEIGHTS_FILE = "model.safetensors"
+PAIR_QUESTIONS_FILE = "pair_questions.npz"
+PAIR_QUESTION_COLUMNS = ("vectors", "doc_ids", "start", "end")
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 CACHE_DIR = "cache"
@@ -187,6 +195,7 @@ class IndexContents:
     vocabulary: dict[str, list[int]]
     sentence_evidence: dict[str, np.ndarray]  # EVIDENCE_COLUMNS, one row per sentence
     adapted_model: Path | None = None  # folder of the adapted embedder to store in the build
+    pair_questions: dict[str, np.ndarray] | None = None  # PAIR_QUESTION_COLUMNS (None: no pairs)
 
 
 @dataclass
@@ -363,10 +372,51 @@ def write_build(temp: Path, contents: IndexContents) -> None:
     if contents.adapted_model is not None:
         # Hard links where the cache shares the file system: both copies are never modified.
         shutil.copytree(contents.adapted_model, temp / ADAPTED_MODEL_DIR, copy_function=_link_or_copy)
+    write_pair_questions(temp, contents.pair_questions)
     manifest = dict(contents.manifest)
     manifest["format_version"] = FORMAT_VERSION
     manifest["counts"] = _counts(contents)
     contents.manifest = _finish_manifest(temp, manifest)
+
+
+def write_pair_questions(folder: Path, pair_questions: dict[str, np.ndarray] | None) -> None:
+    """Write the training pairs' embedded questions at a build's root (nothing when None).
+
+    Args:
+        folder: The build folder being written.
+        pair_questions: Columns :data:`PAIR_QUESTION_COLUMNS`: ``vectors`` (float32, one row per
+            question), ``doc_ids`` (str), ``start`` and ``end`` (int32 offsets of the answer span
+            in that document's canonical text).
+    """
+    if pair_questions is None:
+        return
+    np.savez(folder / PAIR_QUESTIONS_FILE, **{name: pair_questions[name] for name in PAIR_QUESTION_COLUMNS})
+
+
+def load_pair_questions(index_dir: Path) -> dict[str, np.ndarray] | None:
+    """The live build's embedded training questions (verified), or None when it has none.
+
+    Args:
+        index_dir: Index folder.
+
+    Returns:
+        Columns :data:`PAIR_QUESTION_COLUMNS`, or None (a build of the base model, or one written
+        before the file existed).
+
+    Raises:
+        IndexMissingError: Nothing was ever built there.
+        IndexInvalidError: The file is listed but missing, altered or unreadable.
+    """
+    index_dir = Path(index_dir)
+    build, manifest = _live_manifest(index_dir)
+    if PAIR_QUESTIONS_FILE not in (manifest.get("files") or {}):
+        return None
+    verify_files(index_dir, build, manifest, only=lambda name: name == PAIR_QUESTIONS_FILE)
+    try:
+        with np.load(build / PAIR_QUESTIONS_FILE) as data:
+            return {name: data[name] for name in PAIR_QUESTION_COLUMNS}
+    except (OSError, ValueError, KeyError) as error:
+        raise _refuse(index_dir, f"the build {build} cannot be read ({type(error).__name__}: {error})") from error
 
 
 def _link_or_copy(source: str, target: str) -> None:
@@ -918,7 +968,7 @@ def write_sharded_build(temp: Path, contents: IndexContents, statistics: CorpusS
     manifest = dict(contents.manifest)
     manifest["format_version"] = FORMAT_VERSION
     manifest["counts"] = _counts(contents)
-    contents.manifest = finish_sharded_build(temp, manifest, statistics, entries, contents.adapted_model)
+    contents.manifest = finish_sharded_build(temp, manifest, statistics, entries, contents.adapted_model, contents.pair_questions)
 
 
 def write_global_numbers(folder: Path, documents: np.ndarray, chunks: np.ndarray) -> None:
@@ -942,6 +992,7 @@ def finish_sharded_build(
     statistics: CorpusStatistics,
     entries: Sequence[dict[str, Any]],
     adapted_model: Path | None,
+    pair_questions: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Write the corpus-wide files of a sharded build whose shard folders are written, then its
     manifest (every file's checksum) last.
@@ -952,6 +1003,7 @@ def finish_sharded_build(
         statistics: What is computed over the whole corpus.
         entries: Each shard's :func:`shard_entry`, in order.
         adapted_model: Folder of the adapted embedder to store (None: the base model).
+        pair_questions: Its embedded training questions (:func:`write_pair_questions`).
 
     Returns:
         The manifest as written.
@@ -966,6 +1018,7 @@ def finish_sharded_build(
     (temp / STATISTICS_FILE).write_text(json.dumps(corpus, ensure_ascii=False), encoding="utf-8")
     if adapted_model is not None:
         shutil.copytree(adapted_model, temp / ADAPTED_MODEL_DIR, copy_function=_link_or_copy)
+    write_pair_questions(temp, pair_questions)
     manifest = dict(manifest)
     manifest["format_version"] = FORMAT_VERSION
     manifest["sharding"] = {"count": len(entries), "assignment": SHARD_ASSIGNMENT, "shards": list(entries)}
