@@ -46,6 +46,8 @@ def run_calibration(settings: Settings, questions: Path | None) -> int:
     DEFAULT_CALIBRATION_PATH.write_text(report.calibration.to_toml(), encoding="utf-8")
     print(f"wrote {DEFAULT_CALIBRATION_PATH}")
     print(f"  ranker: {report.ranker_examples} candidate sentences, {report.ranker_positives} holding a gold fact")
+    if report.calibration.pair_ranker is not None:
+        print(f"  pair ranker: {report.pair_ranker_views} question views (the index's training questions and the fact dropout's)")
     print(
         f"  abstention: {report.abstention_examples} dev questions"
         f" and {report.unanswerable_examples} out-of-scope training questions, threshold {report.calibration.threshold:.3f}"

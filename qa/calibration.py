@@ -1,5 +1,5 @@
-"""Fitted numbers of the QA path: the answer ranker, the abstention model and the answer
-confidence model.
+"""Fitted numbers of the QA path: the answer ranker, the abstention model, the answer
+confidence model and the pair ranker that chooses the sentence to quote.
 
 They live in ``calibration.toml`` next to this module, written by ``verbatim eval --calibrate``
 from the dev split only, so a change of features or data is one command away from new numbers.
@@ -79,6 +79,9 @@ class Calibration:
         provenance: How the numbers were produced (command, data, date).
         correctness: Probability that an answered question's quote holds the answer (see
             ``qa/confidence.py``); None in files written before it existed.
+        pair_ranker: Scores candidate sentences for quoting with the corpus's training
+            questions as evidence (``qa/pair_ranker.py``); None when fitted on an index without
+            them (the plain ranker's choice is quoted).
     """
 
     ranker: LinearModel
@@ -86,6 +89,7 @@ class Calibration:
     threshold: float
     provenance: dict[str, str] = field(default_factory=dict)
     correctness: LinearModel | None = None
+    pair_ranker: LinearModel | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> Calibration:
@@ -108,6 +112,7 @@ class Calibration:
             threshold=float(raw["abstention"]["threshold"]),
             provenance={k: str(v) for k, v in raw.get("provenance", {}).items()},
             correctness=model(raw["correctness"]) if "correctness" in raw else None,
+            pair_ranker=model(raw["pair_ranker"]) if "pair_ranker" in raw else None,
         )
 
     def to_toml(self) -> str:
@@ -140,6 +145,15 @@ class Calibration:
                 "",
                 "[correctness.weights]",
                 *(f"{name} = {weight:.6f}" for name, weight in self.correctness.weights.items()),
+                "",
+            ]
+        if self.pair_ranker is not None:
+            lines += [
+                "[pair_ranker]",
+                f"intercept = {self.pair_ranker.intercept:.6f}",
+                "",
+                "[pair_ranker.weights]",
+                *(f"{name} = {weight:.6f}" for name, weight in self.pair_ranker.weights.items()),
                 "",
             ]
         return "\n".join(lines)

@@ -29,6 +29,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from qa.tunables import TUNABLES, ExtractorConfig
 from qa.types import Query, RetrievedChunk
 from verbatim.index_format import BlockKind
 from verbatim.textutil import bm25_terms, key_terms, light_stem
+
+if TYPE_CHECKING:  # the pair ranker builds on this module's columns
+    from qa.pair_ranker import PairRanker
 
 RANKER_FEATURES = (
     "dense",
@@ -176,6 +180,21 @@ class Extraction:
     ranked: list[ScoredSentence]
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The plain ranker's extraction and the one quoted.
+
+    Attributes:
+        decided: The plain ranker's extraction: what the abstention model and the answer's
+            confidence read (None: nothing to quote).
+        quoted: The extraction whose span is quoted (the pair ranker's, or ``decided`` itself
+            without one).
+    """
+
+    decided: Extraction | None
+    quoted: Extraction | None
+
+
 class AnswerExtractor:
     """Chooses the answer sentences from retrieved chunks.
 
@@ -183,11 +202,16 @@ class AnswerExtractor:
         store: The loaded index.
         ranker: Fitted sentence ranker (from ``qa/calibration.toml``).
         config: Answer-unit parameters.
+        chooser: The pair ranker that chooses the sentence to quote among the same candidates
+            (``qa/pair_ranker.py``; None: the plain ranker's choice is quoted).
     """
 
-    def __init__(self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None) -> None:
+    def __init__(
+        self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None, chooser: PairRanker | None = None
+    ) -> None:
         self.store = store
         self.config = config or TUNABLES.extraction
+        self.chooser = chooser
         self.ranker = ranker.require(RANKER_FEATURES, "ranker")
         self.patterns = load_patterns()
         self._weights = np.array([ranker.weights[name] for name in RANKER_FEATURES], dtype=np.float64)
@@ -313,7 +337,7 @@ class AnswerExtractor:
     def score_sentences(
         self, query: Query, retrieved: list[RetrievedChunk], safety_question: bool = False
     ) -> list[ScoredSentence]:
-        """Score every candidate sentence of the top chunks.
+        """Score every candidate sentence of the top chunks with the plain ranker.
 
         Args:
             query: The prepared question.
@@ -323,21 +347,34 @@ class AnswerExtractor:
         Returns:
             Candidates, best first.
         """
+        return self._score_both(query, retrieved, safety_question)[0]
+
+    def _score_both(
+        self, query: Query, retrieved: list[RetrievedChunk], safety_question: bool
+    ) -> tuple[list[ScoredSentence], list[ScoredSentence] | None]:
+        """The candidates ranked by the plain ranker and by the pair ranker (None without one),
+        from one feature matrix."""
         sentences, chunks, chunk_scores, chunk_dense = self.candidates(retrieved)
         if len(sentences) == 0:
-            return []
+            return [], None if self.chooser is None else []
         matrix = self.features(query, sentences, chunk_scores, chunk_dense, safety_question)
-        scores = matrix @ self._weights + self.ranker.intercept
         dense = matrix[:, RANKER_FEATURES.index("dense")]
         lexical = matrix[:, RANKER_FEATURES.index("lexical")]
-        order = np.argsort(-scores, kind="stable")
-        return [
-            ScoredSentence(
-                sentence=int(sentences[i]), score=float(scores[i]), dense=float(dense[i]),
-                lexical=float(lexical[i]), context=float(chunk_scores[i]), chunk=int(chunks[i]),
-            )
-            for i in order
-        ]
+
+        def ranked(scores: np.ndarray) -> list[ScoredSentence]:
+            order = np.argsort(-scores, kind="stable")
+            return [
+                ScoredSentence(
+                    sentence=int(sentences[i]), score=float(scores[i]), dense=float(dense[i]),
+                    lexical=float(lexical[i]), context=float(chunk_scores[i]), chunk=int(chunks[i]),
+                )
+                for i in order
+            ]
+
+        plain = ranked(matrix @ self._weights + self.ranker.intercept)
+        if self.chooser is None:
+            return plain, None
+        return plain, ranked(self.chooser.scores(self.store, sentences, query.vector, matrix))
 
     def run(
         self,
@@ -348,7 +385,19 @@ class AnswerExtractor:
         excluded: frozenset[int] = frozenset(),
         preferred_over_anecdote: frozenset[str] = frozenset(),
     ) -> Extraction | None:
-        """Pick the answer unit.
+        """Pick the answer unit to quote (:meth:`choose`'s ``quoted``; arguments as there)."""
+        return self.choose(query, retrieved, safety_question, topic_bits, excluded, preferred_over_anecdote).quoted
+
+    def choose(
+        self,
+        query: Query,
+        retrieved: list[RetrievedChunk],
+        safety_question: bool = False,
+        topic_bits: int = 0,
+        excluded: frozenset[int] = frozenset(),
+        preferred_over_anecdote: frozenset[str] = frozenset(),
+    ) -> Choice:
+        """Pick the answer unit, by the plain ranker and (with a pair ranker) by the pair ranker.
 
         Args:
             query: The prepared question.
@@ -362,9 +411,26 @@ class AnswerExtractor:
                 similar score (given for questions about effectiveness or dose; empty: no rule).
 
         Returns:
-            The extraction, or None when there is nothing to quote.
+            The plain ranker's extraction (what decides whether to answer) and the one quoted;
+            the same object without a pair ranker.
         """
-        ranked = self.score_sentences(query, retrieved, safety_question)
+        plain, paired = self._score_both(query, retrieved, safety_question)
+        rules = (excluded, topic_bits, preferred_over_anecdote)
+        decided = self._extract(query, retrieved, plain, *rules)
+        if paired is None or decided is None:
+            return Choice(decided, decided)
+        return Choice(decided, self._extract(query, retrieved, paired, *rules))
+
+    def _extract(
+        self,
+        query: Query,
+        retrieved: list[RetrievedChunk],
+        ranked: list[ScoredSentence],
+        excluded: frozenset[int],
+        topic_bits: int,
+        preferred_over_anecdote: frozenset[str],
+    ) -> Extraction | None:
+        """The answer unit of one ranking of the candidates (the rules of :meth:`choose`)."""
         if excluded:
             ranked = [candidate for candidate in ranked if candidate.sentence not in excluded]
         store = self.store

@@ -35,6 +35,8 @@ from qa.followup import (
     neighbourhood,
 )
 from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
+from qa.pair_memory import PairMemory
+from qa.pair_ranker import pair_ranker_for
 from qa.passages import build_passages
 from qa.retriever import HybridRetriever, RetrievalMode, RetrieverConfig
 from qa.safety import SafetyChecker, SafetyResult
@@ -61,6 +63,7 @@ class _Components:
     extractor: AnswerExtractor
     abstention: AbstentionPolicy
     confidence: AnswerConfidence
+    pairs: PairMemory  # the build's embedded training questions (empty without pairs)
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Trace:
     decision: AbstentionDecision
     safety: SafetyResult
     store: IndexStore  # what the answer was extracted from (sentence numbers are its own)
+    # The plain ranker's extraction, which the abstention read (``extraction`` is the one quoted).
+    decided: Extraction | None = None
 
 
 class Answerer:
@@ -122,7 +127,7 @@ class Answerer:
     def _load(self, index_dir: Path) -> _Components:
         embedder, safety = self._load_model(index_dir)
         store = IndexStore.load(index_dir, embedder)
-        return self._bind(store, embedder, safety, HybridRetriever(store, self.retriever_config))
+        return self._bind(store, embedder, safety, HybridRetriever(store, self.retriever_config), PairMemory.load(index_dir))
 
     def _load_model(self, index_dir: Path) -> tuple[Embedder, SafetyChecker]:
         """The model an index names (an adapted one lies in its build), warm, and the safety
@@ -143,7 +148,14 @@ class Answerer:
         safety.warm_up(embedder, base=self._given_embedder.for_model(None) if model_path is not None else None)
         return embedder, safety
 
-    def _bind(self, store: IndexStore, embedder: Embedder, safety: SafetyChecker, retriever: HybridRetriever | None) -> _Components:
+    def _bind(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        safety: SafetyChecker,
+        retriever: HybridRetriever | None,
+        pairs: PairMemory | None = None,
+    ) -> _Components:
         """The components that answer from ``store``.
 
         Args:
@@ -151,6 +163,8 @@ class Answerer:
             embedder: Its model.
             safety: Its safety check.
             retriever: Its retriever (None for a sharded index: its shards retrieve).
+            pairs: The build's embedded training questions (None: none; the plain ranker's
+                choice is then quoted).
 
         Returns:
             The components.
@@ -161,9 +175,12 @@ class Answerer:
             safety=safety,
             normaliser=QuestionNormaliser(store.vocabulary, store.food_groups),
             retriever=retriever,
-            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
+            extractor=AnswerExtractor(
+                store, self.calibration.ranker, self.extractor_config, pair_ranker_for(self.calibration.pair_ranker, pairs)
+            ),
             abstention=AbstentionPolicy(store, self.policy, self.calibration),
             confidence=AnswerConfidence(self.calibration),
+            pairs=pairs if pairs is not None else PairMemory.empty(),
         )
 
     def reload(self) -> IndexStore:
@@ -344,7 +361,9 @@ class Answerer:
             for topic, found in components.safety.question_triggers(also, components.store).items():
                 question_topics.setdefault(topic, []).extend(found)
             discussed |= self.policy.discussed_topics(also.text, components.store.supported_topics)
-        extraction = components.extractor.run(
+        # The plain ranker's choice decides whether to answer; the pair ranker's (when the build has
+        # training questions) is what is quoted.
+        choice = components.extractor.choose(
             query,
             retrieved,
             safety_question=bool(question_topics),
@@ -352,6 +371,7 @@ class Answerer:
             excluded=excluded,
             preferred_over_anecdote=self._preferred_over_anecdote(query),
         )
+        extraction = choice.quoted
         if (single_sentence or clause is not None) and extraction is not None:
             best = extraction.best.sentence
             if single_sentence and focus_words:
@@ -363,7 +383,7 @@ class Answerer:
         timings["extract"] = _lap(clock)
         clock = time.perf_counter()
 
-        decision = components.abstention.run(query, retrieved, extraction, question_topics, discussed)
+        decision = components.abstention.run(query, retrieved, choice.decided, question_topics, discussed)
         answered = extraction is not None and not decision.abstain
         evidence = components.store.topics_of(extraction.first_sentence, extraction.last_sentence) if answered else 0
         safety = components.safety.run(question_topics, evidence)
@@ -395,7 +415,7 @@ class Answerer:
                 answer_end=extraction.end,
                 timings_ms=timings,
             )
-        return answer, Trace(query, retrieved, extraction, decision, safety, components.store)
+        return answer, Trace(query, retrieved, extraction, decision, safety, components.store, choice.decided)
 
 
     # -- conversations -----------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.extractor import AnswerExtractor
+from qa.pair_memory import PairMemory
 from qa.pipeline import Answerer, _Components
 from qa.retriever import (
     Candidates,
@@ -367,7 +368,7 @@ class ShardedAnswerer(Answerer):
         path = index_format.current_build(index_dir)
         store, _ = view_of([], statistics.manifest, path, corpus)  # no documents: the corpus-wide view
         return _ShardedComponents(
-            **vars(self._bind(store, embedder, safety, None)), pool=pool, statistics=statistics,
+            **vars(self._bind(store, embedder, safety, None, PairMemory.load(index_dir))), pool=pool, statistics=statistics,
             doc_numbers={str(entry["doc_id"]): number for number, entry in enumerate(statistics.manifest.get("documents", []))},
         )
 
@@ -396,7 +397,7 @@ class ShardedAnswerer(Answerer):
         components = replace(
             base,
             store=store,
-            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config),
+            extractor=AnswerExtractor(store, self.calibration.ranker, self.extractor_config, base.extractor.chooser),
             abstention=base.abstention.bound_to(store),
         )
         return components, numbers

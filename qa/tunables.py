@@ -214,10 +214,13 @@ class TrainingTunables:
             (a dev question weighs 1). Chosen on dev alone (docs/adaptation.md): dev abstention
             recall at the fitted threshold was 91.7% with weight 0, 93.1% with 0.03 and 0.1,
             88.9% with 0.3, 83.3% with 1; the largest of the best is kept.
+        dropout_groups: Fact groups the pair ranker's fit withholds training questions by
+            (``qa/training/fact_dropout.py``; as many as ``verbatim eval --fact-held-out`` deals).
     """
 
     max_false_abstention: float = 0.015  # the bar the shipped abstention threshold was fitted to
     unanswerable_weight: float = 0.1  # the largest of the best weights on dev (see above)
+    dropout_groups: int = 5  # the fact-held-out run's groups: a view as sparse as its index
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,18 @@ All are L2-regularised logistic models on standardised features:
 * the ranker, a listwise (conditional) logit fitted with L-BFGS, learns over the candidate
   sentences of each answerable dev question which ones contain a gold fact; a logistic fit of
   its scores then puts them on a log-odds scale;
+* the pair ranker (``qa/pair_ranker.py``, only for an index with training questions) is fitted
+  the same way on the ranker's columns plus the pair columns, over two views of each answerable
+  dev question: the training questions as the index has them, and with those of its fact group
+  withheld (``qa/training/fact_dropout.py``); it chooses only what is quoted, so the abstention
+  below, fitted on the ranker's choice, is the same with or without it;
 * the abstention model then learns, over all dev questions (answers chosen with the new
-  ranker) and the corpus's out-of-scope training questions meant for it (``"fit":
+  ranker's choice) and the corpus's out-of-scope training questions meant for it (``"fit":
   "abstention"`` in its pairs file, never shown to the embedder), which ones the sources answer;
   its threshold is the highest that keeps false abstentions on dev within
   ``max_false_abstention``;
 * the answer confidence model last learns, over the dev questions answered with both, which
-  answers hold a gold fact (``qa/confidence.py``).
+  quoted answers hold a gold fact (``qa/confidence.py``; read from the quoted choice).
 
 The abstention and confidence models are fitted by Newton's method (numpy only).
 ``qa/training/crossval.py`` scores the same fit on dev questions it was not fitted on.
@@ -33,8 +38,11 @@ from qa.calibration import MODEL_HASH_KEY, Calibration, LinearModel
 from qa.confidence import FEATURES as CONFIDENCE_FEATURES
 from qa.confidence import confidence_features
 from qa.extractor import RANKER_FEATURES
+from qa.pair_memory import PairMemory
+from qa.pair_ranker import PAIR_RANKER_FEATURES, with_pair_columns
 from qa.pipeline import Answerer
 from qa.training.dataset import EvalQuestion, contains_gold
+from qa.training.fact_dropout import dropout_views
 from qa.tunables import TUNABLES
 
 
@@ -134,11 +142,29 @@ class CalibrationReport:
     confidence_examples: int = 0
     confidence_correct: int = 0
     unanswerable_examples: int = 0
+    pair_ranker_views: int = 0
 
 
-def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tuple[np.ndarray, np.ndarray]]:
+Group = tuple[np.ndarray, np.ndarray]  # one question's candidates: (features, 0/1 holds a gold fact)
+
+
+def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> tuple[list[Group], list[Group]]:
+    """The ranker's and the pair ranker's fitting groups.
+
+    Args:
+        answerer: A warm answerer.
+        questions: The fitting questions (the answerable ones whose gold sentence is a candidate
+            give groups).
+
+    Returns:
+        The plain ranker's groups, and the pair ranker's (two views per question, the index's
+        and the fact dropout's; empty when the index has no training questions).
+    """
     components = answerer._require()
-    groups = []
+    pairs = components.pairs
+    views = dropout_views(answerer.store, pairs, questions) if len(pairs) else None
+    groups: list[Group] = []
+    pair_groups: list[Group] = []
     for question in questions:
         if question.abstain or not question.gold:
             continue
@@ -153,7 +179,33 @@ def _ranker_data(answerer: Answerer, questions: list[EvalQuestion]) -> list[tupl
         if not positive.any():
             continue  # retrieval missed: nothing for the ranker to learn here
         groups.append((matrix, positive.astype(np.float64)))
-    return groups
+        if views is None:
+            continue
+        dropped = views.for_question(question.id)
+        for memory in (pairs, dropped if dropped is not None else PairMemory.empty()):
+            evidence = memory.evidence(answerer.store, sentences, query.vector)
+            pair_groups.append((with_pair_columns(matrix, evidence), positive.astype(np.float64)))
+    return groups, pair_groups
+
+
+def fit_ranker(groups: list[Group], features: Sequence[str]) -> LinearModel:
+    """A listwise ranker put on a log-odds scale.
+
+    Args:
+        groups: Fitting groups (:func:`_ranker_data`).
+        features: The column names, in order.
+
+    Returns:
+        The model: weights from :func:`fit_conditional_logit` times the slope, and the
+        intercept, of a logistic fit of its scores to the labels.
+    """
+    weights = fit_conditional_logit(groups)
+    # Scores are relative within a question; the intercept puts them on a log-odds scale
+    # so that passages of other documents can be compared with a fixed probability.
+    stacked = np.vstack([matrix for matrix, _ in groups])
+    labels = np.concatenate([positives for _, positives in groups])
+    intercept, (slope,) = fit_logistic((stacked @ weights)[:, None], labels, l2=0.0)
+    return LinearModel(intercept, {name: float(w * slope) for name, w in zip(features, weights, strict=True)})
 
 
 def calibration_mismatch(answerer: Answerer) -> str | None:
@@ -215,15 +267,14 @@ def calibrate(
     Returns:
         The report; ``report.calibration`` is ready to be written with ``to_toml``.
     """
-    groups = _ranker_data(answerer, questions)
-    weights = fit_conditional_logit(groups)
-    # Scores are relative within a question; the intercept puts them on a log-odds scale
-    # so that passages of other documents can be compared with a fixed probability.
-    stacked = np.vstack([features for features, _ in groups])
+    groups, pair_groups = _ranker_data(answerer, questions)
     labels = np.concatenate([positives for _, positives in groups])
-    intercept, (slope,) = fit_logistic((stacked @ weights)[:, None], labels, l2=0.0)
-    ranker = LinearModel(intercept, {name: float(w * slope) for name, w in zip(RANKER_FEATURES, weights, strict=True)})
-    answerer.calibration = Calibration(ranker, answerer.calibration.abstention, answerer.calibration.threshold)
+    ranker = fit_ranker(groups, RANKER_FEATURES)
+    # An index without training questions gets none: the plain ranker's choice is quoted.
+    pair_ranker = fit_ranker(pair_groups, PAIR_RANKER_FEATURES) if pair_groups else None
+    answerer.calibration = Calibration(
+        ranker, answerer.calibration.abstention, answerer.calibration.threshold, pair_ranker=pair_ranker
+    )
     answerer.reload()
 
     rows, answerable = [], []
@@ -250,7 +301,7 @@ def calibrate(
     allowed = int(np.floor(max_false_abstention * len(positives)))
     threshold = float(np.sort(positives)[allowed]) - 1e-6 if len(positives) else 0.5
     threshold = min(max(threshold, 0.05), 0.95)
-    answerer.calibration = Calibration(ranker, abstention, threshold)
+    answerer.calibration = Calibration(ranker, abstention, threshold, pair_ranker=pair_ranker)
     answerer.reload()
 
     rows, correct = [], []
@@ -278,6 +329,7 @@ def calibrate(
             MODEL_HASH_KEY: str(answerer.embedder.weights_hash),
         },
         correctness=correctness,
+        pair_ranker=pair_ranker,
     )
     answerer.calibration = calibration
     answerer.reload()
@@ -291,4 +343,5 @@ def calibrate(
         confidence_examples=len(correct),
         confidence_correct=int(sum(correct)),
         unanswerable_examples=len(extra),
+        pair_ranker_views=len(pair_groups),
     )

@@ -9,6 +9,7 @@ from qa.calibration import Calibration, CalibrationError, LinearModel
 from qa.confidence import FEATURES as CONFIDENCE_FEATURES
 from qa.confidence import AnswerConfidence
 from qa.extractor import RANKER_FEATURES
+from qa.pair_ranker import PAIR_RANKER_FEATURES
 
 
 def test_the_shipped_file_weighs_exactly_the_features_the_code_computes():
@@ -17,6 +18,20 @@ def test_the_shipped_file_weighs_exactly_the_features_the_code_computes():
     calibration.abstention.require(ABSTENTION_FEATURES, "abstention")
     assert calibration.correctness is not None
     calibration.correctness.require(CONFIDENCE_FEATURES, "correctness")
+    # The shipped corpus has training questions, so the sentence to quote has its pair ranker.
+    assert calibration.pair_ranker is not None
+    calibration.pair_ranker.require(PAIR_RANKER_FEATURES, "pair_ranker")
+
+
+def test_the_pair_ranker_round_trips_and_is_optional(tmp_path):
+    shipped = Calibration.load()
+    path = tmp_path / "calibration.toml"
+    path.write_text(shipped.to_toml(), encoding="utf-8")
+    assert Calibration.load(path).pair_ranker == shipped.pair_ranker
+    without = Calibration(shipped.ranker, shipped.abstention, shipped.threshold, correctness=shipped.correctness)
+    path.write_text(without.to_toml(), encoding="utf-8")
+    assert "pair_ranker" not in path.read_text(encoding="utf-8")
+    assert Calibration.load(path).pair_ranker is None
 
 
 def test_a_renamed_feature_is_refused_with_both_names_and_the_command(tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from qa.extractor import RANKER_FEATURES
+from qa.pair_ranker import PAIR_RANKER_FEATURES
 from qa.training.calibrate import calibrate, fit_conditional_logit, fit_logistic
 from qa.training.dataset import load_questions
 
@@ -44,6 +45,10 @@ def test_calibration_on_dev_questions_installs_a_threshold_within_the_false_abst
 
     assert fresh_answerer.calibration is report.calibration
     assert set(report.calibration.ranker.weights) == set(RANKER_FEATURES)
+    # The seed corpus ships training pairs: the pair ranker is fitted on both views of each question.
+    assert set(report.calibration.pair_ranker.weights) == set(PAIR_RANKER_FEATURES)
+    answerable_with_gold = [q for q in questions if q.gold and not q.abstain]
+    assert 0 < report.pair_ranker_views <= 2 * len(answerable_with_gold) and report.pair_ranker_views % 2 == 0
     assert 0.05 <= report.calibration.threshold <= 0.95
     assert report.dev_false_abstention <= 0.05
     abstained = sum(fresh_answerer.run(q.question).abstained for q in answerable)
