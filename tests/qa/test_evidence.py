@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from eval.evidence import ARTICLE_LABELS, TARGET_ACCURACY, TARGET_PRECISION, EvidenceScore, load_hand_labels
+from tests.qa.regressions import PAIR_CHOICE_REGRESSION
 from verbatim.index_format import EVIDENCE_DESIGNS, EVIDENCE_KINDS
 
 CLINICIAN = "glutamine-clinician-guide"
@@ -102,7 +103,11 @@ def test_every_passage_has_the_evidence_of_its_highlight(answerer):
 # model these were q063 and d107; the embedder adapted to the corpus (issue 21) already ranks a
 # study first for both, so the rule no longer changes them.
 ANECDOTE_WINS_WITHOUT_THE_RULE = [
-    "Does glutamine work the same for everyone?",
+    pytest.param(
+        "Does glutamine work the same for everyone?",
+        # the pair ranker quotes a non-anecdote sentence here, so the rule moves no eval answer
+        marks=PAIR_CHOICE_REGRESSION,
+    ),
 ]
 
 
