@@ -29,7 +29,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -40,8 +40,14 @@ from qa.types import Query, RetrievedChunk
 from verbatim.index_format import BlockKind
 from verbatim.textutil import bm25_terms, key_terms, light_stem
 
-if TYPE_CHECKING:  # the pair ranker builds on this module's columns
-    from qa.pair_ranker import PairRanker
+
+class SentenceChooser(Protocol):
+    """What chooses the sentence to quote among the candidates (``qa/pair_ranker.py``; a protocol
+    here because the pair ranker builds on this module's columns)."""
+
+    def scores(self, store: IndexStore, sentences: np.ndarray, question: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """One score per candidate from the plain ranker's features and the question's vector."""
+        ...
 
 RANKER_FEATURES = (
     "dense",
@@ -207,7 +213,7 @@ class AnswerExtractor:
     """
 
     def __init__(
-        self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None, chooser: PairRanker | None = None
+        self, store: IndexStore, ranker: LinearModel, config: ExtractorConfig | None = None, chooser: SentenceChooser | None = None
     ) -> None:
         self.store = store
         self.config = config or TUNABLES.extraction
