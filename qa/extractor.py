@@ -450,9 +450,7 @@ class AnswerExtractor:
             stating = self._on_topic_first(stating, topic_bits)
         ranked = stating + [c for c, asking in zip(ranked, asks, strict=True) if asking]
         best = ranked[0]
-        pointer = int(store.sentence_pointer[best.sentence])
-        restates_pointer = pointer >= 0 and self._restates(query, pointer, int(store.sentence_block[best.sentence]))
-        first, last = self._unit(best, ranked, restates_pointer)
+        first, last = self._unit_of_best(query, ranked)
         if preferred_over_anecdote and store.span_evidence(
             int(store.sentence_doc[first]), int(store.sentence_start[first]), int(store.sentence_end[last])
         )[0] == "anecdote":
@@ -460,9 +458,7 @@ class AnswerExtractor:
             if instead is not None:
                 ranked = instead + [c for c, asking in zip(ranked, asks, strict=True) if asking and c not in instead]
                 best = ranked[0]
-                pointer = int(store.sentence_pointer[best.sentence])
-                restates_pointer = pointer >= 0 and self._restates(query, pointer, int(store.sentence_block[best.sentence]))
-                first, last = self._unit(best, ranked, restates_pointer)
+                first, last = self._unit_of_best(query, ranked)
         return Extraction(
             doc=int(store.sentence_doc[first]),
             start=int(store.sentence_start[first]),
@@ -568,6 +564,15 @@ class AnswerExtractor:
             last = item_last
             block += 1
         return first, last
+
+    def _unit_of_best(self, query: Query, ranked: list[ScoredSentence]) -> tuple[int, int]:
+        """:meth:`_unit` of the first of ``ranked``, with whether it restates the question its
+        pointer points at (the same steps for the ranking as given and for one whose anecdote
+        gave way)."""
+        best = ranked[0]
+        pointer = int(self.store.sentence_pointer[best.sentence])
+        restates_pointer = pointer >= 0 and self._restates(query, pointer, int(self.store.sentence_block[best.sentence]))
+        return self._unit(best, ranked, restates_pointer)
 
     def _unit(self, best: ScoredSentence, ranked: list[ScoredSentence], restates_pointer: bool) -> tuple[int, int]:
         """Expand the winning sentence into the span to quote.
