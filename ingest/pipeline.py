@@ -615,7 +615,10 @@ def run_ingest(
             )
             embedder = embedder.for_model(str(adapted.path), adapted.weights_hash)
             timings["adapt"] = time.perf_counter() - stage
-        pair_questions = _pair_questions(pair_set, embedder) if adapted is not None else None
+        pair_questions = None
+        if adapted is not None:
+            # Unchanged training questions are not embedded again, as unchanged text is not.
+            pair_questions = _live_pair_questions(index_dir, previous, pair_set, embedder) or _pair_questions(pair_set, embedder)
 
         stage = time.perf_counter()
         # Resume shards are kept per model that embeds (the adapted one when adapting): vectors
@@ -662,6 +665,7 @@ def run_ingest(
                     "shipped": adapted.shipped,
                     "training": vars(settings.adaptation),
                     "train_seconds": round(adapted.seconds, 3),
+                    "pair_questions": PAIR_QUESTIONS_VERSION,
                 },
             },
             "chunking": vars(settings.chunking),
@@ -889,6 +893,45 @@ def _pair_questions(pair_set: PairSet, embedder: Embedder) -> dict[str, np.ndarr
         "start": np.array([pair.start for pair in pairs], dtype=np.int32),
         "end": np.array([pair.end for pair in pairs], dtype=np.int32),
     }
+
+
+def _live_pair_questions(
+    index_dir: Path, previous: dict[str, Any] | None, pair_set: PairSet, embedder: Embedder
+) -> dict[str, np.ndarray] | None:
+    """The live build's embedded training questions, when they are what this build would embed:
+    the same pairs (questions and spans), the same model, the same file version.
+
+    Args:
+        index_dir: Index folder.
+        previous: The live build's manifest (None: nothing built yet).
+        pair_set: This build's training pairs.
+        embedder: This build's adapted model.
+
+    Returns:
+        Columns of :data:`verbatim.index_format.PAIR_QUESTION_COLUMNS`, or None when they must be
+        embedded (another model or other pairs, an older build, a damaged file).
+    """
+    model = (previous or {}).get("model") or {}
+    adapted = model.get("adapted") or {}
+    if (
+        model.get("weights_hash") != embedder.weights_hash
+        or adapted.get("pairs_hash") != pair_set.content_hash()
+        or adapted.get("pair_questions") != PAIR_QUESTIONS_VERSION
+    ):
+        return None
+    try:
+        stored = index_format.load_pair_questions(index_dir)
+    except (index_format.IndexMissingError, index_format.IndexInvalidError):
+        return None
+    pairs = pair_set.pairs
+    if stored is None or stored["vectors"].shape != (len(pairs), embedder.dimensions):
+        return None
+    spans = (
+        [pair.doc_id for pair in pairs] == stored["doc_ids"].tolist()
+        and [pair.start for pair in pairs] == stored["start"].tolist()
+        and [pair.end for pair in pairs] == stored["end"].tolist()
+    )
+    return stored if spans else None
 
 
 def _training_examples(

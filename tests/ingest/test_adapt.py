@@ -138,6 +138,29 @@ def test_the_seed_index_holds_its_adapted_model_and_the_answerer_uses_it(corpus_
     assert answerer.embedder.weights_hash == manifest["model"]["weights_hash"]
 
 
+def test_a_rebuild_takes_the_unchanged_training_questions_from_the_live_build(index_copy, embedder, monkeypatch):
+    """Unchanged training questions are not embedded again, as unchanged text is not: a forced
+    rebuild with the same pairs and model embeds nothing, and keeps the live build's vectors."""
+    from verbatim.embedding import Embedder
+
+    before = index_format.load_pair_questions(index_copy.index_dir)
+    assert before is not None and len(before["vectors"]) >= 400
+    embedded: list[int] = []
+    encode = Embedder.encode_passages
+
+    def counted(self, texts, *args, **kwargs):
+        embedded.append(len(texts))
+        return encode(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Embedder, "encode_passages", counted)
+    report = run_ingest(settings=index_copy, embedder=embedder, force=True, show_progress=False)
+    assert report.status == "built" and report.embedded == 0, report.summary()
+    assert not any(embedded), embedded
+    after = index_format.load_pair_questions(index_copy.index_dir)
+    for name in index_format.PAIR_QUESTION_COLUMNS:
+        np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+
+
 @pytest.mark.parametrize("damage", ["missing", "altered"])
 def test_an_index_whose_adapted_model_is_missing_or_altered_is_refused(index_copy, embedder, damage):
     weights = index_format.current_build(index_copy.index_dir) / index_format.ADAPTED_MODEL_DIR / "model.safetensors"
