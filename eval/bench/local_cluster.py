@@ -38,6 +38,21 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def nice_command(niceness: int) -> list[str]:
+    """The ``nice`` prefix that runs a command at ``niceness``, or at this process's own niceness
+    when that is higher: a caller already run under ``nice`` (a niced test session) does not push
+    its nodes and commands further down (``nice -n 10`` under ``nice -n 10`` is 19, where a loaded
+    machine gives them almost no CPU while the caller waits for them).
+
+    Args:
+        niceness: The niceness wanted (0: the caller's own).
+
+    Returns:
+        ``["nice", "-n", N]`` with N the increment needed (0 when none).
+    """
+    return ["nice", "-n", str(max(0, niceness - os.nice(0)))]
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now (loopback)."""
     with socket.socket() as probe:
@@ -117,8 +132,9 @@ class LocalCluster:
         nodes: Number of nodes (the first is the head).
         cpus_per_node: Logical CPUs each node offers.
         env: Environment of the nodes (their workers inherit it).
-        nice: Added niceness of the nodes (0: the caller's own, as a benchmark comparing the
-            cluster with single-process runs of the same niceness needs).
+        nice: Niceness of the nodes, or the caller's own when that is higher (0: the caller's
+            own, as a benchmark comparing the cluster with single-process runs of the same
+            niceness needs; :func:`nice_command`).
     """
 
     nodes: int = 2
@@ -141,7 +157,7 @@ class LocalCluster:
 
     def _start_node(self, head: bool) -> subprocess.Popen:
         command = [
-            "nice", "-n", str(self.nice), _ray_executable(), "start", "--block",
+            *nice_command(self.nice), _ray_executable(), "start", "--block",
             "--num-cpus", str(self.cpus_per_node),
             "--memory", str(NODE_MEMORY_BYTES),
             "--object-store-memory", str(OBJECT_STORE_BYTES),
@@ -167,8 +183,11 @@ class LocalCluster:
         self._processes.append(process)
         return process
 
-    def start(self) -> LocalCluster:
-        """Start the head and the other nodes, and wait until every node is alive."""
+    def launch(self) -> LocalCluster:
+        """Start the head's process and return at once (:meth:`start` then waits for it and
+        starts the other nodes): the caller may do other work while the head boots. Idempotent."""
+        if self._processes:
+            return self
         self.port = self.port or free_port()
         # A short path: Ray's socket paths live under it and must stay under 108 bytes.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="vray-", dir="/tmp"))
@@ -176,6 +195,16 @@ class LocalCluster:
         self.env = {**self.env, **haproxy_env(self.temp_dir)}
         try:
             self._start_node(head=True)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start(self) -> LocalCluster:
+        """Start the head (unless :meth:`launch` did) and the other nodes, and wait until every
+        node is alive."""
+        self.launch()
+        try:
             self._wait_for_port()
             for _ in range(self.nodes - 1):
                 self._start_node(head=False)

@@ -39,11 +39,19 @@ def _require_ray() -> None:
         pytest.skip("ray is not installed (pip install -e '.[ray]')")
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """Two Ray nodes of one CPU each on loopback, stopped at the end whatever happens."""
-    _require_ray()
+# The session's cluster, once launched: its head starts booting when the first test of this folder
+# sets up, if any selected test needs the cluster, so that Ray boots while the tests that do not
+# need it run and the session's model loads (pytest_runtest_setup below).
+_CLUSTER: dict = {}
+
+
+def _launch_cluster():
+    """Create the session's cluster, start its head without waiting, and make sure it is stopped
+    whatever happens (``atexit``, SIGTERM); returns it (the same one on every call)."""
+    if "cluster" in _CLUSTER:
+        return _CLUSTER["cluster"]
     from eval.bench.local_cluster import LocalCluster
+    from tests.cluster.helpers import NICENESS
 
     env = dict(
         os.environ,
@@ -55,20 +63,43 @@ def ray_cluster():
         RAY_health_check_period_ms="1000",
         RAY_health_check_failure_threshold="3",
     )
-    cluster = LocalCluster(nodes=2, cpus_per_node=1, env=env)
+    cluster = LocalCluster(nodes=2, cpus_per_node=1, env=env, nice=NICENESS)
     atexit.register(cluster.stop)  # also when the session is interrupted
+
     def terminate(*_) -> None:
         # pytest would report a SystemExit raised in a test as that test's error and go on.
         cluster.stop()
         os._exit(128 + signal.SIGTERM)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
-    cluster.start()
+    _CLUSTER.update(cluster=cluster, previous=signal.signal(signal.SIGTERM, terminate))
+    cluster.launch()  # from this (the main) thread: each node dies with the thread that started it
+    return cluster
+
+
+def pytest_runtest_setup(item) -> None:
+    """At the first test of this folder: launch the cluster if a selected test needs it."""
+    if "checked" in _CLUSTER:
+        return
+    _CLUSTER["checked"] = True
+    if any("ray_cluster" in getattr(other, "fixturenames", ()) for other in item.session.items):
+        try:
+            import ray  # noqa: F401  (optional extra: without it the fixture skips or fails)
+        except ImportError:
+            return
+        _launch_cluster()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """Two Ray nodes of one CPU each on loopback, stopped at the end whatever happens."""
+    _require_ray()
+    cluster = _launch_cluster()
     try:
+        cluster.start()
         yield cluster
     finally:
         cluster.stop()
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, _CLUSTER["previous"])
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +112,10 @@ def ray_driver(ray_cluster):
     from ingest import distributed
 
     ray_cluster.wait_restored()
+    # As the nodes and the `verbatim` commands run: without it Ray Data starts a usage-collecting
+    # actor (one more Python process) for the first dataset this driver runs.
+    usage = os.environ.get("RAY_USAGE_STATS_ENABLED")
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     stopping = signal.getsignal(signal.SIGTERM)
     info = distributed.connect(ray_cluster.address, packages=(qa, web))
     # ray.init replaces the SIGTERM handler with one that raises SystemExit in the running test
@@ -90,6 +125,10 @@ def ray_driver(ray_cluster):
         yield info
     finally:
         distributed.disconnect()
+        if usage is None:
+            os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
+        else:
+            os.environ["RAY_USAGE_STATS_ENABLED"] = usage
 
 
 def _medquad_subset(tmp_path_factory, documents: int) -> Path:
@@ -124,6 +163,24 @@ def medquad_single(medquad_corpus, embedder, tmp_path_factory) -> Path:
     report = run_ingest([medquad_corpus], Settings.from_env(index_dir=index_dir), embedder=embedder, show_progress=False)
     assert report.status == "built" and report.documents == MEDQUAD_DOCUMENTS
     return index_dir
+
+
+@pytest.fixture(scope="session")
+def medquad_whole(medquad_single, embedder):
+    """:func:`medquad_single` loaded once for the session, with the responses it gave
+    (:class:`tests.cluster.helpers.WholeIndex`; read only)."""
+    from tests.cluster.helpers import WholeIndex
+
+    return WholeIndex(medquad_single, embedder)
+
+
+@pytest.fixture(scope="session")
+def seed_whole(seed_distributed, embedder):
+    """:func:`seed_distributed` loaded once for the session, with the responses it gave
+    (:class:`tests.cluster.helpers.WholeIndex`; read only)."""
+    from tests.cluster.helpers import WholeIndex
+
+    return WholeIndex(seed_distributed, embedder)
 
 
 @pytest.fixture(scope="session")

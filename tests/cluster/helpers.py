@@ -10,21 +10,25 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.bench.local_cluster import nice_command
 from qa.pipeline import Answerer
 from tests.conftest import REPO
 from verbatim import index_format
 from verbatim.settings import Settings
 from web.schemas import answer_to_response
 
+# Niceness of the cluster's nodes and of the `verbatim` commands the tests run (the machine is
+# shared): 10, or the test session's own when it is run niced further.
+NICENESS = 10
 # Manifest entries that name the moment or the machine of a build, not its content.
 VOLATILE = {"built_at", "build_seconds", "files"}
 
 
 def run_cli(*arguments: str, env_extra: dict[str, str] | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """``verbatim ...`` in a fresh process (as an operator runs it), niced."""
+    """``verbatim ...`` in a fresh process (as an operator runs it), niced (:data:`NICENESS`)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", **(env_extra or {}))
     return subprocess.run(
-        ["nice", "-n", "10", sys.executable, "-m", "verbatim.cli", *arguments],
+        [*nice_command(NICENESS), sys.executable, "-m", "verbatim.cli", *arguments],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -71,15 +75,40 @@ def dialog_questions() -> list[tuple[str, list[str]]]:
     return [(dialog.id, [turn.question for turn in dialog.turns]) for dialog in load_dialogs()]
 
 
-def assert_same_answers(expected_dir: Path, actual_dir: Path, embedder, questions: list[str]) -> None:
+def warm_answerer(index_dir: Path, embedder) -> Answerer:
+    """An answerer over ``index_dir``, its model and index loaded."""
+    answerer = Answerer(Settings.from_env(index_dir=index_dir), embedder=embedder)
+    answerer.warm_up()
+    return answerer
+
+
+class WholeIndex:
+    """A warm answerer over a whole (unsharded) build and the responses it gave, kept for the
+    session: several tests compare the cluster's answers with the same build's answers to the same
+    questions, so each question is answered, and the build loaded, once.
+
+    Args:
+        index_dir: The build's index folder (read only).
+        embedder: The session's warm model.
+    """
+
+    def __init__(self, index_dir: Path, embedder) -> None:
+        self.index_dir = index_dir
+        self.answerer = warm_answerer(index_dir, embedder)
+        self._responses: dict[str, dict] = {}
+
+    def responses(self, questions: list[str]) -> list[dict]:
+        """What the API would return for each question (no history)."""
+        for question in dict.fromkeys(questions):
+            if question not in self._responses:
+                self._responses[question] = answer_to_response(self.answerer.run(question)).model_dump()
+        return [self._responses[question] for question in questions]
+
+
+def assert_same_answers(whole: WholeIndex, other: Answerer, questions: list[str]) -> None:
     """Every question gets the same response (answer, passages, offsets, confidence) from both."""
-    answers = []
-    for index_dir in (expected_dir, actual_dir):
-        answerer = Answerer(Settings.from_env(index_dir=index_dir), embedder=embedder)
-        answerer.warm_up()
-        answers.append(responses(answerer, questions))
-    for question, expected, actual in zip(questions, *answers, strict=True):
-        assert actual == expected, question
+    for question, wanted, found in zip(questions, whole.responses(questions), responses(other, questions), strict=True):
+        assert found == wanted, question
 
 
 def eval_questions() -> list[str]:

@@ -11,17 +11,17 @@ import pytest
 
 from ingest.sharding import split_into_shards
 from qa.followup import Turn
-from qa.pipeline import Answerer
 from qa.retriever import top
 from qa.sharded import ShardedAnswerer
 from qa.shards import ShardSearcher
 from qa.tunables import TUNABLES
 from tests.cluster.helpers import (
+    WholeIndex,
+    assert_same_answers,
     conversation_responses,
     dialog_questions,
     eval_questions,
     medquad_questions,
-    responses,
     run_cli,
 )
 from verbatim import index_format
@@ -61,26 +61,20 @@ def sharded_answerer(index_dir, embedder, pool_factory) -> ShardedAnswerer:
     return answerer
 
 
-def whole_answerer(index_dir, embedder) -> Answerer:
-    answerer = Answerer(Settings.from_env(index_dir=index_dir), embedder=embedder)
-    answerer.warm_up()
-    return answerer
-
-
-def assert_same_ranking_and_answers(whole: Answerer, sharded: ShardedAnswerer, questions: list[str]) -> None:
+def assert_same_ranking_and_answers(whole: WholeIndex, sharded: ShardedAnswerer, questions: list[str]) -> None:
     """Chunk for chunk the same top chunks with the same scores, and the same responses (each
     side embeds the questions itself, in one batch for the rankings)."""
+    answerer = whole.answerer
     for question, whole_query, sharded_query in zip(
-        questions, whole.prepare_many(questions), sharded.prepare_many(questions), strict=True
+        questions, answerer.prepare_many(questions), sharded.prepare_many(questions), strict=True
     ):
-        expected = whole._require().retriever.run(whole_query, top_k=TUNABLES.retrieval.depth)
+        expected = answerer._require().retriever.run(whole_query, top_k=TUNABLES.retrieval.depth)
         actual, _ = sharded.retrieve(sharded_query, TUNABLES.retrieval.depth)
         assert actual == expected, question
-    for question, expected, actual in zip(questions, responses(whole, questions), responses(sharded, questions), strict=True):
-        assert actual == expected, question
+    assert_same_answers(whole, sharded, questions)
 
 
-def test_two_shards_answer_every_eval_question_as_the_whole_index(seed_distributed, seed_sharded, shard_pool, embedder):
+def test_two_shards_answer_every_eval_question_as_the_whole_index(seed_whole, seed_sharded, shard_pool, embedder):
     sharded_dir = seed_sharded
     manifest = index_format.read_manifest(sharded_dir)
     assert index_format.sharding(manifest)["count"] == SHARDS
@@ -94,25 +88,25 @@ def test_two_shards_answer_every_eval_question_as_the_whole_index(seed_distribut
     assert len({size["node"] for size in sizes}) == SHARDS
     assert sum(size["chunks"] for size in sizes) == manifest["counts"]["chunks"]
 
-    whole = whole_answerer(seed_distributed, embedder)
-    assert_same_ranking_and_answers(whole, sharded, eval_questions())
+    assert_same_ranking_and_answers(seed_whole, sharded, eval_questions())
     # Conversations: follow-ups read earlier answers' documents from the shard actors.
     for name, turns in dialog_questions():
-        assert conversation_responses(sharded, turns) == conversation_responses(whole, turns), name
+        assert conversation_responses(sharded, turns) == conversation_responses(seed_whole.answerer, turns), name
 
 
-def test_two_medquad_shards_rank_chunk_for_chunk_as_the_whole_index(medquad_single, medquad_sharded, shard_pool, embedder):
+def test_two_medquad_shards_rank_chunk_for_chunk_as_the_whole_index(medquad_whole, medquad_sharded, shard_pool, embedder):
     """More chunks per shard than the retriever takes (so the merge decides), global BM25 idf."""
     sharded_dir = medquad_sharded
     entry = index_format.sharding(index_format.read_manifest(sharded_dir))
     assert all(item["counts"]["chunks"] > 50 for item in entry["shards"])
     sharded = sharded_answerer(sharded_dir, embedder, shard_pool)
-    assert_same_ranking_and_answers(whole_answerer(medquad_single, embedder), sharded, medquad_questions(medquad_single, MEDQUAD_QUESTIONS))
+    questions = medquad_questions(medquad_whole.index_dir, MEDQUAD_QUESTIONS)
+    assert_same_ranking_and_answers(medquad_whole, sharded, questions)
 
 
-def test_hnsw_shards_keep_recall_at_10(medquad_single, embedder):
+def test_hnsw_shards_keep_recall_at_10(medquad_single, medquad_whole):
     """HNSW shards merged against exact search over the whole index: recall@10 >= 0.98."""
-    whole = whole_answerer(medquad_single, embedder)
+    whole = medquad_whole.answerer
     contents = index_format.load_build(medquad_single, whole.embedder.name, whole.embedder.weights_hash)
     _, shards = split_into_shards(contents, SHARDS, vector_index="hnsw")
     searchers = [ShardSearcher(part) for part in shards]
@@ -133,11 +127,16 @@ def served_shards(ray_cluster, seed_sharded, shard_pool, serve_port):
     """``verbatim serve --ray`` (one replica) over the seed corpus's 2-shard build (read only: the
     replica finds the shard actors the tests above started, by name, or starts them); undeployed
     by the last test of this module, which checks the shard actors end with it, or at the end."""
+    from tests.cluster.test_serve import INGRESS
     from web import ray_serve
 
     sharded_dir = seed_sharded
     ray_cluster.wait_restored()
-    result = run_cli("serve", "--index", str(sharded_dir), "--ray", ray_cluster.address, "--replicas", "1", "--port", str(serve_port))
+    # The ingress the Serve tests started Serve with (VERBATIM_CLUSTER_INGRESS): Serve keeps it.
+    result = run_cli(
+        "serve", "--index", str(sharded_dir), "--ray", ray_cluster.address, "--replicas", "1", "--port", str(serve_port),
+        "--ingress", INGRESS,
+    )
     assert result.returncode == 0, result.stderr
     served = {"url": f"http://127.0.0.1:{serve_port}", "index_dir": sharded_dir, "address": ray_cluster.address, "undeployed": False}
     try:
@@ -171,7 +170,7 @@ def shard_actor_sizes(index_dir) -> list[dict]:
     return ray.get([actor.size.remote() for actor in actors], timeout=300)
 
 
-def test_ray_serve_answers_from_the_shard_actors(served_shards, seed_distributed, embedder):
+def test_ray_serve_answers_from_the_shard_actors(served_shards, seed_whole):
     """``verbatim serve --ray`` over a sharded index: the replica coordinates, the shard actors
     hold the index, each on its own node, and the answers are the whole index's."""
     import httpx
@@ -182,7 +181,7 @@ def test_ray_serve_answers_from_the_shard_actors(served_shards, seed_distributed
     health = next(iter(replicas(served_shards["url"], wanted=1).values()))
     assert health["documents"] == 2
     questions = eval_questions()[::20]
-    whole = whole_answerer(seed_distributed, embedder)
+    whole = seed_whole.answerer
     for question, actual in zip(questions, served_responses(served_shards["url"], questions), strict=True):
         expected = json.loads(answer_to_response(whole.run(question)).model_dump_json())
         assert {key: actual.get(key) for key in expected} == expected, question
