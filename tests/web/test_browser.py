@@ -432,6 +432,10 @@ def test_a_clipped_excerpt_is_the_same_with_and_without_javascript(page, live_ur
 # -- evidence kinds (issue 26) -----------------------------------------------------------------
 
 STUDY_AND_ADVICE = "What do the studies and the clinician say about glutamine dosing?"
+# Dev questions (eval/questions.jsonl q017, q009) that the current answer path answers with a study
+# result and shows the other source's advice or story beside it (docs/evidence.md, "Side by side").
+STUDY_BESIDE_ADVICE = "Is glutamine stable once it is mixed into a liquid?"
+STUDY_BESIDE_STORY = "Are the results of glutamine trials in hospital patients consistent?"
 
 
 def test_each_quote_has_an_evidence_chip_explained_on_focus(page, live_url):
@@ -452,27 +456,46 @@ def test_each_quote_has_an_evidence_chip_explained_on_focus(page, live_url):
     assert_clean(page)
 
 
-# The pair ranker now quotes a study result from each source for this question, so no study/advice
-# pair is shown; the pairing itself is unchanged (web/evidence_view.py).
-@PAIR_CHOICE_REGRESSION
-def test_study_and_advice_from_the_two_sources_are_shown_side_by_side(page, live_url):
+def assert_shows_a_pair(page, live_url: str, question: str, other_label: str) -> None:
+    """The chat shows a study result and ``other_label`` side by side, as the page without
+    JavaScript does."""
     page.goto(live_url)
-    turn = ask(page, STUDY_AND_ADVICE)
+    turn = ask(page, question)
     pair = turn.locator(".evidence-pair")
     expect(pair).to_be_visible()
     expect(pair).to_have_attribute("role", "group")
+    expect(pair.locator(".evidence-pair__lead")).to_have_text("The two sources give different kinds of evidence:")
     chips = pair.locator(".evidence-chip").all_text_contents()
     assert len(chips) == 2
-    assert any("Study result" in text for text in chips) and any("Clinician's advice" in text for text in chips)
-    boxes = [figure.bounding_box() for figure in pair.locator(".evidence").all()]
+    assert any("Study result" in text for text in chips) and any(other_label in text for text in chips)
+    figures = pair.locator(".evidence")
+    expect(figures).to_have_count(2)
+    # The two quotes come from the two sources: each cites another document.
+    cited = [figure.locator("a.citation__link").get_attribute("href").split("?")[0] for figure in figures.all()]
+    assert len(set(cited)) == 2, cited
+    boxes = [figure.bounding_box() for figure in figures.all()]
     # One row, not stacked: the second starts left-to-right after the first and within the first's upper half
     # (a few pixels of difference in their tops come from the quotes' own first lines).
     same_row = abs(boxes[0]["y"] - boxes[1]["y"]) < min(boxes[0]["height"], boxes[1]["height"]) / 2
     assert same_row and boxes[0]["x"] + boxes[0]["width"] <= boxes[1]["x"], "side by side on a wide screen"
     # The page without JavaScript renders the same pair.
-    server = parse(page.request.post(f"{live_url}/", form={"question": STUDY_AND_ADVICE}).text())
+    server = parse(page.request.post(f"{live_url}/", form={"question": question}).text())
     assert [t.split() for t in server.texts("evidence-chip")] == [t.split() for t in turn.locator(".evidence-chip").all_text_contents()]
     assert_clean(page)
+
+
+@pytest.mark.parametrize(
+    ("question", "other_label"), [(STUDY_BESIDE_ADVICE, "Clinician's advice"), (STUDY_BESIDE_STORY, "One patient's story")]
+)
+def test_a_study_and_the_other_sources_advice_or_story_are_shown_side_by_side(page, live_url, question, other_label):
+    assert_shows_a_pair(page, live_url, question, other_label)
+
+
+# The pair ranker now quotes a study result from each source for this question, so no study/advice
+# pair is shown; the pairing itself is unchanged (web/evidence_view.py; tests/web/test_evidence_view.py).
+@PAIR_CHOICE_REGRESSION
+def test_study_and_advice_from_the_two_sources_are_shown_side_by_side(page, live_url):
+    assert_shows_a_pair(page, live_url, STUDY_AND_ADVICE, "Clinician's advice")
 
 
 def test_document_view_tags_evidence_on_a_phone(phone_page, live_url):
