@@ -187,6 +187,41 @@ class Extraction:
 
 
 @dataclass(frozen=True)
+class UnitRanking:
+    """What the answer unit reads of a ranking: its winner and the few places it looks at
+    besides (two rankings that agree on these get the same unit; :meth:`AnswerExtractor.unit_ranking`).
+
+    Attributes:
+        best: The winning sentence.
+        runner_up: The second-ranked sentence (None: the winner is the only candidate).
+        close: The sentences ranked in the top ``neighbour_rank`` (the sentence after the winner
+            joins the answer when it is one of them).
+        list_sibling: The best-ranked sentence of another block than the winner's, when it scores
+            within ``list_margin`` of the winner (None otherwise): a winning list item brings its
+            whole list when this sentence hangs from the same lead-in.
+    """
+
+    best: int
+    runner_up: int | None
+    close: frozenset[int]
+    list_sibling: int | None
+
+
+@dataclass
+class _Shared:
+    """What the two extractions of one question (the plain ranking's and the pair ranking's)
+    share: the same candidates, so which of them ask, and the answer units already built.
+
+    Attributes:
+        asking: The candidate sentences that ask rather than state.
+        units: Answer unit (first and last sentence) by what it was built from.
+    """
+
+    asking: frozenset[int]
+    units: dict[UnitRanking, tuple[int, int]]
+
+
+@dataclass(frozen=True)
 class Choice:
     """The plain ranker's extraction and the one quoted.
 
@@ -422,10 +457,13 @@ class AnswerExtractor:
         """
         plain, paired = self._score_both(query, retrieved, safety_question)
         rules = (excluded, topic_bits, preferred_over_anecdote)
-        decided = self._extract(query, retrieved, plain, *rules)
+        # Both rankings order the same candidates: which of them ask is found once, and a unit
+        # the pair ranking would build from the same winner and neighbours is the plain one's.
+        shared = _Shared(frozenset(c.sentence for c in plain if _asks(self.store.sentence_text(c.sentence))), {})
+        decided = self._extract(query, retrieved, plain, *rules, shared)
         if paired is None or decided is None:
             return Choice(decided, decided)
-        return Choice(decided, self._extract(query, retrieved, paired, *rules))
+        return Choice(decided, self._extract(query, retrieved, paired, *rules, shared))
 
     def _extract(
         self,
@@ -435,14 +473,16 @@ class AnswerExtractor:
         excluded: frozenset[int],
         topic_bits: int,
         preferred_over_anecdote: frozenset[str],
+        shared: _Shared,
     ) -> Extraction | None:
-        """The answer unit of one ranking of the candidates (the rules of :meth:`choose`)."""
+        """The answer unit of one ranking of the candidates (the rules of :meth:`choose`;
+        ``shared``: what it shares with the other ranking's)."""
         if excluded:
             ranked = [candidate for candidate in ranked if candidate.sentence not in excluded]
         store = self.store
         # A sentence that asks ("Okay, so how much should you take?") never answers by itself: it
         # goes behind every sentence that states something.
-        asks = [_asks(store.sentence_text(candidate.sentence)) for candidate in ranked]
+        asks = [candidate.sentence in shared.asking for candidate in ranked]
         stating = [c for c, asking in zip(ranked, asks, strict=True) if not asking]
         if not stating:
             return None
@@ -450,7 +490,7 @@ class AnswerExtractor:
             stating = self._on_topic_first(stating, topic_bits)
         ranked = stating + [c for c, asking in zip(ranked, asks, strict=True) if asking]
         best = ranked[0]
-        first, last = self._unit_of_best(query, ranked)
+        first, last = self._unit_of_best(query, ranked, shared.units)
         if preferred_over_anecdote and store.span_evidence(
             int(store.sentence_doc[first]), int(store.sentence_start[first]), int(store.sentence_end[last])
         )[0] == "anecdote":
@@ -458,7 +498,7 @@ class AnswerExtractor:
             if instead is not None:
                 ranked = instead + [c for c, asking in zip(ranked, asks, strict=True) if asking and c not in instead]
                 best = ranked[0]
-                first, last = self._unit_of_best(query, ranked)
+                first, last = self._unit_of_best(query, ranked, shared.units)
         return Extraction(
             doc=int(store.sentence_doc[first]),
             start=int(store.sentence_start[first]),
@@ -565,21 +605,48 @@ class AnswerExtractor:
             block += 1
         return first, last
 
-    def _unit_of_best(self, query: Query, ranked: list[ScoredSentence]) -> tuple[int, int]:
-        """:meth:`_unit` of the first of ``ranked``, with whether it restates the question its
-        pointer points at (the same steps for the ranking as given and for one whose anecdote
-        gave way)."""
-        best = ranked[0]
-        pointer = int(self.store.sentence_pointer[best.sentence])
-        restates_pointer = pointer >= 0 and self._restates(query, pointer, int(self.store.sentence_block[best.sentence]))
-        return self._unit(best, ranked, restates_pointer)
+    def unit_ranking(self, ranked: list[ScoredSentence]) -> UnitRanking:
+        """What :meth:`_unit` reads of a ranking.
 
-    def _unit(self, best: ScoredSentence, ranked: list[ScoredSentence], restates_pointer: bool) -> tuple[int, int]:
+        Args:
+            ranked: Candidates, best first (at least one).
+
+        Returns:
+            The winner, the runner-up, the top ``neighbour_rank`` and the close sentence of
+            another block.
+        """
+        store, config = self.store, self.config
+        best = ranked[0]
+        block = int(store.sentence_block[best.sentence])
+        other = next((c for c in ranked[1:] if int(store.sentence_block[c.sentence]) != block), None)
+        return UnitRanking(
+            best=best.sentence,
+            runner_up=ranked[1].sentence if len(ranked) > 1 else None,
+            close=frozenset(candidate.sentence for candidate in ranked[: config.neighbour_rank]),
+            list_sibling=other.sentence if other is not None and best.score - other.score <= config.list_margin else None,
+        )
+
+    def _unit_of_best(
+        self, query: Query, ranked: list[ScoredSentence], built: dict[UnitRanking, tuple[int, int]]
+    ) -> tuple[int, int]:
+        """:meth:`_unit` of the first of ``ranked``, with whether it restates the question its
+        pointer points at (the same steps for the ranking as given, for one whose anecdote gave
+        way, and for the other ranker's); taken from ``built`` when a ranking of this question
+        that agrees on what the unit reads built it already (then added to it)."""
+        ranking = self.unit_ranking(ranked)
+        unit = built.get(ranking)
+        if unit is None:
+            best = ranking.best
+            pointer = int(self.store.sentence_pointer[best])
+            restates_pointer = pointer >= 0 and self._restates(query, pointer, int(self.store.sentence_block[best]))
+            unit = built[ranking] = self._unit(ranking, restates_pointer)
+        return unit
+
+    def _unit(self, ranking: UnitRanking, restates_pointer: bool) -> tuple[int, int]:
         """Expand the winning sentence into the span to quote.
 
         Args:
-            best: The winning sentence.
-            ranked: All candidates, best first.
+            ranking: The winner and what else the unit reads of the ranking (:meth:`unit_ranking`).
             restates_pointer: Whether the question nearly restates the sentence the winner hangs
                 from; a FAQ answer is quoted whole only when it restates its FAQ question.
 
@@ -587,18 +654,13 @@ class AnswerExtractor:
             First and last sentence of the answer.
         """
         store, config = self.store, self.config
-        sentence = best.sentence
+        sentence = ranking.best
         block = int(store.sentence_block[sentence])
         kind = store.block_kind_of(block)
         if kind == BlockKind.LIST_ITEM:
             lead_in = int(store.sentence_pointer[sentence])
-            runner_up = next((c for c in ranked[1:] if int(store.sentence_block[c.sentence]) != block), None)
-            if (
-                lead_in >= 0
-                and runner_up is not None
-                and int(store.sentence_pointer[runner_up.sentence]) == lead_in
-                and best.score - runner_up.score <= config.list_margin
-            ):
+            sibling = ranking.list_sibling
+            if lead_in >= 0 and sibling is not None and int(store.sentence_pointer[sibling]) == lead_in:
                 return self._list_unit(lead_in)
             return self._whole_block(block, sentence)
         if kind in (BlockKind.LABEL_VALUE, BlockKind.TABLE_ROW):
@@ -617,12 +679,11 @@ class AnswerExtractor:
             first = members.start
         if last + 1 < members.stop:
             following = last + 1
-            close_runner_up = any(candidate.sentence == following for candidate in ranked[: config.neighbour_rank])
-            if store.sentence_text(last).endswith(":") or close_runner_up or _STUDY_SETUP.search(text):
+            if store.sentence_text(last).endswith(":") or following in ranking.close or _STUDY_SETUP.search(text):
                 last = following
         # The two best sentences close together in one paragraph usually answer together.
-        if len(ranked) > 1:
-            runner_up = ranked[1].sentence
+        runner_up = ranking.runner_up
+        if runner_up is not None:
             if members.start <= runner_up < members.stop and abs(runner_up - sentence) <= config.runner_up_gap:
                 first, last = min(first, runner_up), max(last, runner_up)
         # A paragraph that ends on a colon ("Several factors drive this variability:") promises

@@ -79,9 +79,9 @@ def test_a_faq_answer_keeps_its_verdict_only_for_its_own_question(answerer):
     after_verdict = (s for s in range(len(store.sentence_start)) if int(store.sentence_start[s]) > verdict)
     sentence = next(s for s in after_verdict if store.sentence_text(s).startswith("Glutamine can be"))
     ranked = [ScoredSentence(sentence, 1.0, 0.0, 0.0, 0.0, 0)]
-    first, _ = extractor._unit(ranked[0], ranked, restates_pointer=True)
+    first, _ = extractor._unit(extractor.unit_ranking(ranked), restates_pointer=True)
     assert int(store.sentence_start[first]) == verdict
-    first, last = extractor._unit(ranked[0], ranked, restates_pointer=False)
+    first, last = extractor._unit(extractor.unit_ranking(ranked), restates_pointer=False)
     assert int(store.sentence_start[first]) > verdict and first <= sentence <= last
     # End to end: the FAQ's own question gets the verdict.
     assert answerer.run("Can glutamine replace my IBD meds?").answer.startswith("No. Absolutely not.")
@@ -249,15 +249,15 @@ def test_the_two_best_sentences_close_together_are_quoted_as_one_span(answerer):
         # Only the order matters to the answer unit: winner first, runner-up second.
         return [ScoredSentence(s, 10.0 - rank, 0.0, 0.0, 0.0, 0) for rank, s in enumerate((winner, runner_up))]
 
-    first, last = extractor._unit(ranked(winner - 2)[0], ranked(winner - 2), restates_pointer=False)
+    first, last = extractor._unit(extractor.unit_ranking(ranked(winner - 2)), restates_pointer=False)
     assert first == winner - 2 and last >= winner
-    first, last = extractor._unit(ranked(winner + 1)[0], ranked(winner + 1), restates_pointer=False)
+    first, last = extractor._unit(extractor.unit_ranking(ranked(winner + 1)), restates_pointer=False)
     assert first <= winner and last == winner + 1
     # Three sentences away, or in another paragraph, the runner-up is not quoted.
-    first, last = extractor._unit(ranked(winner - 3)[0], ranked(winner - 3), restates_pointer=False)
+    first, last = extractor._unit(extractor.unit_ranking(ranked(winner - 3)), restates_pointer=False)
     assert first > winner - 3
     other = members.stop if members.stop < len(store.sentence_block) else members.start - 1
-    first, last = extractor._unit(ranked(other)[0], ranked(other), restates_pointer=False)
+    first, last = extractor._unit(extractor.unit_ranking(ranked(other)), restates_pointer=False)
     assert members.start <= first <= last < members.stop
 
 

@@ -164,18 +164,41 @@ def _scored(sentence, score):
     return ScoredSentence(sentence=sentence, score=score, dense=0.0, lexical=0.0, context=0.0, chunk=0)
 
 
+def _unit(extractor, ranked, restates_pointer):
+    return extractor._unit(extractor.unit_ranking(ranked), restates_pointer)
+
+
 def test_unit_brings_the_sentence_a_short_or_leaning_one_rests_on(extractor):
-    assert extractor._unit(_scored(DOSE, 1.0), [_scored(DOSE, 1.0)], False) == (DOSE, DOSE)
-    assert extractor._unit(_scored(LEANS, 1.0), [_scored(LEANS, 1.0)], False) == (DOSE, LEANS)  # "This dose ..."
+    assert _unit(extractor, [_scored(DOSE, 1.0)], False) == (DOSE, DOSE)
+    assert _unit(extractor, [_scored(LEANS, 1.0)], False) == (DOSE, LEANS)  # "This dose ..."
+
+
+def test_unit_ranking_holds_what_the_unit_reads_of_the_ranking(extractor):
+    ranking = extractor.unit_ranking([_scored(ITEM_A, 1.0), _scored(ITEM_B, 0.99), _scored(DOSE, 0.5), _scored(LABEL, 0.1)])
+    assert (ranking.best, ranking.runner_up, ranking.list_sibling) == (ITEM_A, ITEM_B, ITEM_B)
+    assert ranking.close == frozenset([ITEM_A, ITEM_B, DOSE, LABEL][: TUNABLES.extraction.neighbour_rank])
+    # The sibling item further than list_margin below the winner: no whole list.
+    far = [_scored(ITEM_A, 1.0), _scored(ITEM_B, 1.0 - TUNABLES.extraction.list_margin - 0.01)]
+    assert extractor.unit_ranking(far).list_sibling is None
+    assert _unit(extractor, far, False) == (ITEM_A, ITEM_A)
+    # A lone candidate has no runner-up; scores and the order below the top ones do not count.
+    assert TUNABLES.extraction.neighbour_rank <= 3  # the places swapped below are not among the top ones
+    assert extractor.unit_ranking([_scored(DOSE, 3.0)]) == extractor.unit_ranking([_scored(DOSE, 1.0)])
+    assert extractor.unit_ranking([_scored(DOSE, 1.0)]).runner_up is None
+    assert extractor.unit_ranking(
+        [_scored(DOSE, 1.0), _scored(LEANS, 0.0), _scored(LABEL, -1.0), _scored(ROW, -2.0), _scored(ITEM_A, -3.0)]
+    ) == extractor.unit_ranking(
+        [_scored(DOSE, 1.0), _scored(LEANS, 0.0), _scored(LABEL, -1.0), _scored(ITEM_A, -2.0), _scored(ROW, -3.0)]
+    )
 
 
 def test_unit_of_list_label_row_and_faq_answer(extractor):
     # A list item alone, or the whole list when the runner-up is its sibling and scores close.
-    assert extractor._unit(_scored(ITEM_A, 1.0), [_scored(ITEM_A, 1.0), _scored(DOSE, 0.0)], False) == (ITEM_A, ITEM_A)
-    whole_list = extractor._unit(_scored(ITEM_A, 1.0), [_scored(ITEM_A, 1.0), _scored(ITEM_B, 0.99)], False)
+    assert _unit(extractor, [_scored(ITEM_A, 1.0), _scored(DOSE, 0.0)], False) == (ITEM_A, ITEM_A)
+    whole_list = _unit(extractor, [_scored(ITEM_A, 1.0), _scored(ITEM_B, 0.99)], False)
     assert whole_list == (LEAD_IN, ITEM_B)
-    assert extractor._unit(_scored(LABEL, 1.0), [_scored(LABEL, 1.0)], False) == (LABEL, LABEL)
-    assert extractor._unit(_scored(ROW, 1.0), [_scored(ROW, 1.0)], False) == (ROW, ROW)
+    assert _unit(extractor, [_scored(LABEL, 1.0)], False) == (LABEL, LABEL)
+    assert _unit(extractor, [_scored(ROW, 1.0)], False) == (ROW, ROW)
     # A FAQ answer is quoted whole only for a question that restates its FAQ question.
-    assert extractor._unit(_scored(VERDICT_MORE, 1.0), [_scored(VERDICT_MORE, 1.0)], True) == (VERDICT, VERDICT_MORE)
-    assert extractor._unit(_scored(VERDICT_MORE, 1.0), [_scored(VERDICT_MORE, 1.0)], False)[1] == VERDICT_MORE
+    assert _unit(extractor, [_scored(VERDICT_MORE, 1.0)], True) == (VERDICT, VERDICT_MORE)
+    assert _unit(extractor, [_scored(VERDICT_MORE, 1.0)], False)[1] == VERDICT_MORE

@@ -111,3 +111,46 @@ def test_the_abstention_reads_the_same_features_with_or_without_the_pair_ranker(
     with_pairs = policy.run(asked, retrieved, paired.decided, {}, set())
     assert with_pairs.features.values() == without.features.values()
     assert (with_pairs.abstain, with_pairs.confidence, with_pairs.reason) == (without.abstain, without.confidence, without.reason)
+
+
+class _CountingExtractor(AnswerExtractor):
+    """The real extractor, counting the answer units it builds."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.units_built = 0
+
+    def _unit(self, ranking, restates_pointer):
+        self.units_built += 1
+        return super()._unit(ranking, restates_pointer)
+
+
+def test_a_unit_both_rankings_agree_on_is_built_once(store, memory):
+    # A pair ranker that weighs only what the plain ranker weighs orders the candidates alike.
+    extractor = _CountingExtractor(store, PLAIN, chooser=PairRanker(_model(PAIR_RANKER_FEATURES, dense=10.0), memory))
+    choice = extractor.choose(_asked(), _retrieved(store))
+    assert extractor.units_built == 1
+    assert choice.quoted is not choice.decided
+    assert (choice.quoted.start, choice.quoted.end) == (choice.decided.start, choice.decided.end)
+    assert (choice.decided.first_sentence, choice.decided.last_sentence) == (1, 2)  # the runner-up in its paragraph joins
+
+
+def test_the_same_winner_with_another_runner_up_gets_its_own_unit(store, memory):
+    # The same winner (sentence 1), but the first sentences of blocks now outrank sentence 2, so
+    # the runner-up is sentence 0 of another block and sentence 2 no longer joins the answer.
+    paired = PairRanker(_model(PAIR_RANKER_FEATURES, dense=10.0, first_in_block=4.0), memory)
+    extractor = _CountingExtractor(store, PLAIN, chooser=paired)
+    choice = extractor.choose(_asked(), _retrieved(store))
+    assert extractor.units_built == 2
+    assert choice.decided.best.sentence == choice.quoted.best.sentence == 1
+    assert (choice.decided.first_sentence, choice.decided.last_sentence) == (1, 2)
+    assert (choice.quoted.first_sentence, choice.quoted.last_sentence) == (1, 1)
+    alone = _CountingExtractor(store, PLAIN, chooser=paired)
+    assert alone._unit(alone.unit_ranking(choice.quoted.ranked), restates_pointer=False) == (1, 1)
+
+
+def test_another_winner_gets_its_own_unit(store, memory):
+    extractor = _CountingExtractor(store, PLAIN, chooser=PairRanker(PAIRED, memory))
+    choice = extractor.choose(_asked(), _retrieved(store))
+    assert extractor.units_built == 2
+    assert choice.quoted.best.sentence != choice.decided.best.sentence
