@@ -417,18 +417,6 @@ class AnswerExtractor:
             return plain, None
         return plain, ranked(self.chooser.scores(self.store, sentences, query.vector, matrix))
 
-    def run(
-        self,
-        query: Query,
-        retrieved: list[RetrievedChunk],
-        safety_question: bool = False,
-        topic_bits: int = 0,
-        excluded: frozenset[int] = frozenset(),
-        preferred_over_anecdote: frozenset[str] = frozenset(),
-    ) -> Extraction | None:
-        """Pick the answer unit to quote (:meth:`choose`'s ``quoted``; arguments as there)."""
-        return self.choose(query, retrieved, safety_question, topic_bits, excluded, preferred_over_anecdote).quoted
-
     def choose(
         self,
         query: Query,
