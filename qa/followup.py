@@ -253,6 +253,29 @@ class FollowupResolver:
         folded = _folded(text)
         return any(folded == phrase or folded.startswith(phrase + " ") for phrase in self.cues.not_reasons)
 
+    def names_only(self, question: str, subject_words: frozenset[str]) -> bool:
+        """Whether a follow-up only names something after an ellipsis opener ("and sleep apnea?",
+        "what about with gout?"): no pronoun, no predicate, nothing but its own words and function
+        words, at most ``max_own_words`` of them. Such a follow-up brings a condition (or a drug,
+        or anything else) into the conversation as the asker's concern; whether the name is a
+        condition or a drug is for the safety policy to judge.
+
+        Args:
+            question: The follow-up as asked.
+            subject_words: The sources' subject ("glutamine"), never a name of its own.
+
+        Returns:
+            Whether it is such a follow-up.
+        """
+        text = _folded(question)
+        opener = next((o for o in self.cues.ellipsis if text == o or text.startswith(o + " ")), None)
+        if opener is None or self._pronoun(question):
+            return False
+        rest = text[len(opener) :].split()
+        own = set(self.own_words(" ".join(rest), subject_words))
+        named = [word for word in rest if word not in function_words()]
+        return 0 < len(named) <= self.cues.max_own_words and all(word in own for word in named)
+
     def is_repeat(self, question: str) -> bool:
         """Whether a question asks for the last answer again and says nothing of its own."""
         text = _strip_fillers(_folded(question), self.cues.fillers)

@@ -480,6 +480,10 @@ class Answerer:
         # The safety policy reads every reading with the earlier question ("Can people with diabetes
         # take it?" + "and sleep apnea?" is read as "Can people with sleep apnea take it?" too).
         also = [query for reading, query in zip(readings, reading_queries, strict=True) if reading != question]
+        if self.followup.names_only(question, self._require().store.subject_words):
+            # "and sleep apnea?" brings a condition up as the asker's concern, however the earlier
+            # question was put: its names are judged as after "I have".
+            also.append(replace(fresh_query, told=True))
         fresh, _ = self._avoiding_repeat(fresh_query, top_k, mode, question, combined_query, plan.earlier, also)
         fresh.read_as = question
         if readings == [question]:
@@ -563,7 +567,9 @@ class Answerer:
                 )
                 if self._repeated(focused, earlier) is None:
                     return focused, focused_trace
-            clause = self._answering_clause(query, trace)
+            clause = self._answering_clause(
+                query, trace, self.followup.own_words(question, self._require().store.subject_words)
+            )
             if clause is not None:
                 narrowed, narrowed_trace = self.trace(
                     query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded,
@@ -575,9 +581,24 @@ class Answerer:
             answer, trace = answer_without(excluded)
         return answer, trace
 
-    def _answering_clause(self, query: Query, trace: Trace) -> tuple[int, int] | None:
-        """The clause of the winning sentence nearest the question in meaning (document offsets),
-        or None when the sentence is one clause (see :func:`qa.followup.clauses`)."""
+    def _answering_clause(
+        self, query: Query, trace: Trace, focus_words: Sequence[str] = ()
+    ) -> tuple[int, int] | None:
+        """The clause of the winning sentence that answers the question (document offsets), or
+        None when the sentence is one clause (see :func:`qa.followup.clauses`).
+
+        Args:
+            query: The question (its vector says which clause is nearest in meaning).
+            trace: The answer whose winning sentence is split.
+            focus_words: Folded content words the follow-up names of its own.
+
+        Returns:
+            The clause nearest the question in meaning among those naming one of ``focus_words``
+            (all clauses when none names one: "and does it help strength?" after "They found
+            glutamine reduced muscle soreness by about 15% ..., but it didn't significantly improve
+            strength recovery ..." asks about the clause naming strength, though the conversation's
+            topic, soreness, is nearer the first), or None.
+        """
         extraction = trace.extraction
         if extraction is None:
             return None
@@ -589,7 +610,10 @@ class Answerer:
         if len(spans) < 2:
             return None
         vectors = components.embedder.encode_passages([text[start:end] for start, end in spans])
-        start, end = spans[int(np.argmax(vectors @ query.vector))]
+        similarity = vectors @ query.vector
+        naming = [i for i, (start, end) in enumerate(spans) if focus_words and mentions(text[start:end], focus_words)]
+        chosen = max(naming or range(len(spans)), key=lambda i: float(similarity[i]))
+        start, end = spans[chosen]
         offset = int(store.sentence_start[sentence])
         return offset + start, offset + end
 

@@ -106,7 +106,8 @@ class SafetyChecker:
         return best
 
     def unlisted_topics(self, query: Query, store: IndexStore) -> dict[str, str]:
-        """Drugs and conditions the policy does not list, named in a personal health question.
+        """Drugs and conditions the policy does not list, named in a personal health question (or
+        in a follow-up that brings one up by naming it alone: ``query.told``).
 
         Args:
             query: The prepared question.
@@ -122,7 +123,7 @@ class SafetyChecker:
         vocabulary = store.vocabulary
         acronyms = self.policy.acronyms(query.text)
         names: list[str] = []
-        for phrase in self.policy.unlisted_candidates(query.normalised):
+        for phrase in self.policy.unlisted_candidates(query.normalised, told=query.told):
             words = [word for word in phrase if word not in store.subject_words]
             if any(vocabulary.correction(word) is None for word in words):
                 names.append(" ".join(words))

@@ -37,6 +37,9 @@ class Query:
         key_terms: Folded content words of the normalised text (coverage of the vocabulary).
         embed_ms: Milliseconds its preparation took (normalising and embedding; a batch's time
             for each of its questions).
+        told: The question brings up a condition or drug by naming it alone (a follow-up such as
+            "and sleep apnea?"): the safety policy judges the names the sources never use as it
+            does after a personal cue ("I have ..."). Never set for a question asked on its own.
     """
 
     text: str
@@ -45,6 +48,7 @@ class Query:
     terms: tuple[str, ...]
     key_terms: tuple[str, ...]
     embed_ms: float = 0.0
+    told: bool = False
 
 
 @dataclass

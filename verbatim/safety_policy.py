@@ -332,14 +332,16 @@ class SafetyPolicy:
                         found.append((topic.id, " ".join(matched), first, first + len(matched) - 1))
         return found
 
-    def unlisted_candidates(self, question: str) -> list[tuple[str, ...]]:
+    def unlisted_candidates(self, question: str, told: bool = False) -> list[tuple[str, ...]]:
         """Phrases that may name a drug or condition the policy does not list.
 
         Args:
             question: The question (normalised: typos fixed).
+            told: The question brings up a condition without a cue of its own (a follow-up that
+                only names one, "and sleep apnea?"): read as if it had one.
 
         Returns:
-            When the question speaks of the asker's health (an ``[unlisted]`` cue), its runs of
+            When the question speaks of the asker's health (an ``[unlisted]`` cue, or ``told``), its runs of
             adjacent content words ("pernicious anemia", "sweet tooth") that no policy phrase
             covers and that hold at least one word that is not everyday English, in order;
             otherwise nothing. Whether the sources use the words is for the caller to check.
@@ -350,7 +352,7 @@ class SafetyPolicy:
         roles = self._phrase_roles
         tokens = words(question)
         # Cues match word for word: "takes" in "my dad takes" is not "take" in "does it take".
-        telling = any(
+        telling = told or any(
             role == "personal"
             and tuple(tokens[first : last + 1]) == phrase
             and (first == 0 or tokens[first - 1] not in self.unlisted.not_after)

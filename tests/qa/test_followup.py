@@ -506,20 +506,66 @@ def test_a_sources_followup_after_an_abstention_abstains_as_its_topic_does(answe
 
 
 @pytest.mark.parametrize(
-    ("first", "followup", "condition"),
+    ("question", "expected"),
     [
-        ("Does glutamine help with muscle soreness?", "and gout?", "gout"),
-        ("Can glutamine help with bloating?", "what about psoriasis?", "psoriasis"),
-        ("Can glutamine help with bloating?", "what about sleep apnea?", "sleep apnea"),
+        ("and sleep apnea?", True),
+        ("what about with gout?", True),
+        ("and multiple sclerosis?", True),
+        ("and does it help strength?", False),  # a predicate of its own
+        ("and is it safe?", False),  # a pronoun
+        ("and then?", False),  # nothing named
+        ("how does gout fit in?", False),  # no ellipsis opener
+        ("and the best form for older athletes?", False),  # more than max_own_words names
     ],
 )
-def test_a_carried_followup_gets_the_disclaimer_its_single_question_gets(answerer, first, followup, condition):
-    # The safety policy reads the carried reading: the follow-up is judged as the self-contained
-    # question it stands for, whatever that verdict is for a condition the policy does not list.
+def test_a_followup_that_only_names_something(resolver, question, expected):
+    assert resolver.names_only(question, SUBJECT) is expected
+
+
+@pytest.mark.parametrize(
+    ("first", "followup", "condition"),
+    [
+        ("Can glutamine help with bloating?", "what about psoriasis?", "psoriasis"),
+        ("Can glutamine help with bloating?", "what about sleep apnea?", "sleep apnea"),
+        ("Does glutamine help athletes recover?", "and fibromyalgia?", "fibromyalgia"),
+    ],
+)
+def test_a_followup_naming_a_condition_alone_gets_the_disclaimer(answerer, first, followup, condition):
+    # The asker brings the condition up as their concern, whatever the earlier question was: the
+    # policy judges the name as after "I have" ("Does glutamine help with sleep apnea?" asked on its
+    # own, a question about a benefit, does not get the disclaimer, and is not changed).
     _, turn = _answer_turn(answerer, first)
     carried = answerer.run(followup, history=[turn])
-    single = answerer.run(f"Does glutamine help with {condition}?")
-    assert (carried.disclaimer is not None) == (single.disclaimer is not None)
+    assert carried.disclaimer is not None
+    assert any(f"unlisted:{condition}" in found for found in carried_triggers(answerer, followup, turn))
+
+
+def carried_triggers(answerer, followup, turn):
+    """The safety triggers the follow-up's told reading raises (what fired its disclaimer)."""
+    query = dataclasses.replace(answerer.prepare(followup), told=True)
+    return answerer.safety.question_triggers(query, answerer.store).values()
+
+
+@pytest.mark.parametrize(("first", "followup"), [
+    ("How much glutamine should I take?", "and for vegans?"),
+    ("Does glutamine help athletes?", "what about coffee?"),
+])
+def test_a_followup_naming_an_everyday_thing_gets_no_disclaimer(answerer, first, followup):
+    _, turn = _answer_turn(answerer, first)
+    assert answerer.run(followup, history=[turn]).disclaimer is None
+
+
+def test_the_clause_a_followup_names_is_quoted_when_it_would_repeat_the_earlier_sentence(answerer):
+    # "and does it help strength?" would quote the meta-analysis sentence of the turn before
+    # again; of its clauses the one naming strength answers, though the conversation's topic
+    # (soreness) is nearer the first.
+    history = []
+    for question in ("Does glutamine reduce muscle soreness?", "by how much?"):
+        answer = answerer.run(question, history=history)
+        history.append(Turn(question, answer.answer_doc_id, answer.answer_start, answer.answer_end))
+    assert "by about 15%" in answer.answer and "strength recovery" in answer.answer
+    strength = answerer.run("and does it help strength?", history=history)
+    assert strength.answer.startswith("it didn't significantly improve strength recovery")
 
 
 def test_sources_find_the_other_documents_passage_on_what_the_earlier_answer_said(answerer):

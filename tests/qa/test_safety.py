@@ -178,6 +178,15 @@ def test_unlisted_candidates_are_runs_of_unusual_words_after_a_personal_cue(poli
     assert policy.unlisted_candidates("I have a question about the best time") == []
 
 
+def test_unlisted_candidates_of_a_question_that_names_a_condition_alone(policy):
+    # A follow-up that only names a condition ("and sleep apnea?") is read as after a cue.
+    assert policy.unlisted_candidates("and sleep apnea?") == []
+    assert policy.unlisted_candidates("and sleep apnea?", told=True) == [("sleep", "apnea")]
+    assert policy.unlisted_candidates("what about with psoriasis?", told=True) == [("psoriasis",)]
+    # Everyday words are still nothing to judge.
+    assert policy.unlisted_candidates("and for the best time?", told=True) == []
+
+
 @pytest.mark.parametrize(
     ("question", "topic"),
     [
