@@ -671,9 +671,12 @@ class AnswerExtractor:
                 last = following
         # The two best sentences close together in one paragraph usually answer together.
         runner_up = ranking.runner_up
-        if runner_up is not None:
-            if members.start <= runner_up < members.stop and abs(runner_up - sentence) <= config.runner_up_gap:
-                first, last = min(first, runner_up), max(last, runner_up)
+        if (
+            runner_up is not None
+            and members.start <= runner_up < members.stop
+            and abs(runner_up - sentence) <= config.runner_up_gap
+        ):
+            first, last = min(first, runner_up), max(last, runner_up)
         # A paragraph that ends on a colon ("Several factors drive this variability:") promises
         # what the next block says: quote its first sentence too.
         following = last + 1
