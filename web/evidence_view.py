@@ -2,7 +2,9 @@
 and the tags of the document view.
 
 The chip texts are data (``web/evidence_chips.toml``); the chat's script receives the same table
-through a data attribute, so the server-rendered and the script-rendered pages say the same.
+through a data attribute, so the server-rendered and the script-rendered pages say the same. The
+pair is decided here only (``beside_index``): the API's answer carries it (``AskResponse.beside``),
+and both the server's page and the chat's script show the passage it names.
 """
 
 from __future__ import annotations
@@ -13,14 +15,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 from verbatim.index_format import EVIDENCE_KINDS
-from web.schemas import EvidenceOut, PassageOut
 
 CHIPS_PATH = Path(__file__).with_name("evidence_chips.toml")
 # A pair shown side by side: a study result in one source, an opinion or a story in the other.
 STRONG_KINDS = frozenset({"study"})
 WEAK_KINDS = frozenset({"recommendation", "anecdote"})
+
+
+# What of the API's passages (web/schemas.py ``PassageOut``, ``EvidenceOut``) is read here; written
+# as protocols because web/schemas.py imports this module (the API's answer carries the pair).
+class EvidenceLike(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def design(self) -> str | None: ...
+
+
+class PassageLike(Protocol):
+    @property
+    def doc_id(self) -> str: ...
+
+    @property
+    def evidence(self) -> EvidenceLike: ...
 
 
 @dataclass(frozen=True)
@@ -59,14 +79,14 @@ def chips_json() -> str:
     return json.dumps(chip_texts())
 
 
-def evidence_chip(evidence: EvidenceOut | None) -> EvidenceChip:
+def evidence_chip(evidence: EvidenceLike | None) -> EvidenceChip:
     """The chip of a passage (Background when it has no evidence kind)."""
     kind = evidence.kind if evidence is not None else "background"
     texts = chip_texts()[kind]
     return EvidenceChip(kind, texts["label"], texts["explanation"], evidence.design if evidence is not None else None)
 
 
-def beside_index(passages: Sequence[PassageOut]) -> int | None:
+def beside_index(passages: Sequence[PassageLike]) -> int | None:
     """The passage shown side by side with the answer's, if any.
 
     Both sources speak to the question (the answerer only shows another document's passage

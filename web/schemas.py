@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from qa.tunables import TUNABLES
 from qa.types import Answer, Passage, ReasonCode
+from web.evidence_view import beside_index
 from web.excerpt import excerpt_window
 
 MAX_QUESTION_CHARS = 1000
@@ -152,6 +153,16 @@ class AskResponse(BaseModel):
     )
     read_as: str = Field("", description="The self-contained question the answer was found for (the question itself "
                          "when nothing was carried over).")
+
+    @computed_field(
+        description="Index into passages of the other source's passage the chat shows side by side with "
+        "passages[0] (one a study result, the other the clinician's advice or a patient's story; "
+        "docs/evidence.md, \"Side by side\"); null when there is no such pair."
+    )
+    @property
+    def beside(self) -> int | None:
+        """Decided here once (``web/evidence_view.beside_index``) for the server's page and the chat's script."""
+        return beside_index(self.passages)
 
 
 class DocumentSummary(BaseModel):

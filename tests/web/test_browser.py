@@ -491,6 +491,37 @@ def test_a_study_and_the_other_sources_advice_or_story_are_shown_side_by_side(pa
     assert_shows_a_pair(page, live_url, question, other_label)
 
 
+def test_the_script_shows_the_pair_the_server_decides_and_decides_none_itself(page, live_url):
+    """The pair rule lives in web/evidence_view.py alone: the API's answer names the pair
+    (``beside``) and the chat's script shows that one. The page's /api/ask answers are the server's
+    own answer for a dev question with a pair, with ``beside`` told otherwise than the kinds would
+    say, so a script that decided the pair again from the kinds would fail here."""
+    real = api_answer(page, live_url, STUDY_BESIDE_ADVICE)
+    assert real["beside"] is not None and len(real["passages"]) >= 2
+    answers = []
+
+    def reply(route):
+        route.fulfill(json=answers.pop(0))
+
+    page.route("**/api/ask", reply)
+    page.goto(live_url)
+    # Told "no pair" for the study beside the clinician's advice: no pair, the other passage listed under it.
+    answers.append({**real, "beside": None})
+    turn = ask(page, STUDY_BESIDE_ADVICE)
+    expect(turn.locator(".evidence-pair")).to_have_count(0)
+    expect(turn.locator("details.supporting .evidence")).to_have_count(len(real["passages"]) - 1)
+    # Told "pair" for two study results (no pair by the kinds): the pair, with both study chips.
+    studies = [{**passage, "evidence": {"kind": "study", "design": None}} for passage in real["passages"]]
+    answers.append({**real, "passages": studies, "beside": real["beside"]})
+    turn = ask(page, STUDY_BESIDE_ADVICE)
+    pair = turn.locator(".evidence-pair")
+    expect(pair).to_be_visible()
+    expect(pair.locator(".evidence-chip")).to_have_count(2)
+    assert all("Study result" in text for text in pair.locator(".evidence-chip").all_text_contents())
+    page.unroute("**/api/ask")
+    assert_clean(page)
+
+
 # The pair ranker now quotes a study result from each source for this question, so no study/advice
 # pair is shown; the pairing itself is unchanged (web/evidence_view.py; tests/web/test_evidence_view.py).
 @PAIR_CHOICE_REGRESSION

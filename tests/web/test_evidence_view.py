@@ -1,10 +1,14 @@
-"""The side-by-side pair of the chat (web/evidence_view.py ``beside_index``, and where
-web/routers/pages.py ``turn_view`` puts it), on small synthetic passages: no index, no model."""
+"""The side-by-side pair of the chat (web/evidence_view.py ``beside_index``, the API answer's
+``beside`` that carries it, and where web/routers/pages.py ``turn_view`` puts it), on small
+synthetic passages: no index, no model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from verbatim.index_format import EVIDENCE_KINDS
 from web.evidence_view import beside_index, chip_texts, evidence_chip
 from web.routers.pages import turn_view
 from web.schemas import AskResponse, EvidenceOut, ExcerptOut, PassageOut
@@ -71,6 +75,36 @@ def _response(passages: list[PassageOut]) -> AskResponse:
         question="How much should I take?", answer=passages[0].quote, abstained=False, confidence=0.7,
         passages=passages, disclaimer=None, safety_topics=[],
     )
+
+
+@pytest.mark.parametrize(
+    "passages",
+    [
+        kinds_of(("research", "study"), ("research", "background"), ("guide", "recommendation")),
+        kinds_of(("research", "anecdote"), ("guide", "study")),
+        kinds_of(("research", "study"), ("guide", "study")),
+        kinds_of(("research", "study")),
+    ],
+)
+def test_the_api_answer_carries_the_pair_the_rule_decides(passages):
+    # The chat's script reads the pair from the answer's JSON; the server's page from the same field.
+    body = _response(passages).model_dump(mode="json")
+    assert body["beside"] == beside_index(passages)
+    turn = turn_view(_response(passages), label=str)
+    if body["beside"] is None:
+        assert turn.beside is None and len(turn.supporting) == len(passages) - 1
+    else:
+        assert turn.beside is not None and turn.beside.doc_id == passages[body["beside"]].doc_id
+        assert len(turn.supporting) == len(passages) - 2
+
+
+def test_the_chat_script_does_not_decide_the_pair_itself():
+    # The pair rule lives in web/evidence_view.py alone (it was once written again in chat.js and could
+    # drift): the script gets it as the answer's ``beside`` and must not name an evidence kind to pair on.
+    script = (Path(__file__).parents[2] / "web" / "static" / "chat.js").read_text(encoding="utf-8")
+    assert "response.beside" in script
+    named = [kind for kind in EVIDENCE_KINDS if f'"{kind}"' in script or f"'{kind}'" in script]
+    assert named == [], f"web/static/chat.js names evidence kinds {named}: pass what it needs from the server"
 
 
 def test_the_page_shows_the_pair_once_beside_the_answer():

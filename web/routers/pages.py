@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from qa.confidence import CONFIDENCE_LEVELS, ConfidenceLevel, describe_confidence
 from web.dependencies import Service, find_documents, get_answerer
-from web.evidence_view import EvidenceChip, beside_index, chip_texts, chips_json, document_tags, evidence_chip
+from web.evidence_view import EvidenceChip, chip_texts, chips_json, document_tags, evidence_chip
 from web.excerpt import Excerpt, ExcerptWindow, cut_excerpt
 from web.routers.ask import history_problems, to_turns
 from web.schemas import (
@@ -202,7 +202,7 @@ def turn_view(response: AskResponse, label: Callable[[str], str], history: list[
         The turn to render.
     """
     passages = [passage_view(p) for p in response.passages]
-    beside = beside_index(response.passages)
+    beside = response.beside  # the API's answer carries the pair, so the chat's script shows the same
     return TurnView(
         question=response.question,
         answer=response.answer,

@@ -186,7 +186,9 @@ function renderAnswer(response, question, history) {
   reply.append(meta, el("p", "reply__text", response.answer));
   if (response.disclaimer) reply.append(renderSafetyNotice(response.disclaimer, response.safety_topics));
   const passages = response.passages;
-  const beside = besideIndex(passages);
+  // The other source's passage shown beside the answer's: decided by the server (web/evidence_view.py)
+  // and sent as `beside`, so this page and the page without JavaScript show the same pair.
+  const beside = response.beside ?? null; // null or absent (a turn stored before the field): no pair
   const [first] = passages;
   const rest = passages.slice(1).filter((_, index) => index + 1 !== beside);
   if (first && beside !== null) {
@@ -219,23 +221,6 @@ function renderEvidenceChip(evidence) {
   chip.append(tip);
   line.append(chip);
   return line;
-}
-
-// The other source's passage shown beside the answer's: one gives a study result, the other
-// advice or a story (web/evidence_view.beside_index).
-function besideIndex(passages) {
-  if (!passages.length || !passages[0].evidence) return null;
-  const main = passages[0];
-  for (let index = 1; index < passages.length; index += 1) {
-    const passage = passages[index];
-    if (passage.doc_id === main.doc_id) continue;
-    if (!passage.evidence) return null;
-    const kinds = new Set([main.evidence.kind, passage.evidence.kind]);
-    const strong = kinds.has("study");
-    const weak = kinds.has("recommendation") || kinds.has("anecdote");
-    return strong && weak ? index : null;
-  }
-  return null;
 }
 
 function renderEvidencePair(first, second) {
