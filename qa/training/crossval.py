@@ -10,7 +10,7 @@ dealt into folds, each fold is answered by models fitted on the other folds, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +47,14 @@ class HeldOutCounts:
             self.out_of_scope + other.out_of_scope,
             self.abstained_out_of_scope + other.abstained_out_of_scope,
         )
+
+    @staticmethod
+    def summed(parts: Iterable[HeldOutCounts]) -> HeldOutCounts:
+        """The sum of any number of counts (none: all zero)."""
+        total = HeldOutCounts()
+        for counts in parts:
+            total = total.add(counts)
+        return total
 
     @property
     def answer_hit(self) -> float | None:
@@ -95,10 +103,7 @@ class CrossValidation:
     @property
     def total(self) -> HeldOutCounts:
         """Counts summed over the deals."""
-        total = HeldOutCounts()
-        for counts in self.per_seed:
-            total = total.add(counts)
-        return total
+        return HeldOutCounts.summed(self.per_seed)
 
 
 def deal_folds(count: int, folds: int, seed: int) -> np.ndarray:

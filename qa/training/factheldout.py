@@ -43,10 +43,7 @@ class FactHeldOutResult:
     @property
     def total(self) -> HeldOutCounts:
         """Counts summed over the groups."""
-        total = HeldOutCounts()
-        for counts in self.per_group:
-            total = total.add(counts)
-        return total
+        return HeldOutCounts.summed(self.per_group)
 
 
 def _overlaps(pair: dict, sentences: set[tuple[str, int, int]]) -> bool:

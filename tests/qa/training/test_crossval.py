@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.training.crossval import HeldOutCounts, cross_validate, deal_folds
+from qa.training.crossval import CrossValidation, HeldOutCounts, cross_validate, deal_folds
 from qa.training.dataset import load_questions
+from qa.training.factheldout import FactHeldOutResult
 
 
 def test_folds_are_an_even_deal_that_a_seed_repeats():
@@ -25,6 +26,15 @@ def test_counts_add_and_give_shares():
     assert total.abstention_recall == pytest.approx(0.75)
     assert HeldOutCounts().answer_hit is None
     assert "answer hit 70.0% (7/10)" in total.summary()
+
+
+def test_the_totals_of_deals_and_of_fact_groups_are_the_sum_of_their_counts():
+    parts = [HeldOutCounts(4, 3, 1, 2, 1), HeldOutCounts(6, 4, 0, 2, 2), HeldOutCounts(1, 0, 1, 3, 0)]
+    expected = HeldOutCounts(11, 7, 2, 7, 3)
+    assert HeldOutCounts.summed(parts) == expected
+    assert HeldOutCounts.summed([]) == HeldOutCounts()
+    assert CrossValidation(folds=5, questions=20, seeds=[0, 1, 2], per_seed=parts).total == expected
+    assert FactHeldOutResult("adapted", per_group=parts).total == expected
 
 
 def test_every_question_is_held_out_once_per_seed_and_the_models_are_restored(fresh_answerer):
