@@ -120,15 +120,37 @@ def running_ingress() -> str | None:
     Returns:
         A key of :data:`INGRESS_ENV`, or None when Serve has no HTTP ingress running.
     """
-    proxies = sorted(
+    proxies = [
         actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
         if actor["namespace"] == SERVE_NAMESPACE and actor["name"].startswith(SERVE_PROXY_NAME)
-    )
-    if not proxies:
-        return None
+    ]
     # Serve names its ingress actor the same either way; the actor's class tells them apart.
-    handle = ray.get_actor(proxies[0], namespace=SERVE_NAMESPACE)
-    return "haproxy" if handle._ray_actor_creation_function_descriptor.class_name == "HAProxyManager" else "proxy"
+    classes = {
+        name: ray.get_actor(name, namespace=SERVE_NAMESPACE)._ray_actor_creation_function_descriptor.class_name
+        for name in proxies
+    }
+    return ingress_of(classes)
+
+
+def ingress_of(proxy_classes: dict[str, str]) -> str | None:
+    """The ingress that Serve's proxy actors show.
+
+    Behind HAProxy, Serve also keeps a Python proxy on the head ("fallback", named
+    ``SERVE_PROXY_ACTOR-fallback-<node>``) for requests that find no replica; it says nothing about
+    the ingress, so it is not counted (taking the first name in sorted order read it as the Python
+    proxy whenever the head's node id sorted after "fallback").
+
+    Args:
+        proxy_classes: Name -> class name of each of Serve's proxy actors.
+
+    Returns:
+        "haproxy" when an HAProxy manager runs, "proxy" when only Python proxies run, None when
+        Serve runs no proxy.
+    """
+    ingress = [cls for name, cls in proxy_classes.items() if not name.startswith(f"{SERVE_PROXY_NAME}-fallback-")]
+    if not ingress:
+        return None
+    return "haproxy" if "HAProxyManager" in ingress else "proxy"
 
 
 def deploy(
