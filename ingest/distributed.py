@@ -12,7 +12,8 @@ single-machine ingest makes:
   that comes back is saved to the cache at once, so a re-run after a failure resumes;
 * a sharded build (``--shards N``) is written by the workers instead, one task per shard and
   pass (:mod:`ingest.shard_build`): each embeds what the cache lacks of its shard's texts and
-  writes its files, so the driver never holds a vector.
+  writes its files, and one more task writes the adapted model's training questions, so the
+  driver never holds a vector.
 
 The driver reads the files (they live where ``verbatim ingest`` runs, the cluster's nodes need
 no shared file system), builds the FAISS/BM25 indexes and writes the build atomically, exactly
@@ -48,7 +49,17 @@ from ingest.pipeline import (
     merge_tables,
     parse_sources,
 )
-from ingest.shard_build import FinishJob, ShardJob, ShardPart, VectorSource, finish_shard, run_write
+from ingest.shard_build import (
+    FinishJob,
+    PairQuestionsJob,
+    PairQuestionsPart,
+    ShardJob,
+    ShardPart,
+    VectorSource,
+    finish_shard,
+    run_pair_questions,
+    run_write,
+)
 from verbatim.embedding import Embedder
 from verbatim.safety_policy import SafetyPolicy
 from verbatim.settings import OFFLINE_ENV, Settings
@@ -328,14 +339,19 @@ class RayShardRunner:
         finally:
             bar.close()
 
+    def pair_questions(self, job: PairQuestionsJob, source: VectorSource) -> PairQuestionsPart:
+        """The training questions' file, written by one task (embedded there unless unchanged)."""
+        return ray.get(_write_pair_questions.remote(job, source, self._weights_hash, self._model_files))
+
     def finish(self, jobs: Sequence[FinishJob]) -> None:
         """Pass 2 of every shard, in parallel."""
         ray.get([_finish_shard.remote(job) for job in jobs])
 
 
-def _visible(folder: str) -> None:
-    """Refuse to write a shard where the driver's temporary build is not (no shared file system)."""
-    build = Path(folder).parent.parent
+def _visible(folder: str, build_root: bool = False) -> None:
+    """Refuse to write a shard (or the build's root files) where the driver's temporary build is
+    not (no shared file system)."""
+    build = Path(folder) if build_root else Path(folder).parent.parent
     if not build.is_dir():
         raise FileNotFoundError(
             f"node {ray.util.get_node_ip_address()} does not see {build}: a sharded build is written by "
@@ -343,23 +359,34 @@ def _visible(folder: str) -> None:
         )
 
 
+def _shipped_encoder(weights_hash: str, model_files: list | None):
+    """The batch encoder of the build's model on this worker (the adapted one from the object
+    store), refused when its weights are not the driver's."""
+    files = ray.get(model_files[0]) if model_files else None
+    embedder = Embedder(_unpack_model(files) if files else None)
+    embedder.warm_up()
+    if embedder.weights_hash != weights_hash:
+        raise RuntimeError(
+            f"node {ray.util.get_node_ip_address()} has other model weights "
+            f"({embedder.weights_hash}, the driver has {weights_hash})"
+        )
+    return embedder.encode_passages
+
+
 @ray.remote(num_cpus=1, max_retries=3)
 def _write_shard(job: ShardJob, source: VectorSource, weights_hash: str, model_files: list | None) -> ShardPart:
     """Pass 1 of one shard on a worker: its vectors (cache, live build, model) and its files."""
     _visible(job.folder)
+    return run_write(job, source, functools.partial(_shipped_encoder, weights_hash, model_files))
 
-    def encoder():
-        files = ray.get(model_files[0]) if model_files else None
-        embedder = Embedder(_unpack_model(files) if files else None)
-        embedder.warm_up()
-        if embedder.weights_hash != weights_hash:
-            raise RuntimeError(
-                f"node {ray.util.get_node_ip_address()} has other model weights "
-                f"({embedder.weights_hash}, the driver has {weights_hash})"
-            )
-        return embedder.encode_passages
 
-    return run_write(job, source, encoder)
+@ray.remote(num_cpus=1, max_retries=3)
+def _write_pair_questions(
+    job: PairQuestionsJob, source: VectorSource, weights_hash: str, model_files: list | None
+) -> PairQuestionsPart:
+    """The build's training questions on a worker: the live build's, or embedded by the shipped model."""
+    _visible(job.folder, build_root=True)
+    return run_pair_questions(job, source, functools.partial(_shipped_encoder, weights_hash, model_files))
 
 
 @ray.remote(num_cpus=1, max_retries=3)

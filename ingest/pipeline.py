@@ -37,9 +37,17 @@ from ingest.embed_cache import EmbeddingCache
 from ingest.evidence import EvidenceInput, EvidenceLabeller
 from ingest.indexers import build_bm25, build_vector_index, build_vocabulary, vector_index_description
 from ingest.loader import SkippedSource, SourceText, discover, pairs_files, read_sources
+from ingest.pair_questions import PAIR_QUESTIONS_VERSION, PairQuestions, pair_question_columns
 from ingest.pairs import PairSet, load_pairs
 from ingest.parse import ParsedDocument, parse_source
-from ingest.shard_build import CorpusTables, ShardRunner, VectorSource, document_frequencies, write_shards
+from ingest.shard_build import (
+    CorpusTables,
+    PairQuestionsJob,
+    ShardRunner,
+    VectorSource,
+    document_frequencies,
+    write_shards,
+)
 from ingest.sharding import split_into_shards
 from verbatim import index_format, textutil
 from verbatim.embedding import MODEL_NAME, Embedder, packaged_model_path, weights_hash
@@ -54,8 +62,6 @@ TOPIC_CONTEXT_CHARS = 2000
 
 # Any change to how text is read, cut, scored or indexed changes the build, so the code itself is
 # part of the fingerprint (textutil: the BM25 terms and the vocabulary's words).
-# Bumped when what ``pair_questions.npz`` holds changes (a build without it is rebuilt).
-PAIR_QUESTIONS_VERSION = 1
 _PIPELINE_MODULES = (loader, cleaner, structure, sentences, chunker, parse, hubness, indexers, textutil, evidence)
 # Data files that decide what a build holds, hashed like the code.
 _PIPELINE_DATA = (evidence.RULES_PATH, textutil.FUNCTION_WORDS_PATH)
@@ -615,10 +621,9 @@ def run_ingest(
             )
             embedder = embedder.for_model(str(adapted.path), adapted.weights_hash)
             timings["adapt"] = time.perf_counter() - stage
-        pair_questions = None
-        if adapted is not None:
-            # Unchanged training questions are not embedded again, as unchanged text is not.
-            pair_questions = _live_pair_questions(index_dir, previous, pair_set, embedder) or _pair_questions(pair_set, embedder)
+        # The adapted model's training questions (pair_questions.npz), embedded below by whoever
+        # writes the build: this process, or a worker of a sharded build written by the workers.
+        wanted_questions = PairQuestions.of(pair_set) if adapted is not None else None
 
         stage = time.perf_counter()
         # Resume shards are kept per model that embeds (the adapted one when adapting): vectors
@@ -629,7 +634,14 @@ def run_ingest(
         # Shards written by the workers: the vectors, vector indexes, BM25 slices and hubness
         # of each shard are made where it is written; this process never holds them.
         runner = stages.shard_runner(embedder, progress) if shards > 1 else None
+        pair_questions = None
         if runner is None:
+            if wanted_questions is not None:
+                # Unchanged training questions are not embedded again, as unchanged text is not.
+                pair_questions, _ = pair_question_columns(
+                    index_dir, wanted_questions, str(embedder.weights_hash), embedder.dimensions,
+                    lambda: embedder.encode_passages,
+                )
             _seed_from_live_build(cache, index_dir, embedder)
             cache.load_shards()
             sentence_vectors, chunk_vectors = stages.embed(cache, tables, embedder, progress)
@@ -687,7 +699,9 @@ def run_ingest(
             "skipped": [{"source": item.source, "reason": item.reason} for item in skipped],
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        assembled = _Assembled(index_dir, parsed, tables, shards, manifest, vocabulary, adapted, started, pair_questions)
+        assembled = _Assembled(
+            index_dir, parsed, tables, shards, manifest, vocabulary, adapted, started, pair_questions, wanted_questions
+        )
         if runner is not None:
             temp = index_format.new_temp_build(index_dir)
             written = _write_shards_by_workers(assembled, temp, runner, cache, embedder)
@@ -748,7 +762,9 @@ class _Assembled:
         adapted: The adapted model shipped with the build, if any.
         started: ``time.perf_counter()`` when the ingest started.
         pair_questions: The training questions embedded by the adapted model
-            (``pair_questions.npz``; None without one).
+            (``pair_questions.npz``; None without one, or when the workers embed them).
+        wanted_questions: The training questions to store, without vectors (None without an
+            adapted model); a sharded build written by the workers has a worker embed them.
     """
 
     index_dir: Path
@@ -760,6 +776,7 @@ class _Assembled:
     adapted: AdaptedModel | None
     started: float
     pair_questions: dict[str, np.ndarray] | None = None
+    wanted_questions: PairQuestions | None = None
 
     @property
     def adapted_model(self) -> Path | None:
@@ -812,7 +829,8 @@ def _write_shards_by_workers(
         documents=[item.document for item in parsed], tables=arrays, evidence=_as_arrays(tables.evidence),
         sentence_texts=tables.sentence_texts, chunk_texts=tables.chunk_texts,
     )
-    files = write_shards(temp, corpus, build.shards, source, runner)
+    questions = None if build.wanted_questions is None else PairQuestionsJob(str(temp), build.wanted_questions)
+    files = write_shards(temp, corpus, build.shards, source, runner, questions=questions)
     topics = arrays["sentences"]["topics"]
     manifest["build_seconds"] = round(time.perf_counter() - build.started, 3)
     manifest["format_version"] = index_format.FORMAT_VERSION
@@ -831,9 +849,8 @@ def _write_shards_by_workers(
         sentences=len(tables.sentence_texts),
         topics_present=int(np.bitwise_or.reduce(topics)) if len(topics) else 0,
     )
-    written = index_format.finish_sharded_build(
-        temp, manifest, statistics, files.entries, build.adapted_model, build.pair_questions
-    )
+    # pair_questions.npz is already in ``temp``, written by a worker (the manifest lists it).
+    written = index_format.finish_sharded_build(temp, manifest, statistics, files.entries, build.adapted_model)
     return _WorkerBuild(written, files.embedded, files.reused)
 
 
@@ -873,65 +890,6 @@ def _write_whole(build: _Assembled, search: _SearchParts) -> dict[str, int]:
         index_format.write_build(temp, contents)
     index_format.commit_build(build.index_dir, temp)
     return contents.manifest["counts"]
-
-
-def _pair_questions(pair_set: PairSet, embedder: Embedder) -> dict[str, np.ndarray]:
-    """The training pairs' questions embedded by the adapted model, with their answer spans
-    (``pair_questions.npz``: the answer ranker's ``pair_sim`` compares a question with them).
-
-    Args:
-        pair_set: The pairs the model was adapted on.
-        embedder: The adapted model.
-
-    Returns:
-        Columns of :data:`verbatim.index_format.PAIR_QUESTION_COLUMNS`.
-    """
-    pairs = pair_set.pairs
-    return {
-        "vectors": embedder.encode_passages([pair.question for pair in pairs]),
-        "doc_ids": np.array([pair.doc_id for pair in pairs], dtype=str),
-        "start": np.array([pair.start for pair in pairs], dtype=np.int32),
-        "end": np.array([pair.end for pair in pairs], dtype=np.int32),
-    }
-
-
-def _live_pair_questions(
-    index_dir: Path, previous: dict[str, Any] | None, pair_set: PairSet, embedder: Embedder
-) -> dict[str, np.ndarray] | None:
-    """The live build's embedded training questions, when they are what this build would embed:
-    the same pairs (questions and spans), the same model, the same file version.
-
-    Args:
-        index_dir: Index folder.
-        previous: The live build's manifest (None: nothing built yet).
-        pair_set: This build's training pairs.
-        embedder: This build's adapted model.
-
-    Returns:
-        Columns of :data:`verbatim.index_format.PAIR_QUESTION_COLUMNS`, or None when they must be
-        embedded (another model or other pairs, an older build, a damaged file).
-    """
-    model = (previous or {}).get("model") or {}
-    adapted = model.get("adapted") or {}
-    if (
-        model.get("weights_hash") != embedder.weights_hash
-        or adapted.get("pairs_hash") != pair_set.content_hash()
-        or adapted.get("pair_questions") != PAIR_QUESTIONS_VERSION
-    ):
-        return None
-    try:
-        stored = index_format.load_pair_questions(index_dir)
-    except (index_format.IndexMissingError, index_format.IndexInvalidError):
-        return None
-    pairs = pair_set.pairs
-    if stored is None or stored["vectors"].shape != (len(pairs), embedder.dimensions):
-        return None
-    spans = (
-        [pair.doc_id for pair in pairs] == stored["doc_ids"].tolist()
-        and [pair.start for pair in pairs] == stored["start"].tolist()
-        and [pair.end for pair in pairs] == stored["end"].tolist()
-    )
-    return stored if spans else None
 
 
 def _training_examples(

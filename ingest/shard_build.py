@@ -13,6 +13,11 @@ shard's documents. Two passes, with a reduce on the driver between them:
    sentences' hubness, computed against every shard's reference sentences one shard at a time
    (so a process holds its own and one other shard's sentence vectors).
 
+Between the two, a build with an adapted model has one worker write its training questions'
+vectors (``pair_questions.npz``, at the build's root: corpus-wide, one vector per training
+pair; :func:`run_pair_questions`), taken from the live build when unchanged or embedded there,
+so the driver holds none of those vectors either.
+
 The files are those :func:`ingest.sharding.split_into_shards` writes from a whole build (tested
 byte for byte). The shard folders are written by the workers, so the index folder must be at the
 same path on every node (one machine, or a shared file system), as ``verbatim serve --ray``
@@ -38,6 +43,7 @@ from ingest.indexers import (
     merge_term_statistics,
     term_statistics,
 )
+from ingest.pair_questions import PairQuestions, pair_question_columns
 from verbatim import index_format
 from verbatim.index_format import Document, IndexContents
 
@@ -170,11 +176,41 @@ class FinishJob:
     corpus: TermStatistics
 
 
+@dataclass
+class PairQuestionsJob:
+    """What a worker needs to write a build's training questions (``pair_questions.npz``).
+
+    Attributes:
+        folder: The temporary build's root, where the file goes.
+        questions: The training questions and their spans, without vectors.
+    """
+
+    folder: str
+    questions: PairQuestions
+
+
+@dataclass
+class PairQuestionsPart:
+    """What the worker that wrote the training questions returns to the driver (no vector).
+
+    Attributes:
+        rows: Questions written.
+        reused: Whether their vectors were the live build's (else the worker embedded them).
+    """
+
+    rows: int
+    reused: bool
+
+
 class ShardRunner(Protocol):
     """Runs the passes of every shard (in this process, or as Ray tasks)."""
 
     def write(self, jobs: Sequence[ShardJob], source: VectorSource) -> list[ShardPart]:
         """Pass 1 of every shard; the parts in the jobs' order."""
+        ...
+
+    def pair_questions(self, job: PairQuestionsJob, source: VectorSource) -> PairQuestionsPart:
+        """The build's training questions written to its root (:func:`run_pair_questions`)."""
         ...
 
     def finish(self, jobs: Sequence[FinishJob]) -> None:
@@ -357,9 +393,11 @@ def write_shards(
     source: VectorSource,
     runner: ShardRunner,
     vector_index: str | None = None,
+    questions: PairQuestionsJob | None = None,
 ) -> ShardedFiles:
-    """Write every shard folder of a sharded build through ``runner`` (the corpus-wide files and
-    the manifest are the caller's: :func:`verbatim.index_format.finish_sharded_build`).
+    """Write every shard folder of a sharded build through ``runner``, and the training questions'
+    file when the build has an adapted model (the other corpus-wide files and the manifest are
+    the caller's: :func:`verbatim.index_format.finish_sharded_build`).
 
     Args:
         temp: The temporary build folder.
@@ -368,12 +406,17 @@ def write_shards(
         source: Where the workers find vectors already computed.
         runner: Runs the passes.
         vector_index: ``flat`` or ``hnsw`` in every shard (default: by each shard's size).
+        questions: The adapted model's training questions (None: the base model, no file).
 
     Returns:
         The shards' manifest entries and the corpus's BM25 term statistics.
     """
     jobs, sentence_rows = shard_jobs(temp, corpus, count, vector_index)
     parts = runner.write(jobs, source)
+    if questions is not None:
+        written = runner.pair_questions(questions, source)
+        if written.rows != len(questions.questions.questions):
+            raise RuntimeError(f"{written.rows} training question(s) written of {len(questions.questions.questions)}")
     statistics = merge_term_statistics(part.terms for part in parts)
     runner.finish(finish_jobs(jobs, sentence_rows, statistics))
     return ShardedFiles(
@@ -403,6 +446,10 @@ class LocalShardRunner:
         """Pass 1 of every shard."""
         return [run_write(job, source, self._encoder) for job in jobs]
 
+    def pair_questions(self, job: PairQuestionsJob, source: VectorSource) -> PairQuestionsPart:
+        """The training questions' file."""
+        return run_pair_questions(job, source, self._encoder)
+
     def finish(self, jobs: Sequence[FinishJob]) -> None:
         """Pass 2 of every shard."""
         for job in jobs:
@@ -423,3 +470,22 @@ def run_write(job: ShardJob, source: VectorSource, encoder: Callable[[], Encoder
     sentence_vectors, chunk_vectors, embedded, reused = shard_vectors(job, source, encoder)
     counts, description, terms = write_shard(job, sentence_vectors, chunk_vectors)
     return ShardPart(job.number, counts, description, terms, embedded, reused)
+
+
+def run_pair_questions(job: PairQuestionsJob, source: VectorSource, encoder: Callable[[], Encoder]) -> PairQuestionsPart:
+    """Write a build's training questions with their vectors: the live build's when they are this
+    build's (:func:`ingest.pair_questions.live_pair_questions`), else embedded here.
+
+    Args:
+        job: The build's root and its training questions.
+        source: The live build (``index_dir``) and the model (hash, vector size).
+        encoder: Makes the batch encoder of the adapted model (only if something must be embedded).
+
+    Returns:
+        How many were written, and whether they were re-used.
+    """
+    columns, reused = pair_question_columns(
+        Path(source.index_dir), job.questions, source.weights_hash, source.dimensions, encoder
+    )
+    index_format.write_pair_questions(Path(job.folder), columns)
+    return PairQuestionsPart(rows=len(columns["vectors"]), reused=reused)

@@ -40,7 +40,8 @@ the build's root holds only what is computed over the whole corpus::
                                chunk and sentence counts and the safety topics it has evidence for
         model/                 the adapted embedder, as above
         pair_questions.npz     its training questions, as above (spans by document id, so any
-                               shard's documents can be looked up in it)
+                               shard's documents can be looked up in it; read by the replicas
+                               that coordinate, written by a worker when the workers build)
         shards/<k>/            documents.json ... bm25/ of shard k, and global_numbers.npz: the
                                whole corpus's number of each of its documents and chunks
 
@@ -1003,7 +1004,8 @@ def finish_sharded_build(
         statistics: What is computed over the whole corpus.
         entries: Each shard's :func:`shard_entry`, in order.
         adapted_model: Folder of the adapted embedder to store (None: the base model).
-        pair_questions: Its embedded training questions (:func:`write_pair_questions`).
+        pair_questions: Its embedded training questions (:func:`write_pair_questions`; None:
+            none, or already written into ``temp`` by the worker that embedded them).
 
     Returns:
         The manifest as written.
@@ -1018,7 +1020,8 @@ def finish_sharded_build(
     (temp / STATISTICS_FILE).write_text(json.dumps(corpus, ensure_ascii=False), encoding="utf-8")
     if adapted_model is not None:
         shutil.copytree(adapted_model, temp / ADAPTED_MODEL_DIR, copy_function=_link_or_copy)
-    write_pair_questions(temp, pair_questions)
+    if pair_questions is not None:  # else none, or written by a worker (ingest/shard_build.py)
+        write_pair_questions(temp, pair_questions)
     manifest = dict(manifest)
     manifest["format_version"] = FORMAT_VERSION
     manifest["sharding"] = {"count": len(entries), "assignment": SHARD_ASSIGNMENT, "shards": list(entries)}

@@ -1,6 +1,6 @@
 """Shards written by the cluster's workers (``verbatim ingest --ray --shards 2``) are the shards the
 driver splits from a whole build, byte for byte; and the driver of such a build never embeds,
-loads or indexes a vector."""
+loads or indexes a vector (the adapted model's training questions included)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ def test_the_driver_of_a_sharded_build_never_holds_a_vector(
     ray_driver, seed_distributed, seed_split, embedder, tmp_path_factory, monkeypatch
 ):
     """Everything that would embed, load, store or index a vector in this (the driver's) process
-    fails the test; the workers' processes are not patched, and the build completes."""
-    from ingest import distributed, embed_cache, pipeline
+    fails the test, the adapted model's training questions (``pair_questions.npz``) included;
+    the workers' processes are not patched, and the build completes with the same files."""
+    from ingest import distributed, embed_cache, pair_questions, pipeline
+    from verbatim.embedding import Embedder
 
     def forbidden(*_, **__):
         raise AssertionError("the driver of a sharded build touched a vector")
@@ -71,6 +73,10 @@ def test_the_driver_of_a_sharded_build_never_holds_a_vector(
         (embed_cache.EmbeddingCache, "embed"), (embed_cache.EmbeddingCache, "store"),
         (embed_cache.EmbeddingCache, "seed"), (embed_cache.EmbeddingCache, "load_shards"),
         (index_format, "load_embedded_build"), (index_format, "embedded_pieces"), (index_format, "load_build"),
+        # The training questions: neither embedded, nor loaded from the live build, nor written here.
+        (Embedder, "encode_passages"), (Embedder, "encode_queries"), (Embedder, "encode_query"),
+        (pair_questions, "pair_question_columns"), (pipeline, "pair_question_columns"),
+        (index_format, "load_pair_questions"), (index_format, "write_pair_questions"),
     ):
         monkeypatch.setattr(owner, name, forbidden)
     index_dir = _copy(seed_distributed, tmp_path_factory, "seed-driver")
@@ -80,4 +86,5 @@ def test_the_driver_of_a_sharded_build_never_holds_a_vector(
     )
     assert report.status == "built" and report.embedded == 0
     monkeypatch.undo()
-    assert_same_files(seed_split, index_dir)
+    assert_same_files(seed_split, index_dir)  # pair_questions.npz too, byte for byte
+    assert index_format.PAIR_QUESTIONS_FILE in index_format.read_manifest(index_dir)["files"]

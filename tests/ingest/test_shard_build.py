@@ -18,8 +18,11 @@ from ingest.indexers import (
     slice_bm25,
     term_statistics,
 )
+from ingest.loader import pairs_files
+from ingest.pair_questions import PairQuestions
+from ingest.pairs import load_pairs
 from ingest.pipeline import IngestStages, run_ingest
-from ingest.shard_build import LocalShardRunner
+from ingest.shard_build import LocalShardRunner, PairQuestionsJob, VectorSource, run_pair_questions
 from tests.conftest import CORPUS
 from verbatim import index_format
 from verbatim.settings import Settings
@@ -123,3 +126,51 @@ def test_a_shard_embeds_only_what_no_build_saved(corpus_settings, embedder, tmp_
     assert statistics.chunks == first.chunks and statistics.sentences == first.sentences
     shards = [index_format.load_shard(index_dir, number, embedder.name, None) for number in range(2)]
     assert sum(len(shard.contents.chunks["doc"]) for shard in shards) == first.chunks
+    # The training questions: embedded by the runner's model when there was no live build.
+    stored = index_format.load_pair_questions(index_dir)
+    model = embedder.for_model(str(index_format.build_model_path(index_dir)))
+    assert stored is not None and len(stored["vectors"]) == first.pairs > 0
+    documents = [document for shard in shards for document in shard.contents.documents]
+    expected = model.encode_passages(_questions(documents, stored))
+    np.testing.assert_allclose(stored["vectors"], expected, atol=1e-6)
+
+
+def _questions(documents, stored: dict[str, np.ndarray]) -> list[str]:
+    """The seed corpus's training questions, in the order of a build's ``pair_questions.npz``."""
+    pairs = load_pairs(pairs_files([CORPUS]), {document.doc_id: document.text for document in documents}).pairs
+    assert [pair.doc_id for pair in pairs] == stored["doc_ids"].tolist()
+    return [pair.question for pair in pairs]
+
+
+def test_the_training_questions_are_taken_from_the_live_build_only_when_unchanged(corpus_settings, embedder, tmp_path):
+    """What the worker of a sharded build runs for ``pair_questions.npz``: the live build's vectors
+    for the same questions and spans; embedded again when a span differs."""
+    index_dir = corpus_settings.index_dir
+    manifest = index_format.read_manifest(index_dir)
+    stored = index_format.load_pair_questions(index_dir)
+    questions = _questions(index_format.load_build(index_dir, embedder.name, None).documents, stored)
+    adapted = manifest["model"]["adapted"]
+    wanted = PairQuestions(questions, stored["doc_ids"].tolist(), stored["start"].tolist(), stored["end"].tolist(),
+                           adapted["pairs_hash"])
+    source = VectorSource(cache_folder=str(tmp_path / "cache"), index_dir=str(index_dir), model_name=embedder.name,
+                          weights_hash=manifest["model"]["weights_hash"], dimensions=embedder.dimensions)
+    model = embedder.for_model(str(index_format.build_model_path(index_dir)))
+    calls: list[int] = []
+
+    def encoder():
+        calls.append(1)
+        return model.encode_passages
+
+    for name, job_wanted, reused in (
+        ("same", wanted, True),
+        ("moved", PairQuestions(questions, wanted.doc_ids, [wanted.start[0] + 1, *wanted.start[1:]], wanted.end,
+                                wanted.pairs_hash), False),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        part = run_pair_questions(PairQuestionsJob(str(folder), job_wanted), source, encoder)
+        assert (part.rows, part.reused) == (len(questions), reused)
+        with np.load(folder / index_format.PAIR_QUESTIONS_FILE) as written:
+            np.testing.assert_array_equal(written["start"], np.array(job_wanted.start, dtype=np.int32))
+            np.testing.assert_allclose(written["vectors"], stored["vectors"], atol=1e-6)
+    assert len(calls) == 1  # embedded only for the moved span
