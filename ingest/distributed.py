@@ -127,6 +127,10 @@ def connect(address: str, packages: Sequence[ModuleType] = (), check_workers: bo
                 address=address,
                 runtime_env={
                     "py_modules": [Path(package.__file__).parent for package in (ingest, verbatim, *packages)],
+                    # Bytecode is not shipped: the workers compile the sources. It also keeps each
+                    # package's upload (named by a hash of its files) the same from one command to
+                    # the next, so a Serve redeploy of the same code keeps its replicas.
+                    "excludes": ["__pycache__/", "*.pyc"],
                     "env_vars": dict(OFFLINE_ENV),
                 },
                 logging_level="ERROR",

@@ -9,7 +9,11 @@ A new build reaches every replica through a deployment update, not a restart: th
 ``user_config`` names the live build, so running ``verbatim serve --ray ...`` again after an
 ingest changes only that config, and Ray Serve calls :meth:`VerbatimReplica.reconfigure` on every
 replica, which loads the new build beside the old one and swaps atomically
-(``Answerer.reload``); requests keep being answered throughout.
+(``Answerer.reload``); requests keep being answered throughout. For Serve to see "only that
+config", the deployment carries a code version of its own (:func:`replica_version`: the shipped
+code, the settings, the replica options); without one, ``serve.run`` draws a random version on
+every call and Serve replaces every replica instead (a rolling restart: new processes that load
+the model and the index from scratch).
 
 The index folder must be readable at the same path on every node (one machine, or a shared
 file system). Ray is imported only by this module and ``ingest/distributed.py``.
@@ -18,6 +22,9 @@ file system). Ray is imported only by this module and ``ingest/distributed.py``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib.metadata
+import json
 import os
 import socket
 from dataclasses import dataclass
@@ -28,7 +35,9 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve._private.constants import SERVE_NAMESPACE, SERVE_PROXY_NAME
 
+import ingest
 import qa
+import verbatim
 import web
 from ingest import distributed
 from qa.sharded import ShardedAnswerer
@@ -153,6 +162,43 @@ def ingress_of(proxy_classes: dict[str, str]) -> str | None:
     return "haproxy" if "HAProxyManager" in ingress else "proxy"
 
 
+# Libraries whose version changes what a replica runs (besides Verbatim's own shipped code).
+REPLICA_LIBRARIES = ("ray", "torch", "sentence-transformers", "transformers", "faiss-cpu", "fastapi", "numpy")
+
+
+def replica_version(settings: Settings, actor_options: dict) -> str:
+    """The code version Ray Serve gives the replicas: equal for the same shipped code (every file
+    of the packages the driver ships), settings, replica options and libraries, so a redeploy that
+    changes only the build reconfigures the running replicas in place; anything else changed gets
+    new replicas, as Serve does for a new version.
+
+    Args:
+        settings: The settings the replicas are built with (hashed, never logged).
+        actor_options: The replicas' Ray actor options (CPUs, environment).
+
+    Returns:
+        A short hex digest.
+    """
+    digest = hashlib.sha256()
+    for package in (ingest, verbatim, qa, web):
+        folder = Path(package.__file__).parent
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(f"{package.__name__}/{path.relative_to(folder)}\0".encode())
+                digest.update(path.read_bytes())
+    libraries = {}
+    for name in REPLICA_LIBRARIES:
+        try:
+            libraries[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            libraries[name] = None
+    digest.update(json.dumps(
+        {"settings": settings.model_dump_json(), "options": actor_options, "libraries": libraries},
+        sort_keys=True, default=str,
+    ).encode())
+    return digest.hexdigest()[:16]
+
+
 def deploy(
     address: str, settings: Settings, replicas: int, replica_cpus: float = 1, ingress: str = "proxy",
 ) -> Deployment:
@@ -205,16 +251,21 @@ def deploy(
         logging_config={"log_level": "WARNING", "enable_access_log": False},
         controller_options={"runtime_env": {"env_vars": ray_env}} if ray_env else None,
     )
+    # env_vars are added to the job's runtime_env (the shipped packages stay).
+    actor_options = {"num_cpus": replica_cpus, **({"runtime_env": {"env_vars": ray_env}} if ray_env else {})}
     application = serve.deployment(
         VerbatimReplica,
         name=DEPLOYMENT_NAME,
         num_replicas=replicas,
         user_config={"build": build},
-        # env_vars are added to the job's runtime_env (the shipped packages stay).
-        ray_actor_options={"num_cpus": replica_cpus, **({"runtime_env": {"env_vars": ray_env}} if ray_env else {})},
+        ray_actor_options=actor_options,
         max_ongoing_requests=64,
         health_check_period_s=2,
         health_check_timeout_s=30,
+    ).options(
+        # Ray 2.60 takes a deployment's version only from Serve's own code (`_internal`); without it
+        # every serve.run draws a random one and replaces every replica (module docstring).
+        version=replica_version(settings, actor_options), _internal=True,
     ).bind(settings)
     serve.run(application, name=APP_NAME, route_prefix="/", blocking=False)
     return Deployment(url=f"http://{settings.host}:{settings.port}", replicas=replicas, build=build)

@@ -102,6 +102,10 @@ def test_a_deployment_for_the_other_ingress_is_refused(deployment, corpus_settin
 
 
 def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment, embedder):
+    """The redeploy after an ingest changes only the deployment's config: the running replicas
+    load the new build in place (the same processes), under load, without a failed request."""
+    before = replicas(deployment["url"])
+    assert len(before) == 2, before
     corpus = deployment["root"] / "corpus-v2"
     shutil.copytree(CORPUS, corpus)
     (corpus / "glutamine-storage.txt").write_text(EXTRA_DOCUMENT, encoding="utf-8")
@@ -126,6 +130,8 @@ def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment, 
             break
         time.sleep(2)
     assert len(seen) == 2 and all(health["documents"] == 3 for health in seen.values()), seen
+    # Reconfigured, not replaced: a new Serve version would have started new replica processes.
+    assert set(seen) == set(before), (sorted(before), sorted(seen))
 
 
 def test_a_killed_replica_costs_at_most_its_requests_in_flight(deployment):
@@ -150,3 +156,17 @@ def test_a_killed_replica_costs_at_most_its_requests_in_flight(deployment):
     assert len(after) == 2 and set(after) != set(before), after
     final = load(deployment["url"], 200)
     assert final.errors == 0, final
+
+
+def test_the_replicas_version_changes_with_settings_and_options_not_with_the_build(tmp_path):
+    """A redeploy after an ingest keeps Serve's version (the build is the ``user_config``), so the
+    replicas are reconfigured in place; other settings or replica options get new replicas."""
+    from web import ray_serve
+
+    settings = Settings.from_env(index_dir=tmp_path / "index")
+    options = {"num_cpus": 1}
+    version = ray_serve.replica_version(settings, options)
+    assert ray_serve.replica_version(Settings.from_env(index_dir=tmp_path / "index"), dict(options)) == version
+    assert ray_serve.replica_version(settings.replace(max_body_bytes=settings.max_body_bytes + 1), options) != version
+    assert ray_serve.replica_version(settings.replace(index_dir=tmp_path / "other"), options) != version
+    assert ray_serve.replica_version(settings, {"num_cpus": 2}) != version
