@@ -157,16 +157,3 @@ def test_a_killed_replica_costs_at_most_its_requests_in_flight(deployment):
     final = load(deployment["url"], 200)
     assert final.errors == 0, final
 
-
-def test_the_replicas_version_changes_with_settings_and_options_not_with_the_build(tmp_path):
-    """A redeploy after an ingest keeps Serve's version (the build is the ``user_config``), so the
-    replicas are reconfigured in place; other settings or replica options get new replicas."""
-    from web import ray_serve
-
-    settings = Settings.from_env(index_dir=tmp_path / "index")
-    options = {"num_cpus": 1}
-    version = ray_serve.replica_version(settings, options)
-    assert ray_serve.replica_version(Settings.from_env(index_dir=tmp_path / "index"), dict(options)) == version
-    assert ray_serve.replica_version(settings.replace(max_body_bytes=settings.max_body_bytes + 1), options) != version
-    assert ray_serve.replica_version(settings.replace(index_dir=tmp_path / "other"), options) != version
-    assert ray_serve.replica_version(settings, {"num_cpus": 2}) != version

@@ -1,6 +1,9 @@
-"""web/ray_serve.py without a cluster: how the running Serve instance's ingress is read."""
+"""web/ray_serve.py without a cluster: how the running Serve instance's ingress is read, and the
+replicas' Serve version."""
 
 import pytest
+
+from verbatim.settings import Settings
 
 ray_serve = pytest.importorskip("web.ray_serve")  # the ray extra (installed by `make test`)
 
@@ -22,3 +25,15 @@ def test_python_proxies_are_the_proxy_ingress():
 def test_no_proxy_or_only_the_fallback_is_no_ingress():
     assert ray_serve.ingress_of({}) is None
     assert ray_serve.ingress_of({"SERVE_PROXY_ACTOR-fallback-fb3e": "ProxyActor"}) is None
+
+
+def test_the_replicas_version_changes_with_settings_and_options_not_with_the_build(tmp_path):
+    """A redeploy after an ingest keeps Serve's version (the build is the ``user_config``), so the
+    replicas are reconfigured in place; other settings or replica options get new replicas."""
+    settings = Settings.from_env(index_dir=tmp_path / "index")
+    options = {"num_cpus": 1}
+    version = ray_serve.replica_version(settings, options)
+    assert ray_serve.replica_version(Settings.from_env(index_dir=tmp_path / "index"), dict(options)) == version
+    assert ray_serve.replica_version(settings.replace(max_body_bytes=settings.max_body_bytes + 1), options) != version
+    assert ray_serve.replica_version(settings.replace(index_dir=tmp_path / "other"), options) != version
+    assert ray_serve.replica_version(settings, {"num_cpus": 2}) != version
