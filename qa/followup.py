@@ -138,6 +138,8 @@ class FollowupPlan:
         earlier: The earlier turns that quoted an answer, oldest first (a follow-up that is not
             asked to repeat never quotes exactly what one of them quoted).
         repeat: A ``more`` question that asks for the last answer again ("say that again").
+        after_followup: The last turn was itself a follow-up (a later turn of the conversation
+            after a "more" or carried question): what a pronoun points to is that turn's answer.
     """
 
     kind: str | None
@@ -148,6 +150,7 @@ class FollowupPlan:
     other_document: bool = False
     earlier: tuple[Turn, ...] = ()
     repeat: bool = False
+    after_followup: bool = False
 
     @property
     def combined(self) -> str:
@@ -326,6 +329,19 @@ class FollowupResolver:
             return True
         return own >= 1 and not self._opens(question)
 
+    def leans(self, question: str, subject_words: frozenset[str]) -> bool:
+        """Whether an earlier question was itself a follow-up: a "more" question or one that does
+        not name its own topic (what a later turn's pronoun then points to is its answer)."""
+        return self.is_more(question) or self.asks_reason(question, subject_words) or not self.self_contained(
+            question, subject_words
+        )
+
+    def points_back(self, question: str, subject_words: frozenset[str]) -> bool:
+        """Whether a follow-up points back at what was said rather than naming a topic of its own:
+        it has a pronoun ("how long should I wait between them?") or names nothing ("for how
+        long?"); "and what about marathon runners?" names its own."""
+        return self._pronoun(question) or not self.own_words(question, subject_words)
+
     def _opens(self, question: str) -> bool:
         text = _folded(question)
         return any(text == opener or text.startswith(opener + " ") for opener in self.cues.openers)
@@ -442,7 +458,7 @@ class FollowupResolver:
             return FollowupPlan(None, question, question, context, anchor, earlier=earlier)
         return FollowupPlan(
             CARRIED, question, self.carried_reading(question, context, subject_words), context, anchor,
-            earlier=earlier,
+            earlier=earlier, after_followup=len(history) > 1 and self.leans(last.question, subject_words),
         )
 
 

@@ -472,7 +472,8 @@ class Answerer:
 
         Returns:
             The answer to the question as asked, and the answer to the carried reading (None when
-            the reading adds nothing); :class:`qa.followup.FollowupModel` decides between them.
+            the reading adds nothing, or when the follow-up names alone a condition the sources
+            never name); :class:`qa.followup.FollowupModel` decides between them.
         """
         question = plan.question
         readings = self.followup.carried_readings(plan, self._require().store.subject_words)
@@ -480,17 +481,30 @@ class Answerer:
         # The safety policy reads every reading with the earlier question ("Can people with diabetes
         # take it?" + "and sleep apnea?" is read as "Can people with sleep apnea take it?" too).
         also = [query for reading, query in zip(readings, reading_queries, strict=True) if reading != question]
+        unnamed = False
         if self.followup.names_only(question, self._require().store.subject_words):
             # "and sleep apnea?" brings a condition up as the asker's concern, however the earlier
             # question was put: its names are judged as after "I have".
-            also.append(replace(fresh_query, told=True))
+            told = replace(fresh_query, told=True)
+            also.append(told)
+            unnamed = self.names_unknown_condition(told)
         fresh, _ = self._avoiding_repeat(fresh_query, top_k, mode, question, combined_query, plan.earlier, also)
         fresh.read_as = question
-        if readings == [question]:
+        if readings == [question] or unnamed:
+            # A condition or drug the sources never name ("and with diverticulitis?" after a
+            # bloating question): the carried reading could only quote the earlier topic's passage,
+            # which says nothing of it; the question is answered as asked (as it would be alone).
             return fresh, None
         # The reading the sources answer most confidently stands for the carried question.
         carried, read_as = None, question
-        for reading, query in zip(readings, reading_queries, strict=True):
+        pairs = list(zip(readings, reading_queries, strict=True))
+        said = self._leaned_on_answer(plan)
+        if said is not None:
+            # A later turn pointing back ("how long should I wait between them?" after "why not?")
+            # may mean what the last answer said: the topic's reading is also searched for as that
+            # reading and that answer together (as "what does the other article say?" is).
+            pairs.append((readings[0], replace(reading_queries[0], vector=conversation_vector(reading_queries[0].vector, said))))
+        for reading, query in pairs:
             if reading == question:
                 continue
             answer, _ = self._avoiding_repeat(query, top_k, mode, question, combined_query, plan.earlier, also)
@@ -498,6 +512,40 @@ class Answerer:
                 carried, read_as = answer, reading
         carried.followup, carried.read_as = CARRIED, read_as
         return fresh, carried
+
+    def _leaned_on_answer(self, plan: FollowupPlan) -> np.ndarray | None:
+        """What the last answer said (the mean of its sentences' vectors) when a follow-up points
+        back at it: the follow-up has a pronoun or names nothing of its own, and the last turn was
+        itself a follow-up, so the conversation has moved on from its first question to that
+        answer ("how long should I wait between them?" after "why not?" -> "They compete for
+        absorption. Space them by 30 minutes."). None otherwise.
+
+        Args:
+            plan: A ``carried`` plan.
+
+        Returns:
+            The vector, or None.
+        """
+        anchor = plan.anchor
+        if anchor is None or not plan.after_followup:
+            return None
+        if not self.followup.points_back(plan.question, self._require().store.subject_words):
+            return None
+        return self._said_vector(anchor)
+
+    def names_unknown_condition(self, query: Query) -> bool:
+        """Whether a question names a drug or condition that the sources never use and that the
+        safety policy does not list (its ``[unlisted]`` rule: "diverticulitis", "fibromyalgia"; not
+        "vegans", an everyday word, nor "kidney disease", which the sources name).
+
+        Args:
+            query: The prepared question (``told`` for a follow-up that names it alone).
+
+        Returns:
+            Whether the policy's judge finds such a name in it.
+        """
+        components = self._require()
+        return bool(components.safety.unlisted_topics(query, components.store))
 
     def _quoted_sentences(self, turn: Turn | None) -> frozenset[int]:
         """Sentences an earlier answer quoted (a follow-up does not quote them again)."""

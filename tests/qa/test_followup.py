@@ -594,3 +594,85 @@ def test_a_followup_inside_an_earlier_answer_quotes_the_sentence_naming_what_it_
     # Without words of its own naming a sentence, the winner is still quoted alone.
     how_long = answerer.run("how long was she on it?", history=[turn])
     assert how_long.answer != first.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("how long was she on it?", True),  # a pronoun
+        ("for how long?", True),  # names nothing of its own
+        ("is that significant?", True),
+        ("and what about marathon runners?", False),  # a topic of its own, no pronoun
+        ("What foods contain glutamine?", False),
+    ],
+)
+def test_a_followup_points_back_with_a_pronoun_or_by_naming_nothing(resolver, question, expected):
+    assert resolver.points_back(question, SUBJECT) is expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("why not?", True),  # a "more" question
+        ("what about for exercise recovery?", True),  # an ellipsis
+        ("how long was she on it?", True),  # a pronoun
+        ("Should I take glutamine with my protein shake?", False),  # names its own topic
+    ],
+)
+def test_an_earlier_turn_that_was_itself_a_followup_is_told_apart(resolver, question, expected):
+    assert resolver.leans(question, SUBJECT) is expected
+
+
+@pytest.mark.parametrize(
+    ("first", "followup"),
+    [
+        ("Can glutamine help with bloating?", "and with diverticulitis?"),
+        ("Does glutamine help athletes recover?", "and fibromyalgia?"),
+    ],
+)
+def test_a_followup_naming_a_condition_the_sources_never_name_is_answered_as_asked(answerer, first, followup):
+    # The carried reading ("and with diverticulitis (bloating)?") could only quote the earlier
+    # topic's passage, which says nothing of the condition: the follow-up is answered as asked,
+    # as it would be alone (an abstention: the sources never mention it), with the disclaimer.
+    _, turn = _answer_turn(answerer, first)
+    plan = answerer.plan(followup, [turn])
+    assert plan.kind == CARRIED
+    fresh, carried = answerer.readings(plan)
+    assert carried is None
+    answer = answerer.run(followup, history=[turn])
+    assert answer.abstained and answer.followup is None and answer.read_as == followup
+    assert answer.disclaimer is not None
+
+
+def test_a_followup_naming_an_everyday_word_the_sources_never_name_still_carries(answerer):
+    # "vegans" is no condition: the carried reading stands ("and for vegans (foods contain)?").
+    _, turn = _answer_turn(answerer, "What foods contain glutamine?")
+    plan = answerer.plan("and for vegans?", [turn])
+    _, carried = answerer.readings(plan)
+    assert carried is not None and not carried.abstained
+
+
+def test_a_plan_says_whether_the_last_turn_was_itself_a_followup(resolver):
+    first = Turn("Should I take glutamine with my protein shake?", "doc", 0, 10)
+    why = Turn("why not?", "doc", 5, 10)
+    question = "how long should I wait between them?"
+    assert not resolver.run(question, [first], SUBJECT).after_followup
+    assert resolver.run(question, [first, why], SUBJECT).after_followup
+    # A new topic in between: the last turn named its own topic, so it is no follow-up.
+    other = Turn("What foods contain glutamine?", "doc", 20, 30)
+    assert not resolver.run(question, [first, why, other], SUBJECT).after_followup
+
+
+def test_a_third_turn_pointing_back_is_answered_from_the_second_turns_answer(answerer):
+    # "them" in the third turn points at what the second answer said ("They compete for
+    # absorption. Space them by 30 minutes."); the conversation's topic words alone ("protein
+    # shake") found the first answer's "Timing note: ..." sentence.
+    history = []
+    for question in ("Should I take glutamine with my protein shake?", "why not?"):
+        answer = answerer.run(question, history=history)
+        history.append(Turn(question, answer.answer_doc_id, answer.answer_start, answer.answer_end))
+    assert "Space them by 30 minutes" in answer.answer
+    third = answerer.run("how long should I wait between them?", history=history)
+    assert third.followup == CARRIED
+    assert "Space them by 30 minutes" in third.answer and "Timing note" not in third.answer
+    assert (third.answer_start, third.answer_end) != (history[-1].start, history[-1].end)
