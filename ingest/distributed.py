@@ -99,6 +99,12 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+def shipped_packages(packages: Sequence[ModuleType] = ()) -> tuple[ModuleType, ...]:
+    """The driver's packages :func:`connect` ships to the workers: ``ingest`` and ``verbatim``,
+    then ``packages``."""
+    return (ingest, verbatim, *packages)
+
+
 def connect(address: str, packages: Sequence[ModuleType] = (), check_workers: bool = True) -> ClusterInfo:
     """Join the Ray cluster at ``address`` (``auto``: the cluster this machine belongs to).
 
@@ -126,7 +132,7 @@ def connect(address: str, packages: Sequence[ModuleType] = (), check_workers: bo
             ray.init(
                 address=address,
                 runtime_env={
-                    "py_modules": [Path(package.__file__).parent for package in (ingest, verbatim, *packages)],
+                    "py_modules": [Path(package.__file__).parent for package in shipped_packages(packages)],
                     # Bytecode is not shipped: the workers compile the sources. It also keeps each
                     # package's upload (named by a hash of its files) the same from one command to
                     # the next, so a Serve redeploy of the same code keeps its replicas.

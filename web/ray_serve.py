@@ -35,9 +35,7 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve._private.constants import SERVE_NAMESPACE, SERVE_PROXY_NAME
 
-import ingest
 import qa
-import verbatim
 import web
 from ingest import distributed
 from qa.sharded import ShardedAnswerer
@@ -47,6 +45,9 @@ from web import ray_shards
 from web.app import create_app
 from web.ray_shards import RayShardPool
 
+# The driver's packages shipped to the replicas besides ingest and verbatim (distributed.connect);
+# the replicas' version hashes exactly what is shipped (replica_version).
+SHIPPED = (qa, web)
 APP_NAME = "verbatim"
 DEPLOYMENT_NAME = "VerbatimReplica"
 # Ray Serve's ingress in front of the replicas -> the Ray settings that select it, given to Serve's
@@ -180,7 +181,7 @@ def replica_version(settings: Settings, actor_options: dict) -> str:
         A short hex digest.
     """
     digest = hashlib.sha256()
-    for package in (ingest, verbatim, qa, web):
+    for package in distributed.shipped_packages(SHIPPED):
         folder = Path(package.__file__).parent
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
@@ -235,7 +236,7 @@ def deploy(
     # Replicas run in other working directories: they get the index folder as an absolute path.
     settings = settings.replace(index_dir=Path(settings.index_dir).resolve())
     build = live_build_name(settings)
-    distributed.connect(address, packages=(qa, web))
+    distributed.connect(address, packages=SHIPPED)
     running = running_ingress()
     if running is not None and running != ingress:
         raise distributed.ClusterError(
@@ -275,6 +276,6 @@ def undeploy(address: str) -> None:
     """Remove the app, and the shard actors of sharded indexes, from the cluster (the cluster
     keeps running)."""
     # No worker check: removing runs none of Verbatim's code on the workers.
-    distributed.connect(address, packages=(qa, web), check_workers=False)
+    distributed.connect(address, packages=SHIPPED, check_workers=False)
     serve.delete(APP_NAME)
     ray_shards.stop_all()
