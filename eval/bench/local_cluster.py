@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 LOOPBACK = "127.0.0.1"
 NODE_MEMORY_BYTES = 3 * 1024**3
 OBJECT_STORE_BYTES = 256 * 1024**2
@@ -58,6 +60,30 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
         return probe.getsockname()[1]
+
+
+def replica_healths(url: str, wanted: int = 2, tries: int = 200) -> dict[str, dict]:
+    """Each Serve replica's ``/healthz`` body by its replica id, as reached through the ingress.
+
+    The ingress picks a replica per request, so ``/healthz`` is asked until ``wanted`` distinct
+    replicas answered or ``tries`` requests were made.
+
+    Args:
+        url: The ingress's base URL (loopback).
+        wanted: How many distinct replicas to wait for.
+        tries: The most requests made.
+
+    Returns:
+        The bodies seen, by replica id: fewer than ``wanted`` when no more answered in ``tries``.
+    """
+    seen: dict[str, dict] = {}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for _ in range(tries):
+            health = client.get("/healthz").json()
+            seen[health["replica"]] = health
+            if len(seen) >= wanted:
+                break
+    return seen
 
 
 def _ray_executable() -> str:

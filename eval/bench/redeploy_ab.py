@@ -17,9 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
-from eval.bench.local_cluster import LocalCluster, free_port, nice_command
+from eval.bench.local_cluster import LocalCluster, free_port, nice_command, replica_healths
 
 EXTRA = "Glutamine storage\n\nKeep glutamine powder in a cool, dry place with the lid closed tightly after each use.\n"
 
@@ -34,15 +32,9 @@ def cli(code: Path, *args: str) -> float:
     return time.monotonic() - start
 
 
-def health(url: str) -> dict:
-    seen = {}
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for _ in range(200):
-            body = client.get("/healthz").json()
-            seen[body["replica"]] = body["documents"]
-            if len(seen) >= 2:
-                break
-    return seen
+def health(url: str) -> dict[str, int]:
+    """Documents served, by replica id."""
+    return {replica: body["documents"] for replica, body in replica_healths(url).items()}
 
 
 def load1() -> float:

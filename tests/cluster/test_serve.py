@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from eval.bench.loadtest import run_phase
+from eval.bench.local_cluster import replica_healths
 from ingest.pipeline import run_ingest
 from tests.cluster.helpers import eval_questions, run_cli
 from tests.conftest import CORPUS
@@ -57,24 +58,12 @@ def deployment(ray_cluster, ray_driver, corpus_settings, serve_port, tmp_path_fa
         ray_serve.undeploy(ray_cluster.address)
 
 
-def replicas(url: str, wanted: int = 2, tries: int = 200) -> dict[str, dict]:
-    """``/healthz`` of each replica the proxy reaches (asked until ``wanted`` answered)."""
-    seen: dict[str, dict] = {}
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for _ in range(tries):
-            health = client.get("/healthz").json()
-            seen[health["replica"]] = health
-            if len(seen) >= wanted:
-                break
-    return seen
-
-
 def load(url: str, total: int) -> object:
     return asyncio.run(run_phase(url, eval_questions(), total, CONCURRENCY, time.monotonic() + LOAD_SECONDS))
 
 
 def test_two_replicas_answer_a_bounded_load(deployment):
-    seen = replicas(deployment["url"])
+    seen = replica_healths(deployment["url"])
     assert len(seen) == 2, seen
     assert all(health["status"] == "ok" and health["documents"] == 2 for health in seen.values())
     with httpx.Client(base_url=deployment["url"], timeout=60) as client:
@@ -98,13 +87,13 @@ def test_a_deployment_for_the_other_ingress_is_refused(deployment, corpus_settin
     settings = corpus_settings.replace(index_dir=deployment["index_dir"], port=deployment["port"], rate_limit_per_minute=0)
     with pytest.raises(ClusterError, match=f"runs the {INGRESS} ingress.*--ingress {INGRESS}"):
         ray_serve.deploy(deployment["address"], settings, replicas=2, ingress=other)
-    assert len(replicas(deployment["url"])) == 2  # still served, unchanged
+    assert len(replica_healths(deployment["url"])) == 2  # still served, unchanged
 
 
 def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment, embedder):
     """The redeploy after an ingest changes only the deployment's config: the running replicas
     load the new build in place (the same processes), under load, without a failed request."""
-    before = replicas(deployment["url"])
+    before = replica_healths(deployment["url"])
     assert len(before) == 2, before
     corpus = deployment["root"] / "corpus-v2"
     shutil.copytree(CORPUS, corpus)
@@ -125,7 +114,7 @@ def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment, 
     assert outcome["load"].errors == 0, outcome["load"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        seen = replicas(deployment["url"])
+        seen = replica_healths(deployment["url"])
         if len(seen) == 2 and all(health["documents"] == 3 for health in seen.values()):
             break
         time.sleep(2)
@@ -135,7 +124,7 @@ def test_a_new_build_reaches_every_replica_without_a_failed_request(deployment, 
 
 
 def test_a_killed_replica_costs_at_most_its_requests_in_flight(deployment):
-    before = replicas(deployment["url"])
+    before = replica_healths(deployment["url"])
     assert len(before) == 2
     victim = int(next(iter(before)).split(" pid ")[1].split()[0])
     outcome: dict = {}
@@ -149,7 +138,7 @@ def test_a_killed_replica_costs_at_most_its_requests_in_flight(deployment):
     # Ray Serve replaces the replica; then every request is answered again.
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        after = replicas(deployment["url"])
+        after = replica_healths(deployment["url"])
         if len(after) == 2 and set(after) != set(before):
             break
         time.sleep(2)

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from eval.bench.local_cluster import replica_healths
 from ingest.sharding import split_into_shards
 from qa.followup import Turn
 from qa.retriever import top
@@ -176,9 +177,7 @@ def test_ray_serve_answers_from_the_shard_actors(served_shards, seed_whole):
     import httpx
     import ray
 
-    from tests.cluster.test_serve import replicas
-
-    health = next(iter(replicas(served_shards["url"], wanted=1).values()))
+    health = next(iter(replica_healths(served_shards["url"], wanted=1).values()))
     assert health["documents"] == 2
     questions = eval_questions()[::20]
     whole = seed_whole.answerer
