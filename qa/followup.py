@@ -89,6 +89,7 @@ class FollowupCues:
     clause_separators: tuple[str, ...] = ()
     clause_min_words: int = 4
     not_reasons: tuple[str, ...] = ()
+    mechanism: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupCues:
@@ -120,6 +121,7 @@ class FollowupCues:
             generic=frozenset(_folded(value) for value in raw["generic"]["words"]),
             asking_verbs=frozenset(_folded(value) for value in raw["carried"].get("asking_verbs", [])),
             not_reasons=folded(raw["more"].get("not_reasons", [])),
+            mechanism=folded(raw["more"].get("mechanism", [])),
         )
 
 
@@ -241,6 +243,26 @@ class FollowupResolver:
         would that be?"): a "more" question that the phrase list does not spell out."""
         text = _strip_fillers(_folded(question), self.cues.fillers)
         return bool(text) and _WHY.match(text) is not None and not self.own_words(question, subject_words)
+
+    def asks_mechanism(self, question: str, subject_words: frozenset[str]) -> bool:
+        """Whether a question asks how the last answer's claim comes about and names nothing else
+        ("how does it do that?", "how would it cause that?", "what causes that?"): it opens with
+        one of the cue file's ``more.mechanism`` phrases and what follows names no word of its own
+        but an asking verb ("cause", "happen").
+
+        Args:
+            question: The follow-up as asked.
+            subject_words: The sources' subject ("glutamine"), never a word of its own.
+
+        Returns:
+            Whether it asks for the mechanism or the cause of what was said.
+        """
+        text = _strip_fillers(_folded(question), self.cues.fillers)
+        opener = next((o for o in self.cues.mechanism if text == o or text.startswith(o + " ")), None)
+        if opener is None:
+            return False
+        rest = text[len(opener) :].strip()
+        return not [word for word in self.own_words(rest, subject_words) if word not in self.cues.asking_verbs]
 
     def gives_no_reason(self, text: str) -> bool:
         """Whether a passage opens in a way that gives no reason for what came before it: it draws
@@ -444,7 +466,11 @@ class FollowupResolver:
             return FollowupPlan(
                 MORE, question, f"{question.rstrip('?.! ')} (again: {context})", context, anchor, earlier=earlier, repeat=True
             )
-        if self.is_more(question) or self.asks_reason(question, subject_words):
+        if (
+            self.is_more(question) or self.asks_reason(question, subject_words)
+            # "how does it do that?" after an abstention has no answer to explain: a carried candidate.
+            or (anchor is not None and self.asks_mechanism(question, subject_words))
+        ):
             return FollowupPlan(MORE, question, f"{question.rstrip('?.! ')} (more on: {context})", context, anchor, earlier=earlier)
         if self.is_sources(question):
             text = _folded(question)

@@ -689,7 +689,7 @@ class Answerer:
             if not quoted:
                 return self._abstain_followup(plan, "there is no earlier answer to say more about", ReasonCode.NO_EARLIER_ANSWER)
             return self._more_answer(plan, query, top_k, mode, (min(quoted), max(quoted)), (plan.anchor.start, plan.anchor.end))
-        why = asks_why(plan.question)
+        why = asks_why(plan.question) or self.followup.asks_mechanism(plan.question, store.subject_words)
         if why:
             # "Why?" asks for the reason behind the earlier answer. A one-sentence answer that goes
             # on after its claim gives it in its later clause ("—those are when gut repair happens
