@@ -44,6 +44,7 @@ _EXPLAINS = re.compile(
     re.IGNORECASE,
 )
 _WHY = re.compile(r"^(why|how so|how come|source|sources|what study|which study|based on|where|proof|is there evidence|what'?s the evidence|what is the evidence)")
+_DETERMINERS = frozenset({"the", "a", "an", "my", "your", "our", "their", "his", "her", "its", "this", "that", "these", "those"})
 _FOLD_PUNCT = re.compile(r"[^\w\s']+")
 # Sentences of a document that frame content but never answer (headings, FAQ questions).
 _NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION})
@@ -90,6 +91,7 @@ class FollowupCues:
     clause_min_words: int = 4
     not_reasons: tuple[str, ...] = ()
     mechanism: tuple[str, ...] = ()
+    prepositions: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupCues:
@@ -122,6 +124,7 @@ class FollowupCues:
             asking_verbs=frozenset(_folded(value) for value in raw["carried"].get("asking_verbs", [])),
             not_reasons=folded(raw["more"].get("not_reasons", [])),
             mechanism=folded(raw["more"].get("mechanism", [])),
+            prepositions=frozenset(_folded(value) for value in raw["carried"].get("prepositions", [])),
         )
 
 
@@ -426,12 +429,34 @@ class FollowupResolver:
         if not spans:
             return None
         low, high = min(span[0] for span in spans), max(span[1] for span in spans)
+        if not self._fills_slot(text, context, low, high):
+            # "and in marathon runners?" after "Does glutamine support the immune system?": the
+            # new topic comes with a preposition the earlier topic's slot does not have.
+            return None
         replaced = words(context[low:high])
         if len(replaced) > len(old) + 1 or any(word in subject_words for word in replaced):
             # The topic's words are spread over the question ("Is the glutamine in supplements the
             # same as in food?"): replacing what lies between them would garble it.
             return None
         return f"{context[:low]}{' '.join(new)}{context[high:]}".strip()
+
+    def _fills_slot(self, text: str, context: str, low: int, high: int) -> bool:
+        """Whether a follow-up's topic fits the earlier topic's slot (``context[low:high]``): when
+        it comes with a preposition (the last word of its ellipsis opener, "and for", or the word
+        after it, "and in"), that preposition is the word before the earlier topic or one of its
+        words ("for gut health", "for people with liver disease")."""
+        opener = next((o for o in self.cues.ellipsis if text.startswith(o + " ")), "")
+        rest = text[len(opener) :].split()
+        candidates = rest[:1] + ([opener.split()[-1]] if opener else [])
+        preposition = next((word for word in candidates if word in self.cues.prepositions), None)
+        if preposition is None:
+            return True
+        before = words(fold(context[:low]))
+        # "for the immune system", "after a workout": the word before the topic's determiner.
+        while before and before[-1] in _DETERMINERS:
+            before.pop()
+        slot = set(words(fold(context[low:high]))) | set(before[-1:])
+        return preposition in slot
 
     def carried_readings(self, plan: FollowupPlan, subject_words: frozenset[str]) -> list[str]:
         """The readings of a carried follow-up worth answering, the plan's own first: the topic
