@@ -411,7 +411,12 @@ class FollowupResolver:
             count=1,
             flags=re.IGNORECASE,
         )
-        return f"{replaced}?" if count else f"{stem} ({phrase})?"
+        # "where is it made?" after "Does the body make its own glutamine?": a pronoun left as the
+        # subject of the follow-up stands for the sources' subject the earlier question named.
+        subject = next((word for word in words(context) if word in subject_words), None)
+        if subject is not None and not any(word in subject_words for word in words(question)):
+            replaced = re.sub(r"\bit\b(?!')", subject, replaced, count=1, flags=re.IGNORECASE)
+        return f"{replaced}?" if count else f"{replaced} ({phrase})?"
 
     def frame_reading(self, question: str, context: str, subject_words: frozenset[str]) -> str | None:
         """For an ellipsis ("what about for athletes?"), the earlier question asked of the new
