@@ -676,3 +676,80 @@ def test_a_third_turn_pointing_back_is_answered_from_the_second_turns_answer(ans
     assert third.followup == CARRIED
     assert "Space them by 30 minutes" in third.answer and "Timing note" not in third.answer
     assert (third.answer_start, third.answer_end) != (history[-1].start, history[-1].end)
+
+
+# -- stop 37: mechanism questions, the frame reading's slot, the subject for "it" -----------------
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("how does it do that?", True),
+        ("how would it cause that?", True),
+        ("ok so how does that happen?", True),
+        ("what causes that?", True),
+        ("how does it work?", True),
+        ("how does it compare to whey protein?", False),
+        ("how much should I take for that?", False),
+        ("how long should I wait between them?", False),
+        ("what causes leaky gut?", False),
+    ],
+)
+def test_a_mechanism_question_names_nothing_of_its_own(resolver, question, expected):
+    assert resolver.asks_mechanism(question, SUBJECT) is expected
+
+
+def test_a_mechanism_question_is_more_after_an_answer_and_carried_after_an_abstention(resolver):
+    answered = Turn("Does glutamine interact with any medications?", "doc", 10, 40)
+    abstained = Turn("Can glutamine affect blood sugar?")
+    assert resolver.run("how does it do that?", [answered], SUBJECT).kind == MORE
+    # No answer to explain: the earlier topic is carried into the question instead.
+    assert resolver.run("how does it do that?", [abstained], SUBJECT).kind == CARRIED
+
+
+def test_a_mechanism_question_after_a_two_sentence_answer_quotes_its_later_sentence(answerer):
+    first = answerer.run("Does glutamine interact with any medications?")
+    assert "Glutamine can interfere with their mechanisms" in first.answer
+    turn = Turn(first.question, first.answer_doc_id, first.answer_start, first.answer_end)
+    how = answerer.run("how does it do that?", history=[turn])
+    assert how.followup == MORE
+    assert "Glutamine can interfere with their mechanisms" in how.answer
+    assert (how.answer_start, how.answer_end) != (turn.start, turn.end)
+
+
+@pytest.mark.parametrize(
+    ("followup", "earlier", "expected"),
+    [
+        # The follow-up's preposition stands before (or inside) the earlier topic: the slot is filled.
+        ("what about for exercise recovery?", "How much glutamine should I take for gut health?",
+         "How much glutamine should I take for exercise recovery?"),
+        ("and with kidney disease?", "Is glutamine dangerous for people with liver disease?",
+         "Is glutamine dangerous for people with kidney disease?"),
+        ("and for athletes?", "Is glutamine good for the immune system?", "Is glutamine good for the athletes?"),
+        # Another preposition, or one where the earlier topic is an object: no frame reading.
+        ("and in marathon runners?", "Does glutamine support the immune system?", None),
+        ("and before bed?", "How much glutamine should I take after a workout?", None),
+        # No preposition: the new topic takes the old one's place as before.
+        ("and athletes?", "Does glutamine support the immune system?", "Does glutamine support the athletes?"),
+    ],
+)
+def test_the_frame_reading_keeps_the_earlier_topics_slot(resolver, followup, earlier, expected):
+    assert resolver.frame_reading(followup, earlier, SUBJECT) == expected
+
+
+@pytest.mark.parametrize(
+    ("followup", "earlier", "expected"),
+    [
+        ("where is it made?", "Does the body make its own glutamine?", "where is glutamine made (body make)?"),
+        ("how long until it works?", "Does glutamine help IBS?", "how long until glutamine works (ibs)?"),
+        # "it" after a preposition takes the earlier topic, as before.
+        ("how much should I take for it?", "Can glutamine help with leaky gut?", "how much should I take for leaky gut?"),
+        # The follow-up names the subject itself: its "it" is something else.
+        ("is pre-workout glutamine worth it?", "How much glutamine for exercise recovery?",
+         "is pre-workout glutamine worth it (exercise recovery)?"),
+        # The earlier question never named the subject: nothing to name.
+        ("is it safe?", "What do the articles say about leaky gut?", "is it safe (leaky gut)?"),
+    ],
+)
+def test_a_carried_reading_names_the_subject_for_it(resolver, followup, earlier, expected):
+    assert resolver.carried_reading(followup, earlier, SUBJECT) == expected
