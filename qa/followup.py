@@ -473,13 +473,38 @@ class FollowupResolver:
             readings.append(frame)
         return readings
 
-    def run(self, question: str, history: Sequence[Turn], subject_words: frozenset[str] = frozenset()) -> FollowupPlan:
+    def names_what_was_said(self, question: str, said: str, subject_words: frozenset[str]) -> bool:
+        """Whether a short question that names a topic of its own names it from the last answer
+        ("how many participants?" after "A 2021 study ... in 124 participants over 12 weeks.", "is
+        the mechanism known?" after "... The mechanism isn't fully understood ..."): it asks about
+        what was just said, so it leans on it. Not when it names the sources' subject itself ("Is
+        glutamine found in dairy?" asks anew) or more than ``max_own_words`` words.
+
+        Args:
+            question: The follow-up as asked.
+            said: The text the last answer quoted ("" when it abstained).
+            subject_words: The sources' subject.
+
+        Returns:
+            Whether one of its own words, in some form, is in the last answer.
+        """
+        own = self.own_words(question, subject_words)
+        if not said or not own or len(own) > self.cues.max_own_words:
+            return False
+        if any(word in subject_words for word in words(question)):
+            return False
+        return mentions(said, own)
+
+    def run(
+        self, question: str, history: Sequence[Turn], subject_words: frozenset[str] = frozenset(), said: str = ""
+    ) -> FollowupPlan:
         """Plan how to answer a question of a conversation.
 
         Args:
             question: The question (trimmed).
             history: Earlier turns, oldest first (at most ``TUNABLES.followup.max_history_turns`` are read).
             subject_words: The sources' subject words (from the index).
+            said: The text the last turn's answer quoted ("" when unknown or abstained).
 
         Returns:
             The plan; ``kind`` is None without history.
@@ -508,7 +533,7 @@ class FollowupResolver:
             topic = self.sources_topic(question, context, subject_words)
             read_as = f"What does each source say: {topic.rstrip('?.! ')}?"
             return FollowupPlan(SOURCES, question, read_as, topic, anchor, other_document=other, earlier=earlier)
-        if self.self_contained(question, subject_words):
+        if self.self_contained(question, subject_words) and not self.names_what_was_said(question, said, subject_words):
             # A question that names its own topic and leans on nothing is a new question: carrying
             # the earlier topic into it could only make it worse (the safety policy reads it alone).
             return FollowupPlan(None, question, question, context, anchor, earlier=earlier)

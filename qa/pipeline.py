@@ -422,7 +422,10 @@ class Answerer:
 
     def plan(self, question: str, history: Sequence[Turn]) -> FollowupPlan:
         """How a question rests on the earlier turns (see :class:`qa.followup.FollowupResolver`)."""
-        return self.followup.run(question, history, self._require().store.subject_words)
+        last = history[-1] if history else None
+        said = self._text(last.doc_id, (last.start, last.end)) if last is not None and last.answered and (
+            last.doc_id in self._require().store.doc_index) else ""
+        return self.followup.run(question, history, self._require().store.subject_words, said)
 
     def converse(
         self, question: str, history: Sequence[Turn], top_k: int = 3, mode: RetrievalMode = RetrievalMode.HYBRID

@@ -94,7 +94,7 @@ def test_readings_of_an_ellipsis(resolver):
     context = "How much glutamine should I take for gut health?"
     assert resolver.frame_reading("what about for athletes?", context, SUBJECT) == "How much glutamine should I take for athletes?"
     assert resolver.frame_reading("Is it safe?", context, SUBJECT) is None  # no topic of its own to put in
-    assert resolver.carried_reading("is it safe for kids?", context, SUBJECT) == "is it safe for kids (gut health)?"
+    assert resolver.carried_reading("is it safe for kids?", context, SUBJECT) == "is glutamine safe for kids (gut health)?"
     plan = resolver.run("what about for athletes?", [Turn(context, "d", 0, 5)], SUBJECT)
     readings = resolver.carried_readings(plan, SUBJECT)
     assert readings[0] == plan.read_as
@@ -753,3 +753,29 @@ def test_the_frame_reading_keeps_the_earlier_topics_slot(resolver, followup, ear
 )
 def test_a_carried_reading_names_the_subject_for_it(resolver, followup, earlier, expected):
     assert resolver.carried_reading(followup, earlier, SUBJECT) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "said", "expected"),
+    [
+        # A short question naming a word of the last answer asks about what was just said.
+        ("how many participants?", "A 2021 study found no effect in 124 participants over 12 weeks.", True),
+        ("is the mechanism known?", "Case reports suggest it. The mechanism isn't fully understood.", True),
+        ("what is normal?", "His ammonia levels spiked to 120 (normal is <35).", True),
+        # It names none of the last answer's words, or names the subject, or too much: a new question.
+        ("what foods contain it?", "Case reports suggest it. The mechanism isn't fully understood.", False),
+        ("Is glutamine found in dairy?", "Glutamine is found in dairy and eggs.", False),
+        ("which vegetables have the most glutamine per serving?", "vegetables per serving", False),
+        ("how many participants?", "", False),
+    ],
+)
+def test_a_short_question_naming_the_last_answers_words_leans_on_it(resolver, question, said, expected):
+    assert resolver.names_what_was_said(question, said, SUBJECT) is expected
+
+
+def test_a_short_question_naming_the_last_answers_words_is_a_carried_candidate(resolver):
+    history = [Turn("What about glutamine for weight loss?", "doc", 0, 10)]
+    said = "A 2021 study in Obesity found no significant effect in 124 participants over 12 weeks."
+    assert resolver.run("how many participants?", history, SUBJECT, said).kind == CARRIED
+    # Without the last answer's text it stands as asked, as before.
+    assert resolver.run("how many participants?", history, SUBJECT).kind is None
