@@ -692,7 +692,8 @@ class Answerer:
             if not quoted:
                 return self._abstain_followup(plan, "there is no earlier answer to say more about", ReasonCode.NO_EARLIER_ANSWER)
             return self._more_answer(plan, query, top_k, mode, (min(quoted), max(quoted)), (plan.anchor.start, plan.anchor.end))
-        why = asks_why(plan.question) or self.followup.asks_mechanism(plan.question, store.subject_words)
+        mechanism = self.followup.asks_mechanism(plan.question, store.subject_words)
+        why = asks_why(plan.question) or mechanism
         if why:
             # "Why?" asks for the reason behind the earlier answer. A one-sentence answer that goes
             # on after its claim gives it in its later clause ("—those are when gut repair happens
@@ -704,7 +705,7 @@ class Answerer:
             # A later part that draws a consequence or turns away from the claim is no reason.
             if rest is not None and self.followup.gives_no_reason(self._text(plan.anchor.doc_id, rest[1])):
                 rest = None
-            if rest is not None and len(self._quoted_sentences(plan.anchor)) == 1:
+            if rest is not None and len(self._quoted_sentences(plan.anchor)) == 1 and not mechanism:
                 # A later clause of the one sentence quoted is that sentence's own reason ("I'd skip
                 # the flavored versions—they often contain artificial sweeteners ..."): nearer
                 # than anything elsewhere, which may only restate the claim.
