@@ -779,3 +779,14 @@ def test_a_short_question_naming_the_last_answers_words_is_a_carried_candidate(r
     assert resolver.run("how many participants?", history, SUBJECT, said).kind == CARRIED
     # Without the last answer's text it stands as asked, as before.
     assert resolver.run("how many participants?", history, SUBJECT).kind is None
+
+
+def test_a_mechanism_question_after_a_one_sentence_answer_does_not_quote_its_later_clause(answerer):
+    # The later clause ("the tight junctions between them loosen.") elaborates the claim; how it
+    # comes about is the enterocytes' fuel, said before it.
+    first = answerer.run("What happens to the gut lining when its cells run short of glutamine?")
+    assert "tight junctions between them loosen" in first.answer
+    turn = Turn(first.question, first.answer_doc_id, first.answer_start, first.answer_end)
+    how = answerer.run("how does that happen?", history=[turn])
+    assert how.followup == MORE
+    assert "tight junctions" not in how.answer and "fuel" in how.answer
