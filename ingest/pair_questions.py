@@ -23,9 +23,23 @@ import numpy as np
 
 from ingest.pairs import PairSet
 from verbatim import index_format
+from verbatim.textutil import key_terms, light_stem
 
 # Bumped when what ``pair_questions.npz`` holds changes (a build without it is rebuilt).
-PAIR_QUESTIONS_VERSION = 1
+PAIR_QUESTIONS_VERSION = 2  # 2: each question's key words (``words``)
+
+
+def pair_words(question: str) -> list[str]:
+    """A training question's key words as the abstention compares them (light stems, in order,
+    without repeats): the words people use for the fact its span holds.
+
+    Args:
+        question: A training question.
+
+    Returns:
+        The stems.
+    """
+    return list(dict.fromkeys(light_stem(word) for word in key_terms(question)))
 
 
 @dataclass(frozen=True)
@@ -58,13 +72,20 @@ class PairQuestions:
             pairs_hash=pair_set.content_hash(),
         )
 
+    def words(self) -> np.ndarray:
+        """Each question's key words (:func:`pair_words`, space-separated): the ``words`` column,
+        read from the questions by whoever writes the file (cheap; no model)."""
+        return np.array([" ".join(pair_words(question)) for question in self.questions], dtype=str)
+
     def columns(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
-        """The file's columns (:data:`verbatim.index_format.PAIR_QUESTION_COLUMNS`) with these vectors."""
+        """The file's columns (:data:`verbatim.index_format.PAIR_QUESTION_COLUMNS` and ``words``)
+        with these vectors."""
         return {
             "vectors": vectors,
             "doc_ids": np.array(self.doc_ids, dtype=str),
             "start": np.array(self.start, dtype=np.int32),
             "end": np.array(self.end, dtype=np.int32),
+            "words": self.words(),
         }
 
 
@@ -81,8 +102,9 @@ def live_pair_questions(
         dimensions: Its vector size.
 
     Returns:
-        Columns of :data:`verbatim.index_format.PAIR_QUESTION_COLUMNS`, or None when they must be
-        embedded (nothing built, another model or other pairs, an older build, a damaged file).
+        Columns of :data:`verbatim.index_format.PAIR_QUESTION_COLUMNS` and ``words`` (read from
+        the questions again; only the vectors are re-used), or None when they must be embedded
+        (nothing built, another model or other pairs, an older build, a damaged file).
     """
     try:
         manifest = index_format.read_manifest(Path(index_dir)) or {}
@@ -104,7 +126,9 @@ def live_pair_questions(
         and wanted.start == stored["start"].tolist()
         and wanted.end == stored["end"].tolist()
     )
-    return stored if spans else None
+    if not spans:
+        return None
+    return {name: stored[name] for name in index_format.PAIR_QUESTION_COLUMNS} | {"words": wanted.words()}
 
 
 def pair_question_columns(

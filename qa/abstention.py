@@ -6,7 +6,9 @@ Signals (none needs a model call beyond the question embedding):
   * ranker_top: the answer ranker's probability for that sentence;
   * lexical: share of the question's term weight found in that sentence;
   * coverage: share of the question's key words that occur in the corpus (typos allowed;
-    words of a safety topic the corpus discusses count as covered);
+    words of a safety topic the corpus discusses count as covered; so does a word the corpus's
+    training questions use for a fact one of the best-ranked sentences holds, "jacked" when a
+    training question asks with it about that sentence's fact, ``qa/pair_memory.py``);
   * covered_specific: summed general-English specificity of the key words the corpus uses
     ("enterocytes" weighs much more than "better");
   * subject_mentioned: the question names what the corpus is about (e.g. "glutamine");
@@ -32,8 +34,11 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from qa.calibration import Calibration, sigmoid
 from qa.extractor import Extraction
+from qa.pair_memory import PairMemory
 from qa.store import IndexStore
 from qa.tunables import TUNABLES
 from qa.types import Query, ReasonCode, RetrievedChunk
@@ -114,6 +119,7 @@ class AbstentionFeatures:
     answer_type_missing: float = 0.0
     uncovered: list[str] = field(default_factory=list)
     missing_answer_type: str | None = None
+    pair_covered: list[str] = field(default_factory=list)  # covered by the training questions' words
 
     def values(self) -> dict[str, float]:
         """Feature values by name."""
@@ -147,12 +153,17 @@ class AbstentionPolicy:
         store: The loaded index (vocabulary, subject words, topics with evidence).
         policy: Safety policy (its terms count as known when the corpus discusses the topic).
         calibration: Model and threshold.
+        pairs: The build's training questions (their words count as covered for the facts the
+            best sentences hold); None or empty: none.
     """
 
-    def __init__(self, store: IndexStore, policy: SafetyPolicy, calibration: Calibration) -> None:
+    def __init__(
+        self, store: IndexStore, policy: SafetyPolicy, calibration: Calibration, pairs: PairMemory | None = None
+    ) -> None:
         self.store = store
         self.policy = policy
         self.calibration = calibration
+        self.pairs = pairs if pairs is not None else PairMemory.empty()
         calibration.abstention.require(FEATURES, "abstention")
         self.required_answer_types = load_required_answer_types()
         # Only names the corpus itself never uses count as "something else".
@@ -237,7 +248,50 @@ class AbstentionPolicy:
             "subject_mentioned": float(subject_mentioned),
             "unsupported_safety": float(unsupported),
             "uncovered": uncovered,
+            "key_term_count": total,
+            "name_words": frozenset(unknown_name_words),
         }
+
+    def _count_pair_words(
+        self, features: AbstentionFeatures, extraction: Extraction, name_words: frozenset[str], total: int
+    ) -> None:
+        """Count as covered the uncovered words that the training questions of the best-ranked
+        sentences use ("jacked" when a training question asks with it about one of those
+        sentences' facts): a user's word for a fact the sources hold, not a word of any fact.
+
+        A condition's name the corpus never uses stays uncovered, as do everyday words
+        (specificity under ``pair_word_min_specificity``).
+        """
+        tunables = TUNABLES.abstention
+        if not features.uncovered or tunables.pair_word_candidates <= 0 or self.pairs.words is None:
+            return
+        ranked = np.array([c.sentence for c in extraction.ranked[: tunables.pair_word_candidates]], dtype=np.int64)
+        known = self.pairs.words_for(self.store, ranked)
+        if not known:
+            return
+        specificities = [typo_tolerant_specificity(term) for term in features.uncovered]
+        covered = [
+            term not in name_words and light_stem(term) in known and specific >= tunables.pair_word_min_specificity
+            for term, specific in zip(features.uncovered, specificities, strict=True)
+        ]
+        # Only when they account for every specific word the sources lack: "glutamine for horses
+        # dosage" keeps "horses", a subject the sources never name, so its "dosage" is no user's
+        # word for their dose here (everyday words such as "better" are no subject and do not count).
+        left = [
+            not is_covered and specific >= tunables.pair_word_min_specificity
+            for specific, is_covered in zip(specificities, covered, strict=True)
+        ]
+        if any(left) and tunables.pair_words_cover_all:
+            return
+        still: list[str] = []
+        for term, specific, is_covered in zip(features.uncovered, specificities, covered, strict=True):
+            if is_covered:
+                features.pair_covered.append(term)
+                features.covered_specific += specific
+            else:
+                still.append(term)
+        features.uncovered = still
+        features.coverage = (total - len(still)) / total if total else 0.0
 
     def features(
         self,
@@ -260,10 +314,14 @@ class AbstentionPolicy:
         Returns:
             The features.
         """
-        features = AbstentionFeatures(**self._term_features(query, question_topics, discussed))
+        terms = self._term_features(query, question_topics, discussed)
+        name_words = terms.pop("name_words")
+        total = terms.pop("key_term_count")
+        features = AbstentionFeatures(**terms)
         if retrieved:
             features.dense_top = max(item.dense for item in retrieved)
         if extraction is not None:
+            self._count_pair_words(features, extraction, name_words, total)
             features.sentence_top = extraction.best.dense
             features.ranker_top = sigmoid(extraction.best.score)
             features.lexical = extraction.best.lexical

@@ -59,12 +59,15 @@ class PairMemory:
         doc_ids: Document id of each question's answer span.
         starts: Its first character in that document's canonical text.
         ends: One past its last character.
+        words: Each question's key words (light stems), or None (a build written before they
+            were stored).
     """
 
     vectors: np.ndarray
     doc_ids: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
+    words: tuple[frozenset[str], ...] | None = None
     _codes: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # doc id -> code
     _doc_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), compare=False, repr=False)
 
@@ -91,11 +94,13 @@ class PairMemory:
         """
         if columns is None:
             return cls.empty()
+        words = columns.get("words")
         return cls(
             np.asarray(columns["vectors"], np.float32),
             np.asarray(columns["doc_ids"]).astype(str),
             np.asarray(columns["start"], np.int64),
             np.asarray(columns["end"], np.int64),
+            None if words is None else tuple(frozenset(str(row).split()) for row in words.tolist()),
         )
 
     @classmethod
@@ -133,7 +138,44 @@ class PairMemory:
                 keep &= ~((self._doc_codes == code) & (self.starts < end) & (self.ends > start))
         if keep.all():
             return self
-        return PairMemory(self.vectors[keep], self.doc_ids[keep], self.starts[keep], self.ends[keep])
+        words = None if self.words is None else tuple(w for w, kept in zip(self.words, keep.tolist(), strict=True) if kept)
+        return PairMemory(self.vectors[keep], self.doc_ids[keep], self.starts[keep], self.ends[keep], words)
+
+    def touching(self, store: IndexStore, sentences: np.ndarray) -> np.ndarray:
+        """Which training questions' answer spans touch each sentence.
+
+        Args:
+            store: The store the sentence numbers belong to.
+            sentences: Sentence numbers.
+
+        Returns:
+            A boolean ``(questions, sentences)`` matrix: same document, overlapping offsets.
+        """
+        sentences = np.asarray(sentences, dtype=np.int64)
+        codes = np.array(
+            [self._codes.get(store.documents[int(doc)].doc_id, -1) for doc in store.sentence_doc[sentences]], dtype=np.int64
+        )
+        return (
+            (self._doc_codes[:, None] == codes[None, :])
+            & (self.starts[:, None] < store.sentence_end[sentences][None, :])
+            & (self.ends[:, None] > store.sentence_start[sentences][None, :])
+        )
+
+    def words_for(self, store: IndexStore, sentences: np.ndarray) -> frozenset[str]:
+        """The key words of the training questions answered by any of ``sentences``: the words
+        people use for the facts those sentences hold.
+
+        Args:
+            store: The store the sentence numbers belong to.
+            sentences: Sentence numbers (the best-ranked candidates of a question).
+
+        Returns:
+            Light stems (empty without training questions or without stored words).
+        """
+        if self.words is None or len(self) == 0 or len(sentences) == 0:
+            return frozenset()
+        asked = np.flatnonzero(self.touching(store, sentences).any(axis=1))
+        return frozenset().union(*(self.words[int(row)] for row in asked))
 
     def evidence(self, store: IndexStore, sentences: np.ndarray, question: np.ndarray) -> PairEvidence:
         """``pair_sim`` and ``pair_missing`` of candidate sentences.
@@ -152,13 +194,7 @@ class PairMemory:
         if len(sentences) == 0 or len(self) == 0:
             return PairEvidence(own, np.ones(len(sentences), dtype=np.float64))
         cosines = (self.vectors @ question).astype(np.float64)
-        # Which training questions' spans touch which candidates: same document, overlapping offsets.
-        codes = np.array([self._codes.get(store.documents[int(doc)].doc_id, -1) for doc in store.sentence_doc[sentences]], dtype=np.int64)
-        touching = (
-            (self._doc_codes[:, None] == codes[None, :])
-            & (self.starts[:, None] < store.sentence_end[sentences][None, :])
-            & (self.ends[:, None] > store.sentence_start[sentences][None, :])
-        )
+        touching = self.touching(store, sentences)
         covered = touching.any(axis=0)
         best = np.where(touching, cosines[:, None], -np.inf).max(axis=0)
         similarity = np.where(covered, np.maximum(0.0, best), own)

@@ -178,7 +178,7 @@ class Answerer:
             extractor=AnswerExtractor(
                 store, self.calibration.ranker, self.extractor_config, pair_ranker_for(self.calibration.pair_ranker, pairs)
             ),
-            abstention=AbstentionPolicy(store, self.policy, self.calibration),
+            abstention=AbstentionPolicy(store, self.policy, self.calibration, pairs),
             confidence=AnswerConfidence(self.calibration),
             pairs=pairs if pairs is not None else PairMemory.empty(),
         )

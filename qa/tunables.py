@@ -87,9 +87,19 @@ class AbstentionTunables:
     Attributes:
         answer_type_candidates: Best-ranked sentences searched for the shape the question requires
             (a year, a price, a country...).
+        pair_word_candidates: Best-ranked sentences whose training questions' words count as
+            covered (0: the training questions' words never count).
+        pair_word_min_specificity: Lowest general-English specificity (6 - Zipf) of such a word:
+            everyday words ("better", "think") stay uncovered.
+        pair_words_cover_all: The training questions' words count only when they cover every
+            specific word of the question the sources lack (one unknown subject left, such as
+            "horses", keeps them all out).
     """
 
     answer_type_candidates: int = 3  # the answer is among the best three when the sources give it
+    pair_word_candidates: int = 1  # the winner only (V2 and V3 of quality-history, 2026-12-07 evening)
+    pair_word_min_specificity: float = 1.5  # the floor of variant A' (quality-history, 2026-12-07)
+    pair_words_cover_all: bool = True  # V3: "glutamine for horses dosage" keeps its "horses"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ An index folder holds immutable builds and a pointer to the live one::
                                model.weights_hash); absent for the base model
         pair_questions.npz     the questions of those training pairs embedded by that model, with
                                the span each one is answered by (document id, start, end): what
-                               the answer ranker's ``pair_sim`` compares a question with; absent
+                               the answer ranker's ``pair_sim`` compares a question with, and
+                               its key words (light stems, space-separated): the abstention's
+                               coverage counts them for the facts the best sentences hold; absent
                                for the base model
       builds/.tmp-*            a build being written (removed if a writer died)
       cache/                   embeddings kept between builds (reuse and resume)
@@ -81,6 +83,8 @@ ADAPTED_MODEL_DIR = "model"
 ADAPTED_WEIGHTS_FILE = "model.safetensors"
 PAIR_QUESTIONS_FILE = "pair_questions.npz"
 PAIR_QUESTION_COLUMNS = ("vectors", "doc_ids", "start", "end")
+# Columns a build of an older ingest may lack (loaded when present).
+PAIR_QUESTION_OPTIONAL_COLUMNS = ("words",)
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 CACHE_DIR = "cache"
@@ -387,11 +391,13 @@ def write_pair_questions(folder: Path, pair_questions: dict[str, np.ndarray] | N
         folder: The build folder being written.
         pair_questions: Columns :data:`PAIR_QUESTION_COLUMNS`: ``vectors`` (float32, one row per
             question), ``doc_ids`` (str), ``start`` and ``end`` (int32 offsets of the answer span
-            in that document's canonical text).
+            in that document's canonical text), and optionally ``words`` (str: each question's key
+            words, light stems separated by spaces).
     """
     if pair_questions is None:
         return
-    np.savez(folder / PAIR_QUESTIONS_FILE, **{name: pair_questions[name] for name in PAIR_QUESTION_COLUMNS})
+    names = PAIR_QUESTION_COLUMNS + tuple(name for name in PAIR_QUESTION_OPTIONAL_COLUMNS if name in pair_questions)
+    np.savez(folder / PAIR_QUESTIONS_FILE, **{name: pair_questions[name] for name in names})
 
 
 def load_pair_questions(index_dir: Path) -> dict[str, np.ndarray] | None:
@@ -415,7 +421,9 @@ def load_pair_questions(index_dir: Path) -> dict[str, np.ndarray] | None:
     verify_files(index_dir, build, manifest, only=lambda name: name == PAIR_QUESTIONS_FILE)
     try:
         with np.load(build / PAIR_QUESTIONS_FILE) as data:
-            return {name: data[name] for name in PAIR_QUESTION_COLUMNS}
+            columns = {name: data[name] for name in PAIR_QUESTION_COLUMNS}
+            columns |= {name: data[name] for name in PAIR_QUESTION_OPTIONAL_COLUMNS if name in data.files}
+            return columns
     except (OSError, ValueError, KeyError) as error:
         raise _refuse(index_dir, f"the build {build} cannot be read ({type(error).__name__}: {error})") from error
 
