@@ -7,7 +7,7 @@ Signals (none needs a model call beyond the question embedding):
   * lexical: share of the question's term weight found in that sentence;
   * coverage: share of the question's key words that occur in the corpus (typos allowed;
     words of a safety topic the corpus discusses count as covered; so does a word the corpus's
-    training questions use for a fact one of the best-ranked sentences holds, "jacked" when a
+    training questions use for a fact one of the best-ranked sentences holds, "shredded" when a
     training question asks with it about that sentence's fact, ``qa/pair_memory.py``);
   * covered_specific: summed general-English specificity of the key words the corpus uses
     ("enterocytes" weighs much more than "better");
@@ -256,7 +256,7 @@ class AbstentionPolicy:
         self, features: AbstentionFeatures, extraction: Extraction, name_words: frozenset[str], total: int
     ) -> None:
         """Count as covered the uncovered words that the training questions of the best-ranked
-        sentences use ("jacked" when a training question asks with it about one of those
+        sentences use ("shredded" when a training question asks with it about one of those
         sentences' facts): a user's word for a fact the sources hold, not a word of any fact.
 
         A condition's name the corpus never uses stays uncovered, as do everyday words

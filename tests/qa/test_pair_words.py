@@ -21,11 +21,12 @@ from tests.qa.synthetic import Block, build_store, query
 from verbatim import index_format
 from verbatim.index_format import BlockKind as K
 from verbatim.safety_policy import SafetyPolicy
+from verbatim.textutil import light_stem
 
 DIMENSIONS = 32
 # The training questions, each with the sentence that answers it.
 TRAINING = [
-    ("will glutamine get me jacked?", 2),  # "Athletes gain muscle ..."
+    ("will glutamine get me shredded?", 2),  # "Athletes gain muscle ..."
     ("is glutamine better than nothing?", 2),  # an everyday word: never counted
     ("does the powder clump in a shaker?", 4),  # "Powder mixes easily in water."
 ]
@@ -61,12 +62,12 @@ def memory(store):
 
 
 def test_the_stored_words_are_the_questions_key_words_stemmed():
-    assert pair_words("Will glutamine get me JACKED, jacked?") == ["glutamine", "jack"]
+    assert pair_words("Will glutamine get me SHREDDED, shredded?") == ["glutamine", light_stem("shredded")]
     assert "the" not in pair_words("does the powder clump in a shaker?")
 
 
 def test_words_for_gives_the_words_of_the_questions_a_sentence_answers(store, memory):
-    assert "jack" in memory.words_for(store, np.array([2]))
+    assert light_stem("shredded") in memory.words_for(store, np.array([2]))
     assert "clump" not in memory.words_for(store, np.array([2]))
     assert memory.words_for(store, np.array([4])) == frozenset(pair_words("does the powder clump in a shaker?"))
     assert memory.words_for(store, np.array([0, 1, 3])) == frozenset()
@@ -103,24 +104,24 @@ def _decide(store, memory, text, weights, candidates=3):
 
 
 def test_a_word_the_training_questions_use_for_the_best_sentences_fact_counts_as_covered(store, memory):
-    text = "are athletes jacked on glutamine"
+    text = "are athletes shredded on glutamine"
     asked, extraction, features = _decide(store, memory, text, {2: 0.9, 1: 0.3})
     assert extraction.best.sentence == 2
     without = AbstentionPolicy(store, SafetyPolicy.load(), Calibration.load()).features(asked, [], extraction, {}, set())
-    assert without.uncovered == ["jacked"] and without.pair_covered == []
-    assert features.uncovered == [] and features.pair_covered == ["jacked"]
+    assert without.uncovered == ["shredded"] and without.pair_covered == []
+    assert features.uncovered == [] and features.pair_covered == ["shredded"]
     assert features.coverage == 1.0 > without.coverage
-    assert features.covered_specific == pytest.approx(without.covered_specific + typo_tolerant_specificity("jacked"))
+    assert features.covered_specific == pytest.approx(without.covered_specific + typo_tolerant_specificity("shredded"))
 
 
 def test_the_same_word_stays_uncovered_when_no_best_sentence_holds_the_fact_it_was_used_for(store, memory):
-    # The training question with "jacked" is answered by sentence 2, ranked fourth here.
-    _, extraction, features = _decide(store, memory, "are adults jacked", {0: 0.9, 1: 0.8, 3: 0.7, 2: 0.1})
+    # The training question with "shredded" is answered by sentence 2, ranked fourth here.
+    _, extraction, features = _decide(store, memory, "are adults shredded", {0: 0.9, 1: 0.8, 3: 0.7, 2: 0.1})
     assert 2 not in [c.sentence for c in extraction.ranked[:3]]
-    assert features.uncovered == ["jacked"] and features.pair_covered == []
+    assert features.uncovered == ["shredded"] and features.pair_covered == []
     # With every candidate counted it is covered; with none it never is.
-    assert _decide(store, memory, "are adults jacked", {0: 0.9, 1: 0.8, 3: 0.7, 2: 0.1}, 10)[2].uncovered == []
-    assert _decide(store, memory, "are athletes jacked", {2: 0.9}, 0)[2].uncovered == ["jacked"]
+    assert _decide(store, memory, "are adults shredded", {0: 0.9, 1: 0.8, 3: 0.7, 2: 0.1}, 10)[2].uncovered == []
+    assert _decide(store, memory, "are athletes shredded", {2: 0.9}, 0)[2].uncovered == ["shredded"]
 
 
 def test_everyday_words_and_a_build_without_words_stay_uncovered(store, memory):
@@ -128,7 +129,7 @@ def test_everyday_words_and_a_build_without_words_stay_uncovered(store, memory):
     assert typo_tolerant_specificity("better") < qa.abstention.TUNABLES.abstention.pair_word_min_specificity
     assert "better" in features.uncovered
     older = PairMemory.from_columns({name: value for name, value in _columns(store).items() if name != "words"})
-    assert _decide(store, older, "are athletes jacked on glutamine", {2: 0.9})[2].uncovered == ["jacked"]
+    assert _decide(store, older, "are athletes shredded on glutamine", {2: 0.9})[2].uncovered == ["shredded"]
 
 
 def test_the_words_column_round_trips_and_older_files_load_without_it(tmp_path, store):
@@ -152,7 +153,7 @@ def test_the_words_column_round_trips_and_older_files_load_without_it(tmp_path, 
 
 def test_an_unknown_subject_left_keeps_the_training_questions_words_out(store, memory):
     # "horses" is a specific word neither the sources nor the training questions use: the question
-    # is about something else, and "jacked" is not counted either.
-    _, _, features = _decide(store, memory, "are horses jacked on glutamine", {2: 0.9})
+    # is about something else, and "shredded" is not counted either.
+    _, _, features = _decide(store, memory, "are horses shredded on glutamine", {2: 0.9})
     assert typo_tolerant_specificity("horses") >= qa.abstention.TUNABLES.abstention.pair_word_min_specificity
-    assert sorted(features.uncovered) == ["horses", "jacked"] and features.pair_covered == []
+    assert sorted(features.uncovered) == ["horses", "shredded"] and features.pair_covered == []
