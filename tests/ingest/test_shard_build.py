@@ -19,7 +19,7 @@ from ingest.indexers import (
     term_statistics,
 )
 from ingest.loader import pairs_files
-from ingest.pair_questions import PairQuestions
+from ingest.pair_questions import PairQuestions, pair_words
 from ingest.pairs import load_pairs
 from ingest.pipeline import IngestStages, run_ingest
 from ingest.shard_build import LocalShardRunner, PairQuestionsJob, VectorSource, run_pair_questions
@@ -131,8 +131,11 @@ def test_a_shard_embeds_only_what_no_build_saved(corpus_settings, embedder, tmp_
     model = embedder.for_model(str(index_format.build_model_path(index_dir)))
     assert stored is not None and len(stored["vectors"]) == first.pairs > 0
     documents = [document for shard in shards for document in shard.contents.documents]
-    expected = model.encode_passages(_questions(documents, stored))
+    questions = _questions(documents, stored)
+    expected = model.encode_passages(questions)
     np.testing.assert_allclose(stored["vectors"], expected, atol=1e-6)
+    # Each question's key words, written by the worker too (the abstention's pair words).
+    assert stored["words"].tolist() == [" ".join(pair_words(question)) for question in questions]
 
 
 def _questions(documents, stored: dict[str, np.ndarray]) -> list[str]:
@@ -149,6 +152,9 @@ def test_the_training_questions_are_taken_from_the_live_build_only_when_unchange
     manifest = index_format.read_manifest(index_dir)
     stored = index_format.load_pair_questions(index_dir)
     questions = _questions(index_format.load_build(index_dir, embedder.name, None).documents, stored)
+    words = [" ".join(pair_words(question)) for question in questions]
+    # The whole build (one process) wrote the key words beside the vectors.
+    assert stored["words"].tolist() == words and any(words)
     adapted = manifest["model"]["adapted"]
     wanted = PairQuestions(questions, stored["doc_ids"].tolist(), stored["start"].tolist(), stored["end"].tolist(),
                            adapted["pairs_hash"])
@@ -173,4 +179,6 @@ def test_the_training_questions_are_taken_from_the_live_build_only_when_unchange
         with np.load(folder / index_format.PAIR_QUESTIONS_FILE) as written:
             np.testing.assert_array_equal(written["start"], np.array(job_wanted.start, dtype=np.int32))
             np.testing.assert_allclose(written["vectors"], stored["vectors"], atol=1e-6)
+            # Re-used or embedded, the words are read from the questions.
+            assert written["words"].tolist() == words
     assert len(calls) == 1  # embedded only for the moved span
