@@ -92,6 +92,7 @@ class FollowupCues:
     not_reasons: tuple[str, ...] = ()
     mechanism: tuple[str, ...] = ()
     prepositions: frozenset[str] = frozenset()
+    word_forms: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupCues:
@@ -125,6 +126,7 @@ class FollowupCues:
             not_reasons=folded(raw["more"].get("not_reasons", [])),
             mechanism=folded(raw["more"].get("mechanism", [])),
             prepositions=frozenset(_folded(value) for value in raw["carried"].get("prepositions", [])),
+            word_forms=tuple(tuple(_folded(line).split()) for line in raw["carried"].get("word_forms", [])),
         )
 
 
@@ -211,6 +213,14 @@ class FollowupResolver:
             if word not in subject_words and word not in self.cues.generic and word not in cue_words
             and word not in self.cues.pronouns and not _contracted_function_word(word)
         ]
+
+    def focus_words(self, question: str, subject_words: frozenset[str]) -> list[str]:
+        """A follow-up's own words with the other forms of an irregular verb among them (the cue
+        file's ``carried.word_forms``): the words that say which sentence of an earlier answer it
+        asks about ("what did it find?" -> find, finds, found, finding)."""
+        own = self.own_words(question, subject_words)
+        extra = [form for word in own for group in self.cues.word_forms if word in group for form in group]
+        return list(dict.fromkeys([*own, *extra]))
 
     def topic_words(self, question: str, subject_words: frozenset[str]) -> list[str]:
         """The words naming an earlier question's topic: its own words without the predicate

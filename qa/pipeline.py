@@ -614,12 +614,12 @@ class Answerer:
                 focused, focused_trace = self.trace(
                     query, top_k, mode, question=question, safety_query=safety_query, excluded=excluded,
                     also_safety=also_safety, single_sentence=True,
-                    focus_words=self.followup.own_words(question, self._require().store.subject_words),
+                    focus_words=self.followup.focus_words(question, self._require().store.subject_words),
                 )
                 if self._repeated(focused, earlier) is None:
                     return focused, focused_trace
             clause = self._answering_clause(
-                query, trace, self.followup.own_words(question, self._require().store.subject_words)
+                query, trace, self.followup.focus_words(question, self._require().store.subject_words)
             )
             if clause is not None:
                 narrowed, narrowed_trace = self.trace(

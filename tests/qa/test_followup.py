@@ -790,3 +790,18 @@ def test_a_mechanism_question_after_a_one_sentence_answer_does_not_quote_its_lat
     how = answerer.run("how does that happen?", history=[turn])
     assert how.followup == MORE
     assert "tight junctions" not in how.answer and "fuel" in how.answer
+
+
+def test_focus_words_take_in_the_other_forms_of_an_irregular_verb(resolver):
+    assert set(resolver.focus_words("what did it find?", SUBJECT)) >= {"find", "found"}
+    assert resolver.focus_words("and her calprotectin?", SUBJECT) == ["calprotectin"]
+
+
+def test_what_did_it_find_quotes_the_sentence_saying_what_was_found(answerer):
+    # The earlier answer held the study and its result; asked again it is narrowed to the sentence
+    # naming the follow-up's verb in another form ("They found ..."), not the study's first line.
+    first = answerer.run("How many athletes were in the 2024 meta-analysis?")
+    assert "They found" in first.answer
+    turn = Turn(first.question, first.answer_doc_id, first.answer_start, first.answer_end)
+    found = answerer.run("what did it find?", history=[turn])
+    assert "reduced muscle soreness" in found.answer and "pooled 18 studies" not in found.answer
