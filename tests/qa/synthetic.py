@@ -17,6 +17,7 @@ import numpy as np
 from ingest.indexers import build_bm25, build_vector_index, build_vocabulary
 from qa.store import IndexStore
 from qa.types import Query
+from verbatim import index_format
 from verbatim.index_format import EVIDENCE_COLUMNS, BlockKind, Document, IndexContents, Section
 from verbatim.textutil import bm25_terms, key_terms
 
@@ -141,3 +142,22 @@ def _add(table: dict[str, list[int]], **row: int) -> None:
 
 def _arrays(table: dict[str, list[int]]) -> dict[str, np.ndarray]:
     return {name: np.asarray(values, dtype=np.int32) for name, values in table.items()}
+
+
+def live_build_with_pair_questions(root: Path, columns: dict[str, np.ndarray]) -> Path:
+    """An index folder at ``root`` whose live build holds only ``pair_questions.npz`` with these
+    columns, written and manifested by :mod:`verbatim.index_format` as ingest writes them.
+
+    Args:
+        root: The index folder (created).
+        columns: The file's columns.
+
+    Returns:
+        The build folder.
+    """
+    build = root / "builds" / "b1"
+    build.mkdir(parents=True)
+    index_format.write_pair_questions(build, columns)
+    index_format._finish_manifest(build, {})
+    (root / "CURRENT").write_text("b1", encoding="utf-8")
+    return build

@@ -708,9 +708,8 @@ def test_a_mechanism_question_is_more_after_an_answer_and_carried_after_an_abste
 
 
 def test_a_mechanism_question_after_a_two_sentence_answer_quotes_its_later_sentence(answerer):
-    first = answerer.run("Does glutamine interact with any medications?")
+    first, turn = _answer_turn(answerer, "Does glutamine interact with any medications?")
     assert "Glutamine can interfere with their mechanisms" in first.answer
-    turn = Turn(first.question, first.answer_doc_id, first.answer_start, first.answer_end)
     how = answerer.run("how does it do that?", history=[turn])
     assert how.followup == MORE
     assert "Glutamine can interfere with their mechanisms" in how.answer
@@ -784,9 +783,8 @@ def test_a_short_question_naming_the_last_answers_words_is_a_carried_candidate(r
 def test_a_mechanism_question_after_a_one_sentence_answer_does_not_quote_its_later_clause(answerer):
     # The later clause ("the tight junctions between them loosen.") elaborates the claim; how it
     # comes about is the enterocytes' fuel, said before it.
-    first = answerer.run("What happens to the gut lining when its cells run short of glutamine?")
+    first, turn = _answer_turn(answerer, "What happens to the gut lining when its cells run short of glutamine?")
     assert "tight junctions between them loosen" in first.answer
-    turn = Turn(first.question, first.answer_doc_id, first.answer_start, first.answer_end)
     how = answerer.run("how does that happen?", history=[turn])
     assert how.followup == MORE
     assert "tight junctions" not in how.answer and "fuel" in how.answer
@@ -800,8 +798,7 @@ def test_focus_words_take_in_the_other_forms_of_an_irregular_verb(resolver):
 def test_what_did_it_find_quotes_the_sentence_saying_what_was_found(answerer):
     # The earlier answer held the study and its result; asked again it is narrowed to the sentence
     # naming the follow-up's verb in another form ("They found ..."), not the study's first line.
-    first = answerer.run("How many athletes were in the 2024 meta-analysis?")
+    first, turn = _answer_turn(answerer, "How many athletes were in the 2024 meta-analysis?")
     assert "They found" in first.answer
-    turn = Turn(first.question, first.answer_doc_id, first.answer_start, first.answer_end)
     found = answerer.run("what did it find?", history=[turn])
     assert "reduced muscle soreness" in found.answer and "pooled 18 studies" not in found.answer

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa.pair_memory import PairMemory
-from tests.qa.synthetic import Block, build_store
+from tests.qa.synthetic import Block, build_store, live_build_with_pair_questions
 from verbatim import index_format
 from verbatim.index_format import BlockKind as K
 
@@ -111,11 +111,7 @@ def test_the_build_file_round_trips_and_is_verified(tmp_path):
         "start": np.array([0, 5], np.int32),
         "end": np.array([4, 9], np.int32),
     }
-    build = tmp_path / "builds" / "b1"
-    build.mkdir(parents=True)
-    index_format.write_pair_questions(build, columns)
-    index_format._finish_manifest(build, {})
-    (tmp_path / "CURRENT").write_text("b1", encoding="utf-8")
+    build = live_build_with_pair_questions(tmp_path, columns)
     loaded = index_format.load_pair_questions(tmp_path)
     assert loaded is not None
     for name in index_format.PAIR_QUESTION_COLUMNS:

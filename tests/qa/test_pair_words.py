@@ -17,7 +17,7 @@ from qa.extractor import RANKER_FEATURES, AnswerExtractor
 from qa.pair_memory import PairMemory
 from qa.types import RetrievedChunk
 from qa.word_specificity import typo_tolerant_specificity
-from tests.qa.synthetic import Block, build_store, query
+from tests.qa.synthetic import Block, build_store, live_build_with_pair_questions, query
 from verbatim import index_format
 from verbatim.index_format import BlockKind as K
 from verbatim.safety_policy import SafetyPolicy
@@ -138,11 +138,7 @@ def test_the_words_column_round_trips_and_older_files_load_without_it(tmp_path, 
         if not with_words:
             del columns["words"]
         root = tmp_path / str(with_words)
-        build = root / "builds" / "b1"
-        build.mkdir(parents=True)
-        index_format.write_pair_questions(build, columns)
-        index_format._finish_manifest(build, {})
-        (root / "CURRENT").write_text("b1", encoding="utf-8")
+        live_build_with_pair_questions(root, columns)
         loaded = index_format.load_pair_questions(root)
         assert ("words" in loaded) is with_words
         memory = PairMemory.load(root)
