@@ -44,7 +44,6 @@ _EXPLAINS = re.compile(
     re.IGNORECASE,
 )
 _WHY = re.compile(r"^(why|how so|how come|source|sources|what study|which study|based on|where|proof|is there evidence|what'?s the evidence|what is the evidence)")
-_DETERMINERS = frozenset({"the", "a", "an", "my", "your", "our", "their", "his", "her", "its", "this", "that", "these", "those"})
 _FOLD_PUNCT = re.compile(r"[^\w\s']+")
 # Sentences of a document that frame content but never answer (headings, FAQ questions).
 _NOT_ANSWERS = frozenset({BlockKind.TITLE, BlockKind.HEADING, BlockKind.TABLE_HEADER, BlockKind.FAQ_QUESTION})
@@ -92,6 +91,7 @@ class FollowupCues:
     not_reasons: tuple[str, ...] = ()
     mechanism: tuple[str, ...] = ()
     prepositions: frozenset[str] = frozenset()
+    determiners: frozenset[str] = frozenset()
     word_forms: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
@@ -126,6 +126,7 @@ class FollowupCues:
             not_reasons=folded(raw["more"].get("not_reasons", [])),
             mechanism=folded(raw["more"].get("mechanism", [])),
             prepositions=frozenset(_folded(value) for value in raw["carried"].get("prepositions", [])),
+            determiners=frozenset(_folded(value) for value in raw["carried"].get("determiners", [])),
             word_forms=tuple(tuple(_folded(line).split()) for line in raw["carried"].get("word_forms", [])),
         )
 
@@ -468,7 +469,7 @@ class FollowupResolver:
             return True
         before = words(fold(context[:low]))
         # "for the immune system", "after a workout": the word before the topic's determiner.
-        while before and before[-1] in _DETERMINERS:
+        while before and before[-1] in self.cues.determiners:
             before.pop()
         slot = set(words(fold(context[low:high]))) | set(before[-1:])
         return preposition in slot
