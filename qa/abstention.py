@@ -40,6 +40,7 @@ from qa.calibration import Calibration, sigmoid
 from qa.extractor import Extraction
 from qa.pair_memory import PairMemory
 from qa.store import IndexStore
+from qa.table_patterns import table_pattern
 from qa.tunables import TUNABLES
 from qa.types import Query, ReasonCode, RetrievedChunk
 from qa.word_specificity import other_language, typo_tolerant_specificity
@@ -78,14 +79,7 @@ def load_required_answer_types(path: Path = REQUIRED_ANSWER_TYPES_PATH) -> tuple
         in file order.
     """
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    return tuple(
-        (
-            str(row["name"]),
-            re.compile(row["asks"], re.IGNORECASE if row["asks_ignore_case"] else 0),
-            re.compile(row["shape"], re.IGNORECASE if row["shape_ignore_case"] else 0),
-        )
-        for row in raw["required"]
-    )
+    return tuple((str(row["name"]), table_pattern(row, "asks"), table_pattern(row, "shape")) for row in raw["required"])
 
 
 def load_other_supplements(path: Path | None = None) -> tuple[tuple[str, ...], ...]:

@@ -35,6 +35,7 @@ import numpy as np
 
 from qa.calibration import LinearModel
 from qa.store import IndexStore
+from qa.table_patterns import table_pattern
 from qa.tunables import TUNABLES, ExtractorConfig
 from qa.types import Query, RetrievedChunk
 from verbatim.index_format import BlockKind
@@ -110,10 +111,6 @@ class ExtractorPatterns:
     answer_types: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
 
 
-def _pattern(text: str, ignore_case: bool) -> re.Pattern[str]:
-    return re.compile(text, re.IGNORECASE if ignore_case else 0)
-
-
 @lru_cache(maxsize=4)
 def load_patterns(path: Path = PATTERNS_PATH) -> ExtractorPatterns:
     """Read ``qa/extractor_patterns.toml``.
@@ -126,12 +123,9 @@ def load_patterns(path: Path = PATTERNS_PATH) -> ExtractorPatterns:
     """
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     return ExtractorPatterns(
-        leans_back=_pattern(raw["leans_back"], raw["leans_back_ignore_case"]),
-        verdict=_pattern(raw["verdict"], raw["verdict_ignore_case"]),
-        answer_types=tuple(
-            (_pattern(row["asks"], row["asks_ignore_case"]), _pattern(row["shape"], row["shape_ignore_case"]))
-            for row in raw["answer_types"]
-        ),
+        leans_back=table_pattern(raw, "leans_back"),
+        verdict=table_pattern(raw, "verdict"),
+        answer_types=tuple((table_pattern(row, "asks"), table_pattern(row, "shape")) for row in raw["answer_types"]),
     )
 
 

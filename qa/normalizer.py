@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa.food_groups import FoodGroups
+from qa.table_patterns import table_pattern
 from qa.vocabulary import Vocabulary
 from qa.word_specificity import english_correction
 from verbatim.textutil import fold, is_common_word
@@ -52,7 +53,7 @@ def load_tables(path: Path = TABLES_PATH) -> NormaliserTables:
     return NormaliserTables(
         shorthand={str(key): str(value) for key, value in raw["shorthand"].items()},
         phrases=tuple(
-            (str(row["own_word"]), re.compile(row["pattern"], re.IGNORECASE if row["ignore_case"] else 0), str(row["replacement"]))
+            (str(row["own_word"]), table_pattern(row, "pattern", "ignore_case"), str(row["replacement"]))
             for row in raw["phrases"]
         ),
     )
