@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builds import app_client, built_settings, warm_answerer
 from verbatim.settings import Settings, force_offline
 
 force_offline()
@@ -42,32 +43,19 @@ def corpus_settings(tmp_path_factory, embedder) -> Settings:
     trains it at most once, and never when an earlier run or ingest already did. Local feedback
     pairs (``data/``) are kept out: the tests judge the shipped pairs.
     """
-    from ingest.pipeline import run_ingest
-
-    settings = Settings.from_env(index_dir=tmp_path_factory.mktemp("index"), corpus_dir=CORPUS, data_dir=tmp_path_factory.mktemp("data"))
-    report = run_ingest(settings=settings, embedder=embedder, show_progress=False)
-    assert report.status == "built", report.summary()
-    return settings
+    return built_settings(tmp_path_factory, embedder, CORPUS)
 
 
 @pytest.fixture(scope="session")
 def answerer(corpus_settings, embedder):
     """A warm answerer over the seed corpus index."""
-    from qa.pipeline import Answerer
-
-    instance = Answerer(corpus_settings, embedder=embedder)
-    instance.warm_up()
-    return instance
+    return warm_answerer(corpus_settings, embedder)
 
 
 @pytest.fixture(scope="session")
 def client(corpus_settings, answerer):
     """An HTTP client of the app serving the seed corpus (lifespan run once)."""
-    from fastapi.testclient import TestClient
-
-    from web.app import create_app
-
-    with TestClient(create_app(corpus_settings, answerer=answerer)) as test_client:
+    with app_client(corpus_settings, answerer) as test_client:
         yield test_client
 
 
@@ -75,8 +63,4 @@ def client(corpus_settings, answerer):
 def fresh_answerer(corpus_settings, embedder):
     """An answerer of its own over the seed corpus index: calibrating replaces its models, which
     must not leak into the session's shared answerer."""
-    from qa.pipeline import Answerer
-
-    instance = Answerer(corpus_settings, embedder=embedder)
-    instance.warm_up()
-    return instance
+    return warm_answerer(corpus_settings, embedder)

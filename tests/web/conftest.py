@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.builds import app_client, built_settings, warm_answerer
 from tests.web import browser_support
 from verbatim.settings import Settings
 from web.app import create_app
@@ -40,37 +41,22 @@ HUGE_LINE_QUESTION = "How long does quuxberry syrup keep?"
 @pytest.fixture(scope="session")
 def hostile_settings(tmp_path_factory, embedder) -> Settings:
     """Settings of a fresh index built from the hostile documents."""
-    from ingest.pipeline import run_ingest
-
     sources = tmp_path_factory.mktemp("hostile-docs")
     (sources / "hostile-markup.txt").write_text(HOSTILE_MARKUP, encoding="utf-8")
     (sources / "huge-line.txt").write_text(HUGE_LINE, encoding="utf-8")
-    settings = Settings.from_env(
-        index_dir=tmp_path_factory.mktemp("hostile-index"), corpus_dir=sources, data_dir=tmp_path_factory.mktemp("hostile-data")
-    )
-    report = run_ingest(paths=[sources], settings=settings, embedder=embedder, show_progress=False)
-    assert report.status == "built", report.summary()
-    return settings
+    return built_settings(tmp_path_factory, embedder, sources, prefix="hostile-")
 
 
 @pytest.fixture(scope="session")
 def hostile_answerer(hostile_settings, embedder):
     """A warm answerer over the hostile index."""
-    from qa.pipeline import Answerer
-
-    instance = Answerer(hostile_settings, embedder=embedder)
-    instance.warm_up()
-    return instance
+    return warm_answerer(hostile_settings, embedder)
 
 
 @pytest.fixture(scope="session")
 def hostile_client(hostile_settings, hostile_answerer):
     """An HTTP client of the app serving the hostile index."""
-    from fastapi.testclient import TestClient
-
-    from web.app import create_app
-
-    with TestClient(create_app(hostile_settings, answerer=hostile_answerer)) as test_client:
+    with app_client(hostile_settings, hostile_answerer) as test_client:
         yield test_client
 
 
