@@ -36,12 +36,38 @@ from verbatim.settings import Settings
 FOLLOWUP_HIT_BAR = 0.80  # issue 22's bar for the follow-up turns
 
 
+def _warm_answerer(settings: Settings, embedder: Embedder | None = None) -> Answerer | None:
+    """A warm answerer over the index of ``settings``; None (said on stderr) when there is no usable index."""
+    if not ensure_index(settings):
+        return None
+    answerer = Answerer(settings, embedder=embedder)
+    answerer.warm_up()
+    return answerer
+
+
+def _other_split_refused(args: argparse.Namespace, option: str, note: str = "") -> bool:
+    """Whether ``--split`` names another split than dev for an option that fits on dev (said on stderr)."""
+    if args.split in (None, "dev"):
+        return False
+    print(f"error: {option} fits and scores the dev split only{note}", file=sys.stderr)
+    return True
+
+
+def _questions(args: argparse.Namespace, settings: Settings, split: str) -> list:
+    """The questions of ``split`` to score: the first ``--limit``, plus the accepted feedback questions with ``--feedback``."""
+    questions = load_questions(args.questions, split)
+    if args.limit:
+        questions = questions[: args.limit]
+    if getattr(args, "feedback", False):
+        questions = questions + _accepted_feedback_questions(settings)
+    return questions
+
+
 def run_calibration(settings: Settings, questions: Path | None) -> int:
     """Fit ``qa/calibration.toml`` on the dev split and report the dev figures."""
-    if not ensure_index(settings):
+    answerer = _warm_answerer(settings)
+    if answerer is None:
         return 1
-    answerer = Answerer(settings)
-    answerer.warm_up()
     report = calibrate(answerer, load_questions(questions, "dev"), unanswerable=corpus_unanswerable([settings.corpus_dir]))
     DEFAULT_CALIBRATION_PATH.write_text(report.calibration.to_toml(), encoding="utf-8")
     print(f"wrote {DEFAULT_CALIBRATION_PATH}")
@@ -59,21 +85,15 @@ def run_calibration(settings: Settings, questions: Path | None) -> int:
 
 def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
     """Cross-validate the fitted models on the dev split and print the held-out figures."""
-    if args.split not in (None, "dev"):
-        print("error: --cross-validate fits and scores the dev split only (test is for reporting)", file=sys.stderr)
+    if _other_split_refused(args, "--cross-validate", " (test is for reporting)"):
         return 2
-    questions = load_questions(args.questions, "dev")
-    if args.limit:
-        questions = questions[: args.limit]
-    if getattr(args, "feedback", False):
-        questions = questions + _accepted_feedback_questions(settings)
+    questions = _questions(args, settings, "dev")
     if args.seeds < 1 or not 2 <= args.folds <= len(questions):
         print(f"error: need --seeds >= 1 and 2 <= --folds <= {len(questions)} (dev questions)", file=sys.stderr)
         return 2
-    if not ensure_index(settings):
+    answerer = _warm_answerer(settings)
+    if answerer is None:
         return 1
-    answerer = Answerer(settings)
-    answerer.warm_up()
     result = cross_validate(
         answerer, questions, folds=args.folds, seeds=range(args.seeds), unanswerable=corpus_unanswerable([settings.corpus_dir])
     )
@@ -90,8 +110,7 @@ def run_cross_validation(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_fact_held_out(args: argparse.Namespace, settings: Settings) -> int:
     """Fact-held-out figures of the base and the adapted embedder on the dev split."""
-    if args.split not in (None, "dev"):
-        print("error: --fact-held-out fits and scores the dev split only", file=sys.stderr)
+    if _other_split_refused(args, "--fact-held-out"):
         return 2
     if args.groups < 2:
         print("error: need --groups >= 2", file=sys.stderr)
@@ -123,10 +142,9 @@ def run_evidence(args: argparse.Namespace, settings: Settings) -> int:
     if args.benchmark:
         print()
         print(format_score(score_medquad(args.benchmark, embedder, settings), targets=False))
-    if not ensure_index(settings):
+    answerer = _warm_answerer(settings, embedder)
+    if answerer is None:
         return 1
-    answerer = Answerer(settings, embedder=embedder)
-    answerer.warm_up()
     print()
     for split in ("dev", "test"):
         print(format_selection(selection_effect(answerer, load_questions(args.questions, split), split)))
@@ -136,22 +154,16 @@ def run_evidence(args: argparse.Namespace, settings: Settings) -> int:
 def run_eval_set(args: argparse.Namespace, settings: Settings) -> int:
     """Score the eval set, write the report, print the tables; 1 when a threshold is missed."""
     split = args.split or "test"
-    questions = load_questions(args.questions, split)
-    if args.limit:
-        questions = questions[: args.limit]
-    if getattr(args, "feedback", False):
-        questions = questions + _accepted_feedback_questions(settings)
+    questions = _questions(args, settings, split)
     if not questions:
         print("error: no questions to score", file=sys.stderr)
         return 2
     if args.url:
         target = HttpTarget(args.url)
     else:
-        if not ensure_index(settings):
+        answerer = _warm_answerer(settings)
+        if answerer is None:
             return 1
-
-        answerer = Answerer(settings)
-        answerer.warm_up()
         mismatch = calibration_mismatch(answerer)
         if mismatch:
             print(f"CALIBRATION MISMATCH: {mismatch}", file=sys.stderr)
@@ -198,10 +210,9 @@ def run_dialogs(args: argparse.Namespace, settings: Settings) -> int:
     if args.url:
         print("error: --dialogs runs in-process (no --url)", file=sys.stderr)
         return 2
-    if not ensure_index(settings):
+    answerer = _warm_answerer(settings)
+    if answerer is None:
         return 1
-    answerer = Answerer(settings)
-    answerer.warm_up()
     if args.calibrate_followup:
         train_path = args.train_dialogs or DEFAULT_TRAIN_DIALOGS
         dev, train = load_dialogs(args.dialogs, "dev"), load_dialogs(train_path, "train") if train_path.exists() else []
