@@ -14,10 +14,8 @@ from qa.types import Answer, Passage
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
-def test_the_set_is_large_split_and_its_gold_is_verbatim():
-    dialogs = load_dialogs()
-    assert len(dialogs) >= 80
-    assert {d.split for d in dialogs} == {"dev", "test"}
+def _assert_well_formed_with_verbatim_gold(dialogs: list[Dialog]) -> None:
+    """Two or three turns each, ids used once, and every answerable turn's gold in the sources."""
     assert all(2 <= len(d.turns) <= 3 for d in dialogs)
     assert len({d.id for d in dialogs}) == len(dialogs)
     text = normalise(" ".join(path.read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.txt"))))
@@ -28,21 +26,35 @@ def test_the_set_is_large_split_and_its_gold_is_verbatim():
                 assert normalise(fact) in text, f"{dialog.id}: {fact!r} is not in the sources"
 
 
+def test_the_set_is_large_split_and_its_gold_is_verbatim():
+    dialogs = load_dialogs()
+    assert len(dialogs) >= 80
+    assert {d.split for d in dialogs} == {"dev", "test"}
+    _assert_well_formed_with_verbatim_gold(dialogs)
+
+
 def test_the_training_conversations_are_their_own_split_with_verbatim_gold():
     train = load_dialogs(DEFAULT_TRAIN_DIALOGS)
     assert len(train) >= 60
     assert {d.split for d in train} == {"train"}
-    assert all(2 <= len(d.turns) <= 3 for d in train)
-    assert len({d.id for d in train}) == len(train)
     assert not {d.id for d in train} & {d.id for d in load_dialogs()}
     kinds = {turn.followup for d in train for turn in d.turns[1:]}
     assert kinds == {"carried", "more", "sources", None}
-    text = normalise(" ".join(path.read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.txt"))))
-    for dialog in train:
-        for turn in dialog.turns:
-            assert turn.abstain or turn.gold, f"{dialog.id}: an answerable turn needs gold"
-            for fact in turn.gold:
-                assert normalise(fact) in text, f"{dialog.id}: {fact!r} is not in the sources"
+    _assert_well_formed_with_verbatim_gold(train)
+
+
+@pytest.mark.parametrize(
+    ("dialogs", "message"),
+    [
+        ([Dialog("x", "dev", (DialogTurn("q", ("glutamine",), False, False),))], None),  # one turn
+        ([Dialog("x", "dev", (DialogTurn("q", (), False, False), DialogTurn("more", (), False, True, "more")))], "needs gold"),
+        ([Dialog("x", "dev", (DialogTurn("q", ("moon cheese",), False, False), DialogTurn("more", (), False, True, "more")))],
+         "not in the sources"),
+    ],
+)
+def test_the_set_check_fails_on_a_bad_conversation(dialogs, message):
+    with pytest.raises(AssertionError, match=message):
+        _assert_well_formed_with_verbatim_gold(dialogs)
 
 
 def test_malformed_conversations_are_refused(tmp_path):
