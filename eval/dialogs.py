@@ -9,17 +9,17 @@ ordinary question; the follow-up turns (the second and later) are what this modu
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from eval.metrics import PassageView, check_invariants
 from qa.calibration import MODEL_HASH_KEY
 from qa.followup import CARRIED, FollowupModel, Turn, fit_margin
 from qa.pipeline import Answerer
-from qa.training.dataset import contains_gold
+from qa.training.dataset import contains_gold, jsonl_rows
 from qa.types import Answer
 
 DEFAULT_DIALOGS = Path(__file__).with_name("dialogs.jsonl")
@@ -70,29 +70,26 @@ def load_dialogs(path: Path | None = None, split: str = "all") -> list[Dialog]:
     """
     path = Path(path or DEFAULT_DIALOGS)
     dialogs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            turns = tuple(
-                DialogTurn(
-                    question=str(turn["question"]),
-                    gold=tuple(turn.get("gold", [])),
-                    disclaimer=bool(turn.get("disclaimer", False)),
-                    abstain=bool(turn.get("abstain", False)),
-                    followup=turn.get("followup"),
-                )
-                for turn in raw["turns"]
-            )
-            dialog = Dialog(id=str(raw["id"]), split=str(raw["split"]), turns=turns)
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}:{number}: malformed conversation ({error})") from error
+    for number, dialog in jsonl_rows(path, _dialog, "conversation"):
         if len(dialog.turns) < 2:
             raise ValueError(f"{path}:{number}: a conversation has at least two turns")
         if split == "all" or dialog.split == split:
             dialogs.append(dialog)
     return dialogs
+
+
+def _dialog(raw: dict[str, Any]) -> Dialog:
+    turns = tuple(
+        DialogTurn(
+            question=str(turn["question"]),
+            gold=tuple(turn.get("gold", [])),
+            disclaimer=bool(turn.get("disclaimer", False)),
+            abstain=bool(turn.get("abstain", False)),
+            followup=turn.get("followup"),
+        )
+        for turn in raw["turns"]
+    )
+    return Dialog(id=str(raw["id"]), split=str(raw["split"]), turns=turns)
 
 
 def turn_of(question: str, answer: Answer) -> Turn:

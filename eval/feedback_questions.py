@@ -16,11 +16,11 @@ People's questions never enter ``eval/questions.jsonl``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from qa.training.dataset import EvalQuestion, load_questions
+from qa.training.dataset import EvalQuestion, jsonl_rows, load_questions
 from verbatim.feedback_loop import FEEDBACK_CATEGORY, candidates_path, pairs_path
 
 
@@ -56,21 +56,7 @@ def load_feedback_questions(data_dir: Path) -> FeedbackQuestions:
     rows: list[EvalQuestion] = []
     pairs = pairs_path(data_dir)
     if pairs.exists():
-        for number, line in enumerate(pairs.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                if raw.get("source") != "feedback":
-                    continue
-                rows.append(
-                    EvalQuestion(
-                        id=str(raw["id"]), split=FEEDBACK_CATEGORY, category=FEEDBACK_CATEGORY, question=str(raw["question"]),
-                        gold=(str(raw["quote"]),), docs=(str(raw["doc_id"]),), disclaimer=False, abstain=False,
-                    )
-                )
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"{pairs}:{number}: malformed pair ({error})") from error
+        rows.extend(row for _, row in jsonl_rows(pairs, _feedback_question, "pair") if row is not None)
     from_pairs = len(rows)
     waiting = 0
     candidates = candidates_path(data_dir)
@@ -81,6 +67,16 @@ def load_feedback_questions(data_dir: Path) -> FeedbackQuestions:
             else:
                 waiting += 1
     return FeedbackQuestions(rows, from_pairs, len(rows) - from_pairs, waiting)
+
+
+def _feedback_question(raw: dict[str, Any]) -> EvalQuestion | None:
+    """The eval question of a training pair made from feedback; None for a pair of another source."""
+    if raw.get("source") != "feedback":
+        return None
+    return EvalQuestion(
+        id=str(raw["id"]), split=FEEDBACK_CATEGORY, category=FEEDBACK_CATEGORY, question=str(raw["question"]),
+        gold=(str(raw["quote"]),), docs=(str(raw["doc_id"]),), disclaimer=False, abstain=False,
+    )
 
 
 def is_feedback(question: EvalQuestion) -> bool:

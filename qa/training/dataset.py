@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 # The question set is eval data (eval/QUESTIONS.md); fitting reads its dev split only.
 DEFAULT_QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl"
 SPLITS = ("dev", "test", "all")
+
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -54,29 +58,48 @@ def load_questions(path: Path | None = None, split: str = "all") -> list[EvalQue
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}")
-    rows = []
-    path = Path(path or DEFAULT_QUESTIONS)
+    rows = jsonl_rows(Path(path or DEFAULT_QUESTIONS), _eval_question, "eval row")
+    return [row for _, row in rows if split == "all" or row.split == split]
+
+
+def _eval_question(raw: dict[str, Any]) -> EvalQuestion:
+    return EvalQuestion(
+        id=str(raw["id"]),
+        split=str(raw.get("split", "test")),
+        category=str(raw.get("category", "uncategorised")),
+        question=str(raw["question"]),
+        gold=tuple(raw.get("gold", [])),
+        docs=tuple(raw.get("docs", [])),
+        disclaimer=bool(raw.get("disclaimer", False)),
+        abstain=bool(raw.get("abstain", False)),
+        safety_topics=tuple(raw.get("safety_topics", [])),
+    )
+
+
+def jsonl_rows(path: Path, build: Callable[[Any], Row], what: str) -> Iterator[tuple[int, Row]]:
+    """The rows of a JSONL file, each built from its line's JSON value, in file order.
+
+    Args:
+        path: The file (blank lines are skipped).
+        build: Makes a row of one line's value; may raise ``ValueError``, ``KeyError`` or
+            ``TypeError`` on a malformed one.
+        what: What a line holds, for the error message ("eval row", "conversation").
+
+    Yields:
+        ``(line number from 1, row)``.
+
+    Raises:
+        ValueError: On a line that is not JSON or that ``build`` refuses; the message names the
+            file, the line and ``what``.
+    """
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            raw = json.loads(line)
-            row = EvalQuestion(
-                id=str(raw["id"]),
-                split=str(raw.get("split", "test")),
-                category=str(raw.get("category", "uncategorised")),
-                question=str(raw["question"]),
-                gold=tuple(raw.get("gold", [])),
-                docs=tuple(raw.get("docs", [])),
-                disclaimer=bool(raw.get("disclaimer", False)),
-                abstain=bool(raw.get("abstain", False)),
-                safety_topics=tuple(raw.get("safety_topics", [])),
-            )
+            row = build(json.loads(line))
         except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}:{number}: malformed eval row ({error})") from error
-        if split == "all" or row.split == split:
-            rows.append(row)
-    return rows
+            raise ValueError(f"{path}:{number}: malformed {what} ({error})") from error
+        yield number, row
 
 
 def normalise(text: str) -> str:
