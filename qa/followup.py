@@ -760,6 +760,30 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
     return start, end
 
 
+def opens_before(store: IndexStore, anchor: Turn, fact: int) -> bool:
+    """Whether an earlier answer opens before its fact: it quotes more than one sentence, and the
+    sentence it was chosen for (``fact``) is one of them but not the first (a run-in label,
+    "Glucose regulation support.", or a lead-in sentence, "Some studies add another 5 grams before
+    bed on training days.", comes before the claim).
+
+    Args:
+        store: The loaded index.
+        anchor: The earlier turn (answered).
+        fact: Number of the sentence the earlier answer was chosen for.
+
+    Returns:
+        Whether the answer's later sentences hold its fact.
+    """
+    doc = store.doc_index.get(anchor.doc_id or "")
+    if doc is None or anchor.start is None or anchor.end is None:
+        return False
+    quoted = [
+        s for s in np.flatnonzero(store.sentence_doc == doc)
+        if int(store.sentence_start[s]) < anchor.end and int(store.sentence_end[s]) > anchor.start
+    ]
+    return len(quoted) > 1 and fact in quoted[1:]
+
+
 def clauses(text: str, separators: Sequence[str], min_words: int) -> list[tuple[int, int]]:
     """The clauses of a sentence, as offsets into it (separators and surrounding spaces left out).
 

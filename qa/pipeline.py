@@ -33,6 +33,7 @@ from qa.followup import (
     conversation_vector,
     mentions,
     neighbourhood,
+    opens_before,
 )
 from qa.normalizer import FOOD_WITH_GROUP, QuestionNormaliser
 from qa.pair_memory import PairMemory
@@ -710,6 +711,12 @@ class Answerer:
                 # the flavored versions—they often contain artificial sweeteners ..."): nearer
                 # than anything elsewhere, which may only restate the claim.
                 return self._more_answer(plan, query, top_k, mode, *rest)
+            if rest is not None and self._opens_before_its_fact(plan.anchor, mode):
+                # The earlier answer opened before the sentence it was chosen for (a run-in label,
+                # "Glucose regulation support.", or a lead-in sentence): its later sentences are
+                # the claim and what it says of it ("Honestly, the evidence isn't strong enough
+                # ...—save your money."), nearer than what is found elsewhere.
+                return self._more_answer(plan, query, top_k, mode, *rest)
             explained = self._explanation(plan, query, top_k, mode)
             if explained is not None:
                 return explained
@@ -719,6 +726,22 @@ class Answerer:
         if unit is None:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)
         return self._more_answer(plan, query, top_k, mode, unit)
+
+    def _opens_before_its_fact(self, anchor: Turn, mode: RetrievalMode) -> bool:
+        """Whether an earlier answer's span opens before the sentence it was chosen for.
+
+        The earlier question is asked again; when that gives the earlier answer's span exactly
+        (a question answered as asked, not a carried reading), its winning sentence is the fact
+        the answer was quoted for (see :func:`qa.followup.opens_before`).
+        """
+        if anchor.start is None or anchor.end is None:
+            return False
+        answer, trace = self.trace(self.prepare(anchor.question), mode=mode, question=anchor.question)
+        if trace.extraction is None or (answer.answer_doc_id, answer.answer_start, answer.answer_end) != (
+            anchor.doc_id, anchor.start, anchor.end
+        ):
+            return False
+        return opens_before(self._require().store, anchor, trace.extraction.best.sentence)
 
     def _text(self, doc_id: str | None, span: tuple[int, int]) -> str:
         """The text of a span of a document of the loaded index."""

@@ -23,8 +23,11 @@ from qa.followup import (
     likely_right,
     mentions,
     neighbourhood,
+    opens_before,
 )
 from tests.qa.regressions import PAIR_CHOICE_REGRESSION
+from tests.qa.synthetic import Block, build_store
+from verbatim.index_format import BlockKind
 
 SUBJECT = frozenset({"glutamine"})
 
@@ -243,6 +246,27 @@ def test_the_conversation_vector_without_an_answer_is_the_question():
     assert np.array_equal(conversation_vector(question, np.zeros(2, dtype=np.float32)), question)
 
 
+def test_an_answer_opens_before_its_fact_when_its_fact_is_a_later_sentence_it_quotes():
+    store = build_store({
+        "guide": [
+            Block(BlockKind.PARAGRAPH, ["Sugar support.", "It turns into sugar when fasting.", "It also helps insulin."]),
+            Block(BlockKind.PARAGRAPH, ["Another paragraph follows here."]),
+        ],
+    })
+    text = store.documents[0].text
+
+    def turn(first: int, last: int) -> Turn:
+        return Turn("q", "guide", int(store.sentence_start[first]), int(store.sentence_end[last]))
+
+    assert text[turn(0, 2).start : turn(0, 2).end].startswith("Sugar support. It turns")
+    assert opens_before(store, turn(0, 2), 1) and opens_before(store, turn(0, 2), 2)
+    assert not opens_before(store, turn(0, 2), 0), "the fact is the first sentence: nothing opens before it"
+    assert not opens_before(store, turn(1, 1), 1), "one sentence quoted"
+    assert not opens_before(store, turn(1, 2), 3), "the fact is not among the quoted sentences"
+    assert not opens_before(store, Turn("q", "other", 0, 5), 1), "unknown document"
+    assert not opens_before(store, Turn("q"), 1), "an abstained turn"
+
+
 # -- on the corpus index -----------------------------------------------------------------------------
 
 
@@ -337,6 +361,17 @@ def test_why_after_an_answer_that_gives_its_reason_quotes_the_rest_of_that_answe
     assert why.followup == MORE and why.answer.startswith("They compete for absorption.")
     assert why.answer_doc_id == turn.doc_id and turn.start < why.answer_start < why.answer_end <= turn.end
     assert why.answer in why.passages[0].quote
+
+
+def test_a_mechanism_question_after_an_answer_opening_with_a_label_quotes_its_claim_sentences(answerer):
+    # The answer opens with its run-in label ("Glucose regulation support.") before the sentence it
+    # was chosen for; the immune paragraph elsewhere is a strong match for the question asked
+    # again, but the answer's own later sentences say how ("... converted to glucose through ...").
+    first, turn = _answer_turn(answerer, "Can glutamine be an energy source during fasting?")
+    assert first.answer.startswith("Glucose regulation support. Glutamine can be converted to glucose")
+    how = answerer.run("how does it do that?", history=[turn])
+    assert how.followup == MORE and how.answer.startswith("Glutamine can be converted to glucose through")
+    assert how.answer_doc_id == turn.doc_id and turn.start < how.answer_start < how.answer_end <= turn.end
 
 
 def test_why_after_a_list_entry_that_rests_on_the_one_before_quotes_that_entry(answerer):
