@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -329,6 +329,7 @@ class Answerer:
         clause: tuple[int, int] | None = None,
         within_document: str | None = None,
         focus_words: Sequence[str] = (),
+        documents: Callable[[str], bool] | None = None,
     ) -> tuple[Answer, Trace]:
         """Answer a prepared question: the one answer method, returning the answer (with the
         milliseconds of each stage, its preparation's included) and the intermediate results.
@@ -340,14 +341,29 @@ class Answerer:
         ``focus_words``, the best-ranked sentence of the answer that names one of them, when the
         winner names none), and ``clause`` (document offsets inside the winning sentence) only
         that part of it;
-        ``within_document`` (a document id) quotes only from that document; and ``min_support``
-        is passed to :func:`qa.passages.build_passages`.
+        ``within_document`` (a document id) quotes only from that document; ``documents`` (a test
+        of a document id) keeps only the retrieved chunks of the documents it accepts, so that
+        their sentences compete among themselves and the confidence reads their evidence alone
+        (what each source says: a document's best passage, not what is left of it among the
+        chunks another document won); and ``min_support`` is passed to
+        :func:`qa.passages.build_passages`.
         """
         components = self._require()
         timings: dict[str, float] = {}
         started = clock = time.perf_counter()
 
-        components, retrieved, excluded = self._retrieve(query, max(TUNABLES.retrieval.depth, top_k), mode, excluded)
+        depth = max(TUNABLES.retrieval.depth, top_k)
+        if documents is None:
+            components, retrieved, excluded = self._retrieve(query, depth, mode, excluded)
+        else:
+            # Deeper first: the chunks kept are the best ``depth`` of the accepted documents.
+            components, retrieved, excluded = self._retrieve(
+                query, max(depth, TUNABLES.retrieval.candidates), mode, excluded
+            )
+            store = components.store
+            retrieved = [
+                item for item in retrieved if documents(store.documents[int(store.chunk_doc[item.chunk])].doc_id)
+            ][:depth]
         if within_document is not None:
             store = components.store
             doc = store.doc_index.get(within_document, -1)
@@ -884,20 +900,22 @@ class Answerer:
         # The other document first: the earlier answer's document was quoted already.
         doc = store.doc_index[plan.anchor.doc_id]
         excluded = frozenset(int(s) for s in range(len(store.sentence_doc)) if int(store.sentence_doc[s]) == doc)
+        earlier_id = plan.anchor.doc_id
         answer, _ = self.trace(
             topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query, excluded=excluded,
-            min_support=0.0,
+            min_support=0.0, documents=lambda doc_id: doc_id != earlier_id,
         )
         if not on_topic(answer):
             # The other document does not discuss the topic: the earlier one answers alone
             # (never with the span the earlier answer quoted) when its passage does.
             alone, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
-                                  excluded=self._quoted_sentences(plan.anchor), min_support=0.0)
+                                  excluded=self._quoted_sentences(plan.anchor), min_support=0.0,
+                                  documents=lambda doc_id: doc_id == earlier_id)
             if on_topic(alone) or answer.abstained:
                 return labelled(alone)
         # The earlier answer's document follows the other one's, with its best passage.
         both, _ = self.trace(topic_query, max(top_k, 2), mode, question=plan.question, safety_query=combined_query,
-                             min_support=0.0)
+                             min_support=0.0, documents=lambda doc_id: doc_id == earlier_id)
         earlier = next((p for p in both.passages if p.doc_id == plan.anchor.doc_id), None)
         if earlier is not None:
             answer.passages = [answer.passages[0], earlier, *(p for p in answer.passages[1:] if p.doc_id != earlier.doc_id)]
