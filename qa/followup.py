@@ -784,6 +784,26 @@ def opens_before(store: IndexStore, anchor: Turn, fact: int) -> bool:
     return len(quoted) > 1 and fact in quoted[1:]
 
 
+def in_paragraph(store: IndexStore, anchor: Turn, doc_id: str | None, start: int | None) -> bool:
+    """Whether a span starting at ``start`` of ``doc_id`` starts in a paragraph (or list item) an
+    earlier answer quoted from: it goes on in that answer's own block.
+
+    Args:
+        store: The loaded index.
+        anchor: The earlier turn (answered).
+        doc_id: The span's document.
+        start: The span's start (document offset).
+
+    Returns:
+        Whether the span's first sentence is in one of the blocks of the anchor's sentences.
+    """
+    doc = store.doc_index.get(anchor.doc_id or "")
+    if doc is None or doc_id != anchor.doc_id or start is None or anchor.start is None or anchor.end is None:
+        return False
+    blocks = {int(store.sentence_block[s]) for s in store.sentences_in(doc, anchor.start, anchor.end)}
+    return any(int(store.sentence_block[s]) in blocks for s in store.sentences_in(doc, start, start))
+
+
 def clauses(text: str, separators: Sequence[str], min_words: int) -> list[tuple[int, int]]:
     """The clauses of a sentence, as offsets into it (separators and surrounding spaces left out).
 

@@ -31,6 +31,7 @@ from qa.followup import (
     asks_why,
     clauses,
     conversation_vector,
+    in_paragraph,
     mentions,
     neighbourhood,
     opens_before,
@@ -727,13 +728,18 @@ class Answerer:
                 # the flavored versions—they often contain artificial sweeteners ..."): nearer
                 # than anything elsewhere, which may only restate the claim.
                 return self._more_answer(plan, query, top_k, mode, *rest)
-            if rest is not None and self._opens_before_its_fact(plan.anchor, mode):
+            explained = self._explanation(plan, query, top_k, mode)
+            if (
+                explained is not None and rest is not None
+                and not in_paragraph(store, plan.anchor, explained.answer_doc_id, explained.answer_start)
+                and self._opens_before_its_fact(plan.anchor, mode)
+            ):
                 # The earlier answer opened before the sentence it was chosen for (a run-in label,
                 # "Glucose regulation support.", or a lead-in sentence): its later sentences are
                 # the claim and what it says of it ("Honestly, the evidence isn't strong enough
-                # ...—save your money."), nearer than what is found elsewhere.
+                # ...—save your money."), nearer than an explanation found in another paragraph
+                # (one that goes on in the answer's own paragraph is nearer still).
                 return self._more_answer(plan, query, top_k, mode, *rest)
-            explained = self._explanation(plan, query, top_k, mode)
             if explained is not None:
                 return explained
             if rest is not None:

@@ -20,6 +20,7 @@ from qa.followup import (
     clauses,
     conversation_vector,
     fit_margin,
+    in_paragraph,
     likely_right,
     mentions,
     neighbourhood,
@@ -267,6 +268,24 @@ def test_an_answer_opens_before_its_fact_when_its_fact_is_a_later_sentence_it_qu
     assert not opens_before(store, Turn("q"), 1), "an abstained turn"
 
 
+def test_a_span_goes_on_in_an_answers_paragraph_when_it_starts_in_one_of_its_blocks():
+    store = build_store({
+        "guide": [
+            Block(BlockKind.PARAGRAPH, ["Sugar support.", "It turns into sugar when fasting.", "Studies are mixed."]),
+            Block(BlockKind.PARAGRAPH, ["Another paragraph follows here.", "It says more."]),
+        ],
+        "other": [Block(BlockKind.PARAGRAPH, ["Elsewhere entirely."])],
+    })
+    start, end = store.sentence_start, store.sentence_end
+    anchor = Turn("q", "guide", int(start[0]), int(end[1]))
+    assert in_paragraph(store, anchor, "guide", int(start[2])), "the rest of the answer's own paragraph"
+    assert in_paragraph(store, anchor, "guide", int(start[1])), "a span overlapping the answer"
+    assert not in_paragraph(store, anchor, "guide", int(start[3])), "the next paragraph"
+    assert not in_paragraph(store, anchor, "other", 0), "another document"
+    assert not in_paragraph(store, Turn("q"), "guide", int(start[2])), "an abstained turn"
+    assert not in_paragraph(store, anchor, "guide", None)
+
+
 # -- on the corpus index -----------------------------------------------------------------------------
 
 
@@ -372,6 +391,17 @@ def test_a_mechanism_question_after_an_answer_opening_with_a_label_quotes_its_cl
     how = answerer.run("how does it do that?", history=[turn])
     assert how.followup == MORE and how.answer.startswith("Glutamine can be converted to glucose through")
     assert how.answer_doc_id == turn.doc_id and turn.start < how.answer_start < how.answer_end <= turn.end
+
+
+def test_how_so_after_an_answer_opening_before_its_fact_takes_an_explanation_going_on_in_its_paragraph(answerer):
+    # The explanation found for the question asked again goes on in the answer's own paragraph
+    # ("Some studies report modest benefits ...; others find minimal effects ..."): nearer than
+    # the answer's own later sentence, which it takes in.
+    first, turn = _answer_turn(answerer, "Is the evidence for glutamine in exercise recovery strong?")
+    assert first.answer.startswith("Exercise recovery represents another area")
+    how = answerer.run("how so?", history=[turn])
+    assert how.followup == MORE and "others find minimal effects compared to placebo" in how.answer
+    assert (how.answer_start, how.answer_end) != (turn.start, turn.end)
 
 
 def test_why_after_a_list_entry_that_rests_on_the_one_before_quotes_that_entry(answerer):
