@@ -90,6 +90,7 @@ class FollowupCues:
     clause_min_words: int = 4
     not_reasons: tuple[str, ...] = ()
     mechanism: tuple[str, ...] = ()
+    continuing: tuple[str, ...] = ()
     prepositions: frozenset[str] = frozenset()
     determiners: frozenset[str] = frozenset()
     word_forms: tuple[tuple[str, ...], ...] = ()
@@ -125,6 +126,7 @@ class FollowupCues:
             asking_verbs=frozenset(_folded(value) for value in raw["carried"].get("asking_verbs", [])),
             not_reasons=folded(raw["more"].get("not_reasons", [])),
             mechanism=folded(raw["more"].get("mechanism", [])),
+            continuing=folded(raw["more"].get("continuing", [])),
             prepositions=frozenset(_folded(value) for value in raw["carried"].get("prepositions", [])),
             determiners=frozenset(_folded(value) for value in raw["carried"].get("determiners", [])),
             word_forms=tuple(tuple(_folded(line).split()) for line in raw["carried"].get("word_forms", [])),
@@ -277,6 +279,12 @@ class FollowupResolver:
             return False
         rest = text[len(opener) :].strip()
         return not [word for word in self.own_words(rest, subject_words) if word not in self.cues.asking_verbs]
+
+    def continues(self, question: str) -> bool:
+        """Whether a "more" question asks to go on reading from the last answer ("go on", "keep
+        going", "and then?": the cue file's ``more.continuing``), not for more on its topic."""
+        folded = _folded(question)
+        return folded in self.cues.continuing or _strip_fillers(folded, self.cues.fillers) in self.cues.continuing
 
     def gives_no_reason(self, text: str) -> bool:
         """Whether a passage opens in a way that gives no reason for what came before it: it draws
@@ -666,7 +674,9 @@ def fit_margin(examples: Sequence[tuple[float, int, int]]) -> float:
     return max(sorted(candidates, key=abs), key=score)
 
 
-def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: np.ndarray) -> tuple[int, int] | None:
+def neighbourhood(
+    store: IndexStore, anchor: Turn, why: bool, question_vector: np.ndarray, follow: bool = False
+) -> tuple[int, int] | None:
     """The sentences to quote for "tell me more" about an earlier answer.
 
     Every answerable sentence of the anchor's document that the anchor did not quote competes:
@@ -682,6 +692,8 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
         anchor: The earlier turn (answered).
         why: The question asks for the reason or the evidence.
         question_vector: Embedding of the combined question.
+        follow: The question asks to go on reading ("go on"): the first sentence after the answer
+            that can answer is the winner, in its paragraph or the next.
 
     Returns:
         First and last sentence numbers, or None when the document holds nothing more.
@@ -717,6 +729,9 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
     # "Why?" asks for a reason, which comes before the answer as often as after it: there the rest
     # of the paragraph only competes (with its lead), it is not taken first.
     rest = [s for s in rest if usable(s)] if not why else []
+    if follow and not rest:
+        # Asked to go on reading: what follows the answer, past its paragraph's end.
+        rest = [s for s in range(last + 1, int(in_doc[-1]) + 1) if usable(s)][:1]
     for sentence in () if rest else (int(s) for s in in_doc):
         if not usable(sentence):
             continue
@@ -730,7 +745,7 @@ def neighbourhood(store: IndexStore, anchor: Turn, why: bool, question_vector: n
             # problem—impaired ammonia clearance." rests on the liver entry just before it).
             + (TUNABLES.followup.more_following_lead if after and not why else 0.0)
             + (TUNABLES.followup.more_same_block_lead if int(store.sentence_block[sentence]) in anchor_blocks else 0.0)
-            + (TUNABLES.followup.more_reason_lead if why and _EXPLAINS.search(store.sentence_text(sentence)) else 0.0)
+            + (TUNABLES.followup.more_reason_lead if why and gives_reason(store.sentence_text(sentence)) else 0.0)
         )
         if score > best_score:
             best, best_score = sentence, score
@@ -848,6 +863,12 @@ def clauses(text: str, separators: Sequence[str], min_words: int) -> list[tuple[
 
     spans = [trimmed(span) for span in merged]
     return spans if len(spans) > 1 else [trimmed((0, len(text)))]
+
+
+def gives_reason(text: str) -> bool:
+    """Whether a passage names a reason or a study ("because", "mechanism", "study", "found",
+    ...): what "why?" asks for."""
+    return _EXPLAINS.search(text) is not None
 
 
 def asks_why(question: str) -> bool:

@@ -31,6 +31,7 @@ from qa.followup import (
     asks_why,
     clauses,
     conversation_vector,
+    gives_reason,
     in_paragraph,
     mentions,
     neighbourhood,
@@ -729,10 +730,13 @@ class Answerer:
                 # than anything elsewhere, which may only restate the claim.
                 return self._more_answer(plan, query, top_k, mode, *rest)
             explained = self._explanation(plan, query, top_k, mode)
-            if (
-                explained is not None and rest is not None
-                and not in_paragraph(store, plan.anchor, explained.answer_doc_id, explained.answer_start)
+            if explained is not None and rest is not None and (
+                not in_paragraph(store, plan.anchor, explained.answer_doc_id, explained.answer_start)
                 and self._opens_before_its_fact(plan.anchor, mode)
+                # An explanation that names no reason or study only restates the claim ("Critical:
+                # Avoid if you have ... bipolar disorder."); the answer's own later part names one
+                # ("The mechanism isn't fully understood but may involve glutamate conversion.").
+                or (gives_reason(self._text(plan.anchor.doc_id, rest[1])) and not gives_reason(explained.answer))
             ):
                 # The earlier answer opened before the sentence it was chosen for (a run-in label,
                 # "Glucose regulation support.", or a lead-in sentence): its later sentences are
@@ -744,7 +748,7 @@ class Answerer:
                 return explained
             if rest is not None:
                 return self._more_answer(plan, query, top_k, mode, *rest)
-        unit = neighbourhood(store, plan.anchor, why, query.vector)
+        unit = neighbourhood(store, plan.anchor, why, query.vector, follow=self.followup.continues(plan.question))
         if unit is None:
             return self._abstain_followup(plan, "the source says nothing more next to the earlier answer", ReasonCode.NO_MATCH)
         return self._more_answer(plan, query, top_k, mode, unit)

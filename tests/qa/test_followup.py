@@ -20,6 +20,7 @@ from qa.followup import (
     clauses,
     conversation_vector,
     fit_margin,
+    gives_reason,
     in_paragraph,
     likely_right,
     mentions,
@@ -27,7 +28,7 @@ from qa.followup import (
     opens_before,
 )
 from tests.qa.regressions import PAIR_CHOICE_REGRESSION
-from tests.qa.synthetic import Block, build_store
+from tests.qa.synthetic import Block, build_store, query
 from verbatim.index_format import BlockKind
 
 SUBJECT = frozenset({"glutamine"})
@@ -286,6 +287,47 @@ def test_a_span_goes_on_in_an_answers_paragraph_when_it_starts_in_one_of_its_blo
     assert not in_paragraph(store, anchor, "guide", None)
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("go on", True), ("Go on!", True), ("ok, keep going", True), ("and then?", True), ("continue", True),
+     ("tell me more", False), ("why?", False), ("go on about the dose", False)],
+)
+def test_a_question_asking_to_go_on_reading_is_told_apart(resolver, question, expected):
+    assert resolver.continues(question) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("They compete for absorption because both use one carrier.", True), ("The mechanism isn't fully understood.", True),
+     ("A 2021 study found no effect.", True), ("Critical: Avoid if you have liver disease.", False),
+     ("Space them by 30 minutes.", False)],
+)
+def test_a_passage_naming_a_reason_or_a_study_is_told_apart(text, expected):
+    assert gives_reason(text) is expected
+
+
+def test_go_on_quotes_what_follows_the_answer_past_its_paragraph():
+    store = build_store({
+        "guide": [
+            Block(BlockKind.PARAGRAPH, ["Form matters a lot.", "Powder is the form used.", "Dosing varies widely."]),
+            Block(BlockKind.PARAGRAPH, ["Gut health affects absorption."]),
+            Block(BlockKind.PARAGRAPH, ["Powder again here."]),
+        ],
+    })
+    anchor = Turn("q", "guide", int(store.sentence_start[2]), int(store.sentence_end[2]))
+    # The question is nearest the paragraph's earlier sentence: "tell me more" quotes that one.
+    vector = query("tell me more", {1: 1.0, 3: 0.2}).vector
+    assert neighbourhood(store, anchor, why=False, question_vector=vector)[0] in (0, 1)
+    # "go on" reads on: the next paragraph's sentence, whatever the question is nearest.
+    assert neighbourhood(store, anchor, why=False, question_vector=vector, follow=True) == (3, 3)
+    # Where the answer's own paragraph goes on, that comes first either way.
+    inside = Turn("q", "guide", int(store.sentence_start[0]), int(store.sentence_end[0]))
+    assert neighbourhood(store, inside, why=False, question_vector=vector, follow=True)[0] == 1
+    # Nothing after the answer: the usual contest.
+    last = Turn("q", "guide", int(store.sentence_start[4]), int(store.sentence_end[4]))
+    assert neighbourhood(store, last, why=False, question_vector=vector, follow=True) is not None
+
+
 # -- on the corpus index -----------------------------------------------------------------------------
 
 
@@ -402,6 +444,24 @@ def test_how_so_after_an_answer_opening_before_its_fact_takes_an_explanation_goi
     how = answerer.run("how so?", history=[turn])
     assert how.followup == MORE and "others find minimal effects compared to placebo" in how.answer
     assert (how.answer_start, how.answer_end) != (turn.start, turn.end)
+
+
+def test_a_mechanism_question_takes_the_answers_own_reason_over_a_restatement_elsewhere(answerer):
+    # The Bottom Line's "Critical: Avoid if you have ... bipolar disorder." is a strong match for
+    # the question asked again but names no reason; the entry's own later sentence names one.
+    first, turn = _answer_turn(answerer, "Should people with bipolar disorder avoid glutamine?")
+    assert first.answer.startswith("Bipolar disorder:") and "The mechanism isn't fully understood" in first.answer
+    how = answerer.run("how would it do that?", history=[turn])
+    assert how.followup == MORE and how.answer.startswith("The mechanism isn't fully understood")
+    assert turn.start < how.answer_start < how.answer_end <= turn.end
+
+
+def test_go_on_after_a_paragraphs_last_sentences_quotes_the_next_paragraph(answerer):
+    first, turn = _answer_turn(answerer, "Why is it hard to know the best glutamine dose?")
+    assert first.answer.startswith("Dosing in research studies varies widely")
+    more = answerer.run("go on", history=[turn])
+    assert more.followup == MORE and more.answer.startswith("Gut health itself can affect how well")
+    assert more.answer_start >= turn.end
 
 
 def test_why_after_a_list_entry_that_rests_on_the_one_before_quotes_that_entry(answerer):
