@@ -300,6 +300,25 @@ class FollowupResolver:
         folded = _folded(text)
         return any(folded == phrase or folded.startswith(phrase + " ") for phrase in self.cues.not_reasons)
 
+    def reason_clause(self, sentence: str) -> tuple[int, int] | None:
+        """The later clauses of a sentence when they name a reason or a study (``gives_reason``)
+        and do not open as no reason (``gives_no_reason``): "... more contested than popular
+        fitness culture often suggests — several well-designed trials have found limited
+        additional benefit ..." gives its own reason after its claim.
+
+        Args:
+            sentence: One sentence (split as in the cue file's ``[clauses]``).
+
+        Returns:
+            Offsets into ``sentence`` from the second clause's start to the last's end, or None.
+        """
+        pieces = clauses(sentence, self.cues.clause_separators, self.cues.clause_min_words)
+        if len(pieces) < 2:
+            return None
+        later = (pieces[1][0], pieces[-1][1])
+        text = sentence[later[0] : later[1]]
+        return later if gives_reason(text) and not self.gives_no_reason(text) else None
+
     def names_only(self, question: str, subject_words: frozenset[str]) -> bool:
         """Whether a follow-up only names something after an ellipsis opener ("and sleep apnea?",
         "what about with gout?"): no pronoun, no predicate, nothing but its own words and function

@@ -789,11 +789,19 @@ class Answerer:
         quoted = sorted(self._quoted_sentences(anchor))
         if not quoted or anchor.start is None or anchor.end is None:
             return None
-        if len(quoted) > 1:
-            start = max(int(store.sentence_start[quoted[1]]), anchor.start)
-            return (quoted[1], quoted[-1]), (start, min(int(store.sentence_end[quoted[-1]]), anchor.end))
         document = store.documents[int(store.sentence_doc[quoted[0]])]
         cues = self.followup.cues
+        if len(quoted) > 1:
+            # The first sentence's own later clause, when it names a reason or a study, is the
+            # reason for its claim ("... more contested than popular fitness culture often
+            # suggests — several well-designed trials have found limited additional benefit ...");
+            # the sentences after it say something else.
+            first_start = max(int(store.sentence_start[quoted[0]]), anchor.start)
+            reason = self.followup.reason_clause(document.text[first_start : int(store.sentence_end[quoted[0]])])
+            if reason is not None:
+                return (quoted[0], quoted[0]), (first_start + reason[0], first_start + reason[1])
+            start = max(int(store.sentence_start[quoted[1]]), anchor.start)
+            return (quoted[1], quoted[-1]), (start, min(int(store.sentence_end[quoted[-1]]), anchor.end))
         pieces = clauses(document.text[anchor.start : anchor.end], cues.clause_separators, cues.clause_min_words)
         if len(pieces) < 2:
             return None

@@ -306,6 +306,20 @@ def test_a_passage_naming_a_reason_or_a_study_is_told_apart(text, expected):
     assert gives_reason(text) is expected
 
 
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("The benefit is contested — several trials have found little additional effect.", "several trials have found little additional effect."),
+        ("The benefit is contested — but research has shown it helps the sick.", None),
+        ("The benefit is modest at best—mainly reducing soreness in heavy training.", None),
+        ("The benefit is contested because trials disagree.", None),
+    ],
+)
+def test_a_sentences_later_clause_naming_a_reason_is_its_reason(resolver, sentence, expected):
+    span = resolver.reason_clause(sentence)
+    assert (None if span is None else sentence[span[0] : span[1]]) == expected
+
+
 def test_go_on_quotes_what_follows_the_answer_past_its_paragraph():
     store = build_store({
         "guide": [
@@ -454,6 +468,16 @@ def test_a_mechanism_question_takes_the_answers_own_reason_over_a_restatement_el
     how = answerer.run("how would it do that?", history=[turn])
     assert how.followup == MORE and how.answer.startswith("The mechanism isn't fully understood")
     assert turn.start < how.answer_start < how.answer_end <= turn.end
+
+
+def test_why_after_an_answer_whose_first_sentence_gives_its_reason_in_a_later_clause_quotes_that_clause(answerer):
+    # The answer's second sentence is about immunity; its first sentence's own later clause is
+    # the reason for its claim.
+    first, turn = _answer_turn(answerer, "Does glutamine build muscle in healthy strength trainers?")
+    assert first.answer.startswith("The relationship between glutamine and muscle growth") and "The idea that" in first.answer
+    why = answerer.run("why?", history=[turn])
+    assert why.followup == MORE and why.answer.startswith("several well-designed trials have found limited additional benefit")
+    assert turn.start < why.answer_start < why.answer_end <= turn.end
 
 
 def test_go_on_after_a_paragraphs_last_sentences_quotes_the_next_paragraph(answerer):
