@@ -94,6 +94,7 @@ class FollowupCues:
     prepositions: frozenset[str] = frozenset()
     determiners: frozenset[str] = frozenset()
     word_forms: tuple[tuple[str, ...], ...] = ()
+    unnamed_condition: str = ""
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupCues:
@@ -130,6 +131,7 @@ class FollowupCues:
             prepositions=frozenset(_folded(value) for value in raw["carried"].get("prepositions", [])),
             determiners=frozenset(_folded(value) for value in raw["carried"].get("determiners", [])),
             word_forms=tuple(tuple(_folded(line).split()) for line in raw["carried"].get("word_forms", [])),
+            unnamed_condition=str(raw["carried"].get("unnamed_condition", "")),
         )
 
 
@@ -500,6 +502,29 @@ class FollowupResolver:
             before.pop()
         slot = set(words(fold(context[low:high]))) | set(before[-1:])
         return preposition in slot
+
+    def condition_reading(self, question: str, names: Sequence[str]) -> str | None:
+        """The follow-up with the conditions the sources never name put as the kind of thing they
+        are (the cue file's ``carried.unnamed_condition``, "a chronic health condition"): "what if
+        I have lupus?" -> "what if I have a chronic health condition?". The sources say nothing of
+        lupus; what they say of a condition they do not list is what they say of conditions in
+        general, whatever the earlier topic was (a reading that also named it, "... (gut
+        repair)?", found that topic's passage again: train r140, quality-history stop 38).
+
+        Args:
+            question: The follow-up as asked.
+            names: Names in the follow-up that the safety policy judges conditions and that the
+                sources never use (:meth:`qa.pipeline.Answerer.unnamed_conditions`).
+
+        Returns:
+            The reading, or None without a cue phrase or when no name is found in the question.
+        """
+        phrase = self.cues.unnamed_condition
+        replaced, count = question.strip(), 0
+        for name in names:
+            replaced, found = re.subn(rf"\b{re.escape(name)}\b", phrase, replaced, count=1, flags=re.IGNORECASE)
+            count += found
+        return replaced if phrase and count else None
 
     def carried_readings(self, plan: FollowupPlan, subject_words: frozenset[str]) -> list[str]:
         """The readings of a carried follow-up worth answering, the plan's own first: the topic

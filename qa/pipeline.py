@@ -498,13 +498,22 @@ class Answerer:
             never name); :class:`qa.followup.FollowupModel` decides between them.
         """
         question = plan.question
-        readings = self.followup.carried_readings(plan, self._require().store.subject_words)
+        store = self._require().store
+        readings = self.followup.carried_readings(plan, store.subject_words)
+        names_only = self.followup.names_only(question, store.subject_words)
         fresh_query, combined_query, *reading_queries = self.prepare_many([question, plan.combined, *readings])
+        # A condition the sources never name ("what if I have lupus?") is also read as a condition
+        # in general: what the sources say of those is all they say of it.
+        conditions = self.unnamed_conditions(replace(fresh_query, told=names_only))
+        general = self.followup.condition_reading(question, conditions)
+        if general is not None and general not in readings:
+            readings.append(general)
+            reading_queries.append(self.prepare(general))
         # The safety policy reads every reading with the earlier question ("Can people with diabetes
         # take it?" + "and sleep apnea?" is read as "Can people with sleep apnea take it?" too).
         also = [query for reading, query in zip(readings, reading_queries, strict=True) if reading != question]
         unnamed = False
-        if self.followup.names_only(question, self._require().store.subject_words):
+        if names_only:
             # "and sleep apnea?" brings a condition up as the asker's concern, however the earlier
             # question was put: its names are judged as after "I have".
             told = replace(fresh_query, told=True)
@@ -554,6 +563,27 @@ class Answerer:
         if not self.followup.points_back(plan.question, self._require().store.subject_words):
             return None
         return self._said_vector(anchor)
+
+    def unnamed_conditions(self, query: Query) -> list[str]:
+        """The conditions or drugs a question names that the sources never use: the safety
+        policy's catch-all terms ("gout", "diabetes") with a word the sources never use, and the
+        names its ``[unlisted]`` judge finds ("lupus").
+
+        Args:
+            query: The prepared question (``told`` for a follow-up that names it alone).
+
+        Returns:
+            The names, as written in the policy or the question.
+        """
+        components = self._require()
+        store, policy = components.store, self.policy
+        names = [
+            match.term for match in policy.match_terms(query.text)
+            if match.topic == policy.evidence_topic
+            and any(store.vocabulary.correction(word) is None for word in bm25_terms(match.term))
+        ]
+        names += [name for name in components.safety.unlisted_topics(query, store) if name not in names]
+        return names
 
     def names_unknown_condition(self, query: Query) -> bool:
         """Whether a question names a drug or condition that the sources never use and that the

@@ -979,3 +979,39 @@ def test_sources_take_the_other_documents_best_passage_among_its_own_chunks(answ
     assert sources.followup == SOURCES and sources.answer_doc_id == "glutamine-clinician-guide"
     assert "lymphocyte and macrophage function" in sources.answer
     assert [p.doc_id for p in sources.passages[:2]] == ["glutamine-clinician-guide", "glutamine-benefits-research"]
+
+
+@pytest.mark.parametrize(
+    ("followup", "names", "expected"),
+    [
+        ("and gout?", ["gout"], "and a chronic health condition?"),
+        ("what if I have Lupus?", ["lupus"], "what if I have a chronic health condition?"),
+        ("and with gout or lupus?", ["gout", "lupus"], "and with a chronic health condition or a chronic health condition?"),
+        ("and for vegans?", [], None),
+        ("and gout?", ["psoriasis"], None),  # a name it does not hold
+    ],
+)
+def test_a_condition_the_sources_never_name_is_also_read_as_a_condition_in_general(resolver, followup, names, expected):
+    assert resolver.condition_reading(followup, names) == expected
+
+
+def test_the_condition_reading_needs_its_cue_phrase():
+    bare = FollowupResolver(dataclasses.replace(FollowupCues.load(), unnamed_condition=""))
+    assert bare.condition_reading("and gout?", ["gout"]) is None
+
+
+def test_unnamed_conditions_are_the_policys_condition_names_the_sources_never_use(answerer):
+    assert answerer.unnamed_conditions(answerer.prepare("is it safe with gout?")) == ["gout"]
+    # The sources name liver disease and IBS; vegans are no condition.
+    assert answerer.unnamed_conditions(answerer.prepare("is it safe with liver disease?")) == []
+    assert answerer.unnamed_conditions(answerer.prepare("what about IBS?")) == []
+    assert answerer.unnamed_conditions(dataclasses.replace(answerer.prepare("and for vegans?"), told=True)) == []
+
+
+def test_a_followup_naming_a_condition_the_sources_never_name_gets_their_advice_for_conditions(answerer):
+    # The sources never name gout; their advice for a condition they do not list is the guide's
+    # "if you have any chronic health conditions, run supplements by your doctor first".
+    first, turn = _answer_turn(answerer, "Who should avoid glutamine?")
+    gout = answerer.run("and gout?", history=[turn])
+    assert gout.followup == CARRIED and "chronic health condition" in gout.read_as
+    assert "run supplements by your doctor first" in gout.answer and gout.disclaimer is not None
