@@ -451,12 +451,28 @@ class FollowupResolver:
             count=1,
             flags=re.IGNORECASE,
         )
-        # "where is it made?" after "Does the body make its own glutamine?": a pronoun left as the
-        # subject of the follow-up stands for the sources' subject the earlier question named.
-        subject = next((word for word in words(context) if word in subject_words), None)
-        if subject is not None and not any(word in subject_words for word in words(question)):
-            replaced = re.sub(r"\bit\b(?!')", subject, replaced, count=1, flags=re.IGNORECASE)
+        replaced = self.subject_named(replaced, question, context, subject_words)
         return f"{replaced}?" if count else f"{replaced} ({phrase})?"
+
+    @staticmethod
+    def subject_named(text: str, question: str, context: str, subject_words: frozenset[str]) -> str:
+        """``text`` (a reading of ``question``) with its first "it" put as the sources' subject the
+        earlier question named, when the follow-up names no subject word of its own: "where is it
+        made?" after "Does the body make its own glutamine?" -> "where is glutamine made?".
+
+        Args:
+            text: The reading to name the subject in.
+            question: The follow-up as asked.
+            context: The earlier question it rests on.
+            subject_words: The sources' subject words.
+
+        Returns:
+            The reading with the subject named, or unchanged.
+        """
+        subject = next((word for word in words(context) if word in subject_words), None)
+        if subject is None or any(word in subject_words for word in words(question)):
+            return text
+        return re.sub(r"\bit\b(?!')", subject, text, count=1, flags=re.IGNORECASE)
 
     def frame_reading(self, question: str, context: str, subject_words: frozenset[str]) -> str | None:
         """For an ellipsis ("what about for athletes?"), the earlier question asked of the new
@@ -503,7 +519,9 @@ class FollowupResolver:
         slot = set(words(fold(context[low:high]))) | set(before[-1:])
         return preposition in slot
 
-    def condition_reading(self, question: str, names: Sequence[str]) -> str | None:
+    def condition_reading(
+        self, question: str, names: Sequence[str], context: str = "", subject_words: frozenset[str] = frozenset()
+    ) -> str | None:
         """The follow-up with the conditions the sources never name put as the kind of thing they
         are (the cue file's ``carried.unnamed_condition``, "a chronic health condition"): "what if
         I have lupus?" -> "what if I have a chronic health condition?". The sources say nothing of
@@ -515,6 +533,11 @@ class FollowupResolver:
             question: The follow-up as asked.
             names: Names in the follow-up that the safety policy judges conditions and that the
                 sources never use (:meth:`qa.pipeline.Answerer.unnamed_conditions`).
+            context: The earlier question: an "it" standing for the subject it named is put as
+                that subject, as in the carried reading ("is it safe for someone with diabetes?"
+                after "How does glutamine help athletes?" -> "is glutamine safe for someone with a
+                chronic health condition?").
+            subject_words: The sources' subject words.
 
         Returns:
             The reading, or None without a cue phrase or when no name is found in the question.
@@ -524,7 +547,9 @@ class FollowupResolver:
         for name in names:
             replaced, found = re.subn(rf"\b{re.escape(name)}\b", phrase, replaced, count=1, flags=re.IGNORECASE)
             count += found
-        return replaced if phrase and count else None
+        if not (phrase and count):
+            return None
+        return self.subject_named(replaced, question, context, subject_words) if context else replaced
 
     def carried_readings(self, plan: FollowupPlan, subject_words: frozenset[str]) -> list[str]:
         """The readings of a carried follow-up worth answering, the plan's own first: the topic

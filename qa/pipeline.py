@@ -505,7 +505,7 @@ class Answerer:
         # A condition the sources never name ("what if I have lupus?") is also read as a condition
         # in general: what the sources say of those is all they say of it.
         conditions = self.unnamed_conditions(replace(fresh_query, told=names_only))
-        general = self.followup.condition_reading(question, conditions)
+        general = self.followup.condition_reading(question, conditions, plan.context, store.subject_words)
         if general is not None and general not in readings:
             readings.append(general)
             reading_queries.append(self.prepare(general))

@@ -995,6 +995,24 @@ def test_a_condition_the_sources_never_name_is_also_read_as_a_condition_in_gener
     assert resolver.condition_reading(followup, names) == expected
 
 
+@pytest.mark.parametrize(
+    ("followup", "context", "expected"),
+    [
+        # "it" standing for the subject the earlier question named is put as that subject, as the
+        # carried reading does (synthetic conversations, not dialog rows).
+        ("is it safe with gout?", "How does glutamine help runners?", "is glutamine safe with a chronic health condition?"),
+        ("can it worsen lupus?", "Does glutamine help sleep?", "can glutamine worsen a chronic health condition?"),
+        # The follow-up names the subject itself, or the earlier question names none: unchanged.
+        ("is glutamine fine with gout?", "How does glutamine help runners?", "is glutamine fine with a chronic health condition?"),
+        ("is it fine with gout?", "What helps sleep?", "is it fine with a chronic health condition?"),
+        ("and gout?", "How does glutamine help runners?", "and a chronic health condition?"),
+    ],
+)
+def test_the_condition_reading_names_the_subject_an_it_stands_for(resolver, followup, context, expected):
+    names = [name for name in ("gout", "lupus") if name in followup]
+    assert resolver.condition_reading(followup, names, context, SUBJECT) == expected
+
+
 def test_the_condition_reading_needs_its_cue_phrase():
     bare = FollowupResolver(dataclasses.replace(FollowupCues.load(), unnamed_condition=""))
     assert bare.condition_reading("and gout?", ["gout"]) is None
