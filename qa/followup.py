@@ -95,6 +95,7 @@ class FollowupCues:
     determiners: frozenset[str] = frozenset()
     word_forms: tuple[tuple[str, ...], ...] = ()
     unnamed_condition: str = ""
+    question_words: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path | None = None) -> FollowupCues:
@@ -132,6 +133,7 @@ class FollowupCues:
             determiners=frozenset(_folded(value) for value in raw["carried"].get("determiners", [])),
             word_forms=tuple(tuple(_folded(line).split()) for line in raw["carried"].get("word_forms", [])),
             unnamed_condition=str(raw["carried"].get("unnamed_condition", "")),
+            question_words=frozenset(_folded(value) for value in raw["carried"].get("question_words", [])),
         )
 
 
@@ -485,6 +487,12 @@ class FollowupResolver:
             return None
         if self._pronoun(question):
             # "and what dose did they take?" asks a question of its own about the earlier topic.
+            return None
+        opener = next(o for o in self.cues.ellipsis if text.startswith(o + " "))
+        rest = text[len(opener) :].split()
+        if rest and rest[0] in self.cues.question_words:
+            # "and which form is best to buy?" asks a question of its own too, not the earlier one
+            # of a new topic (the ellipsis is a topic alone: "and for athletes?").
             return None
         spans = [match.span() for word in old for match in [re.search(rf"\b{re.escape(word)}\b", fold(context))] if match]
         if not spans:

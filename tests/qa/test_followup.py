@@ -628,6 +628,21 @@ def test_the_frame_reading_is_only_for_a_plain_ellipsis_over_a_short_topic(resol
     )
 
 
+@pytest.mark.parametrize(
+    "followup",
+    ["and which brand is cheapest?", "and how fast does it act?", "also when should kids start?", "and is powder better?"],
+)
+def test_no_frame_reading_for_a_question_of_its_own_after_the_opener(resolver, followup):
+    # After the ellipsis opener a question word starts a question of its own (synthetic turns).
+    assert resolver.frame_reading(followup, "How much glutamine should I take for gut health?", SUBJECT) is None
+
+
+def test_a_topic_alone_after_the_opener_still_gets_the_frame_reading(resolver):
+    assert resolver.frame_reading("and for sleep?", "How much glutamine should I take for gut health?", SUBJECT) == (
+        "How much glutamine should I take for sleep?"
+    )
+
+
 def test_mentions_matches_common_forms_of_the_topic_words():
     assert mentions("Dosing in research studies varies widely.", ["dose"])
     assert mentions("Certain cancers: here is where it gets controversial.", ["cancer"])
