@@ -483,12 +483,12 @@ class FollowupResolver:
         new = self.own_words(question, subject_words)
         old = self.topic_words(context, subject_words)
         text = _folded(question)
-        if not new or not old or not any(text.startswith(opener + " ") for opener in self.cues.ellipsis):
+        opener = next((o for o in self.cues.ellipsis if text.startswith(o + " ")), None)
+        if not new or not old or opener is None:
             return None
         if self._pronoun(question):
             # "and what dose did they take?" asks a question of its own about the earlier topic.
             return None
-        opener = next(o for o in self.cues.ellipsis if text.startswith(o + " "))
         rest = text[len(opener) :].split()
         if rest and rest[0] in self.cues.question_words:
             # "and which form is best to buy?" asks a question of its own too, not the earlier one
@@ -869,10 +869,7 @@ def opens_before(store: IndexStore, anchor: Turn, fact: int) -> bool:
     doc = store.doc_index.get(anchor.doc_id or "")
     if doc is None or anchor.start is None or anchor.end is None:
         return False
-    quoted = [
-        s for s in np.flatnonzero(store.sentence_doc == doc)
-        if int(store.sentence_start[s]) < anchor.end and int(store.sentence_end[s]) > anchor.start
-    ]
+    quoted = store.sentences_in(doc, anchor.start, anchor.end)
     return len(quoted) > 1 and fact in quoted[1:]
 
 
